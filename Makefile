@@ -1,0 +1,31 @@
+# A thin layer over CMake: the README's two commands and their variants.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: run test test-asan build deps clean
+
+# Build everything and show the bundled model's graph summary.
+run: build
+	./$(BUILD)/olmoc ir -m models/olmo2-1b --emit summary
+
+# Build with -Werror and run the whole test suite.
+test: deps
+	cmake -S . -B $(BUILD) -DOLMOC_WERROR=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The test suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B $(BUILD)-asan -DOLMOC_WERROR=ON -DOLMOC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+
+build: deps
+	cmake -S . -B $(BUILD) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages olmoc needs to build and test, if any are missing.
+# Idempotent and silent when everything is already there.
+set -eu
+
+packages="cmake make gcc pkg-config llvm-19-dev libzstd-dev libcjson-dev libcmocka-dev libpcre2-dev"
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing$missing"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
