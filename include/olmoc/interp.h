@@ -1,0 +1,51 @@
+/* The reference interpreter: evaluates every op naively in f32, one node at a
+ * time, with a KV cache that persists across calls. It is the oracle that
+ * passes and kernels are tested against, so clarity wins over speed. */
+#ifndef OLMOC_INTERP_H
+#define OLMOC_INTERP_H
+
+#include "olmoc/ir.h"
+
+/* A concrete tensor: row-major, dims[0..rank). Data is not owned. */
+typedef struct ir_tensor {
+  ir_dtype dtype;
+  int rank;
+  int64_t dims[IR_MAX_DIMS];
+  const void *data;
+} ir_tensor;
+
+/* Looks up a named weight; f32, bf16 and f16 are accepted. The data must stay
+ * valid for the interpreter's lifetime. */
+typedef int (*ir_weight_fn)(void *ctx, const char *name, ir_tensor *out, oc_error *e);
+
+typedef struct ir_binding {
+  const char *name; /* an `input` node's name */
+  ir_tensor value;
+} ir_binding;
+
+typedef struct ir_interp ir_interp;
+
+/* Prepares to run g (which must verify, and must outlive the interpreter) with
+ * KV caches of max_ctx positions (f32). Every weight is looked up now; its dtype
+ * must be the weight node's and its dims exactly the node's. */
+int ir_interp_new(const ir_graph *g, int64_t max_ctx, ir_weight_fn weights, void *ctx,
+                  ir_interp **out, oc_error *e);
+void ir_interp_free(ir_interp *it);
+
+/* Runs one call on T new tokens at the current position P, then advances P by T.
+ * Every `input` must be bound, with T substituted in its shape. Fails cleanly
+ * when P+T would exceed max_ctx. */
+int ir_interp_run(ir_interp *it, int64_t T, const ir_binding *inputs, int n_inputs, oc_error *e);
+
+/* The f32 value of the output named `name` from the last run (valid until the
+ * next run), or NULL (also after a failed run). i32 outputs are converted to
+ * f32 too: exact up to 2^24 (token ids, positions). */
+const ir_tensor *ir_interp_output(const ir_interp *it, const char *name);
+
+int64_t ir_interp_position(const ir_interp *it); /* P */
+void ir_interp_reset(ir_interp *it);             /* forget the cache: P = 0 */
+
+/* Element i of data in dtype (f32, bf16, f16, i32, i8) as a float. */
+float ir_load_f32(ir_dtype dtype, const void *data, int64_t i);
+
+#endif
