@@ -1,0 +1,40 @@
+/* Hugging Face safetensors checkpoints: one model.safetensors, or shards listed
+ * by model.safetensors.index.json. Files are mmap'ed, never read whole; every
+ * header is validated as strictly as the format's reference implementation. */
+#ifndef OLMOC_WEIGHTS_H
+#define OLMOC_WEIGHTS_H
+
+#include <stddef.h>
+
+#include "olmoc/interp.h"
+#include "olmoc/ir.h"
+
+typedef struct rt_tensor {
+  char *name;
+  ir_dtype dtype;           /* F32, BF16, F16, I32 or I8 in the file */
+  int rank;
+  int64_t dims[IR_MAX_DIMS];
+  const void *data;         /* inside the mapping of `file` */
+  size_t nbytes;
+  const char *file;         /* path of the file holding it */
+} rt_tensor;
+
+typedef struct rt_weights rt_weights;
+
+/* path: a model directory (index preferred over a single file), a
+ * .safetensors file, or a model.safetensors.index.json. */
+int rt_weights_open(const char *path, rt_weights **out, oc_error *e);
+void rt_weights_close(rt_weights *w);
+
+int rt_weights_count(const rt_weights *w);
+const rt_tensor *rt_weights_at(const rt_weights *w, int i);
+const rt_tensor *rt_weights_find(const rt_weights *w, const char *name);
+
+/* An ir_weight_fn over an rt_weights (ctx): for the interpreter. */
+int rt_weights_lookup(void *w, const char *name, ir_tensor *out, oc_error *e);
+
+/* Every weight node of g is present with its shape and a float dtype; no tensor
+ * in the checkpoint is left unused. Messages name the file and the tensor. */
+int rt_weights_check_graph(const rt_weights *w, const ir_graph *g, oc_error *e);
+
+#endif
