@@ -1,0 +1,196 @@
+/* The olmoc command end to end: run it as a user would and check exit codes,
+ * output files and messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "olmoc/weights.h"
+
+static char tmpdir[] = "/tmp/olmoc_cli_XXXXXX";
+static char out[1 << 20]; /* the last command's stdout and stderr */
+
+/* Runs `olmoc ARGS` with stdout and stderr captured into `out`; returns the exit code. */
+static int olmoc(const char *args) {
+  char cmd[4096], log[256];
+  snprintf(log, sizeof log, "%s/log", tmpdir);
+  snprintf(cmd, sizeof cmd, "%s/olmoc %s >%s 2>&1", OLMOC_BUILD_DIR, args, log);
+  int status = system(cmd);
+  FILE *f = fopen(log, "rb");
+  assert_non_null(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  fclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void expect_output(const char *words) {
+  if (!strstr(out, words))
+    fail_msg("output lacks \"%s\":\n%s", words, out);
+}
+
+/* The whole file, NUL-terminated. */
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  rewind(f);
+  char *buf = malloc(*n + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, *n, f), *n);
+  buf[*n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static void test_help(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("--help"), 0);
+  expect_output("usage: olmoc <command>");
+  assert_int_equal(olmoc("ir --help"), 0);
+  expect_output("--emit KIND");
+  assert_int_equal(olmoc("frobnicate"), 2);
+  expect_output("unknown command 'frobnicate'");
+  assert_int_equal(olmoc(""), 2);
+}
+
+/* The 13B graph printed, parsed back and printed again is the same text. */
+static void test_13b_round_trip(void **state) {
+  (void)state;
+  char args[512];
+  snprintf(args, sizeof args, "ir -m models/olmo2-13b -o %s/a.ir", tmpdir);
+  assert_int_equal(olmoc(args), 0);
+  snprintf(args, sizeof args, "ir %s/a.ir -o %s/b.ir", tmpdir, tmpdir);
+  assert_int_equal(olmoc(args), 0);
+  char a[256], b[256];
+  snprintf(a, sizeof a, "%s/a.ir", tmpdir);
+  snprintf(b, sizeof b, "%s/b.ir", tmpdir);
+  size_t na, nb;
+  char *ta = slurp(a, &na), *tb = slurp(b, &nb);
+  assert_true(na > 100000);
+  assert_int_equal(na, nb);
+  assert_memory_equal(ta, tb, na);
+  assert_non_null(strstr(ta, "\"model.layers.39.mlp.down_proj.weight\""));
+  free(ta);
+  free(tb);
+}
+
+static void test_summary_and_dot(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("ir -m models/olmo2-1b --emit summary"), 0);
+  expect_output("parameters       1484916736 (1.48 B) in 179 weights");
+  expect_output("nodes            1268 in 16 layers");
+  assert_int_equal(olmoc("ir -m models/olmo2-32b/config.json --emit dot --layer 63"), 0);
+  expect_output("digraph");
+  expect_output("label=\"layer 63\"");
+  expect_output("self_attn.q_proj");
+  assert_int_equal(olmoc("ir -m models/olmo2-1b --emit dot --layer 16"), 1);
+  expect_output("no layer 16");
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("ir -m /nonexistent/model"), 1);
+  expect_output("/nonexistent/model");
+  assert_int_equal(olmoc("ir -m models/olmo2-1b --emit pdf"), 2);
+  expect_output("--emit: expected text, dot or summary, found 'pdf'");
+  assert_int_equal(olmoc("ir -m models/olmo2-1b --layer 2"), 2);
+  expect_output("--layer goes with --emit dot");
+  assert_int_equal(olmoc("ir -m models/olmo2-1b --layer x --emit dot"), 2);
+  expect_output("--layer: expected an integer");
+  assert_int_equal(olmoc("ir -m"), 2);
+  expect_output("option '-m' needs a value");
+  assert_int_equal(olmoc("ir"), 2);
+  expect_output("give either -m MODEL or one .ir file");
+  assert_int_equal(olmoc("ir tests/data/tiny/config.json"), 1);
+  expect_output("tests/data/tiny/config.json:1:1:");
+}
+
+/* A write that fails leaves no file behind and says why; a device is written
+ * in place, never replaced by a renamed file. */
+static void test_failed_write(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("ir -m models/olmo2-1b -o /nonexistent-dir/g.ir"), 1);
+  expect_output("/nonexistent-dir/g.ir: cannot create");
+  assert_int_equal(olmoc("ir -m models/olmo2-1b -o /dev/full"), 1);
+  expect_output("/dev/full: cannot write: No space left on device");
+  struct stat st;
+  assert_int_equal(stat("/dev/full", &st), 0);
+  assert_true(S_ISCHR(st.st_mode));
+  assert_int_equal(olmoc("ir -m models/olmo2-1b --emit summary -o /dev/stdout"), 0);
+  expect_output("1.48 B");
+  assert_int_equal(lstat("/dev/stdout", &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
+  char args[512];
+  snprintf(args, sizeof args, "ir -m models/olmo2-1b -o %s/g.ir", tmpdir);
+  assert_int_equal(olmoc(args), 0);
+  snprintf(args, sizeof args, "ls -a %s > %s/ls", tmpdir, tmpdir);
+  assert_int_equal(system(args), 0);
+  snprintf(args, sizeof args, "%s/ls", tmpdir);
+  size_t n;
+  char *listing = slurp(args, &n);
+  assert_null(strstr(listing, ".tmp.")); /* no temporary left behind */
+  free(listing);
+}
+
+/* eval's top candidate after the golden prompt is PyTorch's argmax. */
+static void test_eval_tiny(void **state) {
+  (void)state;
+  rt_weights *golden;
+  oc_error e;
+  assert_int_equal(rt_weights_open("tests/data/tiny/golden.safetensors", &golden, &e), 0);
+  const float *last_row = (const float *)rt_weights_find(golden, "prefill_logits")->data + 6 * 256;
+  int best = 0;
+  for (int v = 1; v < 256; v++)
+    if (last_row[v] > last_row[best])
+      best = v;
+  char want[64];
+  snprintf(want, sizeof want, "top 3: %d (%.4f)", best, last_row[best]);
+  rt_weights_close(golden);
+
+  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 104,59,101,250,152,19,148 --top 3 -n 2"), 0);
+  expect_output("prefill: 7 tokens");
+  expect_output(want);
+  expect_output("greedy: ");
+  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 1,2,256"), 1);
+  expect_output("id 256 is outside the vocabulary of 256");
+  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 1,,2"), 2);
+  expect_output("--tokens");
+  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 1 -n 64"), 1);
+  expect_output("exceed the model's context of 64 positions");
+  assert_int_equal(olmoc("eval -m models/olmo2-1b --tokens 1"), 1);
+  expect_output("models/olmo2-1b");
+}
+
+static int setup(void **state) {
+  (void)state;
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_help),
+      cmocka_unit_test(test_13b_round_trip),
+      cmocka_unit_test(test_summary_and_dot),
+      cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_failed_write),
+      cmocka_unit_test(test_eval_tiny),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

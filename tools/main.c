@@ -1,0 +1,52 @@
+/* The olmoc command: dispatches to one function per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "olmoc/codegen.h"
+
+static int cmd_version(int argc, char **argv) {
+  (void)argc, (void)argv;
+  cg_host h;
+  cg_host_detect(&h);
+  printf("olmoc 0.1 (LLVM %s)\nhost cpu: %s%s%s%s%s%s\n", h.llvm_version, h.cpu,
+         h.avx2 ? " avx2" : "", h.fma ? " fma" : "", h.avx512f ? " avx512f" : "",
+         h.avx512bf16 ? " avx512bf16" : "", h.avx512vnni ? " avx512vnni" : "");
+  return 0;
+}
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} commands[] = {
+    {"ir", cmd_ir, "build, verify and print a model's graph (text, DOT, summary)"},
+    {"eval", cmd_eval, "run token ids through a checkpoint on the reference interpreter"},
+    {"version", cmd_version, "print the version and the host CPU the backend targets"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: olmoc <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\n`olmoc <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version"))
+    return cmd_version(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name))
+      return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "olmoc: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
