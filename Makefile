@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-asan build deps clean
+.PHONY: run test test-asan build deps clean bench-tokenizer
 
 # Build everything and show the bundled model's graph summary.
 run: build
@@ -19,6 +19,10 @@ test-asan: deps
 	cmake -S . -B $(BUILD)-asan -DOLMOC_WERROR=ON -DOLMOC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+
+# Tokenizer throughput, olmoc beside the reference tokenizers (bench/README.md).
+bench-tokenizer: deps
+	BUILD=$(BUILD) bench/tokenizer_bench.sh
 
 build: deps
 	cmake -S . -B $(BUILD) >/dev/null
