@@ -324,4 +324,7 @@ const ir_tensor *ir_interp_output(const ir_interp *it, const char *name) {
 
 int64_t ir_interp_position(const ir_interp *it) { return it->P; }
 
-void ir_interp_reset(ir_interp *it) { it->P = 0; }
+void ir_interp_rewind(ir_interp *it, int64_t P) {
+  if (P >= 0 && P < it->P)
+    it->P = P;
+}

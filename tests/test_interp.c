@@ -302,7 +302,7 @@ static void test_causal_mask(void **state) {
   const float X = -INFINITY;
   float m0[] = {1, X, X, 4, 5, X, 7, 8, 9, 10, X, X, 13, 14, X, 16, 17, 18};
   EXPECT(it, "m", m0, 2, 3, 3);
-  ir_interp_reset(it);
+  ir_interp_rewind(it, 0);
   run(it, 2, (ir_binding[]){BIND("s", IR_F32, s0, 2, 2, 2)}, 1);
   run(it, 2, (ir_binding[]){BIND("s", IR_F32, s1, 2, 2, 4)}, 1); /* P=2, T=2 */
   float m1[] = {1, 2, 3, X, 5, 6, 7, 8, 9, 10, 11, X, 13, 14, 15, 16};
@@ -340,7 +340,7 @@ static void test_kv_cache_across_runs(void **state) {
   EXPECT(it, "rep", rep1, 5, 4);
   EXPECT(it, "pos", pos1, 2);
 
-  ir_interp_reset(it);
+  ir_interp_rewind(it, 0);
   assert_int_equal(ir_interp_position(it), 0);
   run(it, 2, (ir_binding[]){BIND("new", IR_F32, r1, 2, 2)}, 1);
   float pos2[] = {0, 1};
@@ -492,7 +492,7 @@ static void test_context_overflow_and_reset(void **state) {
   float all[] = {1, 2, 3, 4, 5};
   EXPECT(it, "all", all, 5, 1);
   run_fails(it, 1, (ir_binding[]){BIND("new", IR_F32, s, 1, 1)}, 1, "P + T = 5 + 1 = 6 exceeds");
-  ir_interp_reset(it);
+  ir_interp_rewind(it, 0);
   run(it, 2, (ir_binding[]){BIND("new", IR_F32, s, 2, 1)}, 1);
   EXPECT(it, "all", s, 2, 1);
   assert_int_equal(ir_interp_position(it), 2);

@@ -78,7 +78,7 @@ static void run_and_compare(fixture *f, int first, int T, const char *golden, in
 
 static void test_prefill_then_decode(void **state) {
   fixture *f = *state;
-  ir_interp_reset(f->interp);
+  ir_interp_rewind(f->interp, 0);
   run_and_compare(f, 0, 7, "prefill_logits", 0);
   for (int step = 0; step < 3; step++) {
     assert_int_equal(ir_interp_position(f->interp), 7 + step);
@@ -90,9 +90,20 @@ static void test_prefill_then_decode(void **state) {
  * chunks (4 then 3 tokens) and the logits of the second chunk still match. */
 static void test_chunked_prefill(void **state) {
   fixture *f = *state;
-  ir_interp_reset(f->interp);
+  ir_interp_rewind(f->interp, 0);
   run_and_compare(f, 0, 4, "prefill_logits", 0);
   run_and_compare(f, 4, 3, "prefill_logits", 4);
+  run_and_compare(f, 7, 1, "decode_logits", 0);
+}
+
+/* Rewinding forgets the last positions: running them again gives the same logits. */
+static void test_rewind(void **state) {
+  fixture *f = *state;
+  ir_interp_rewind(f->interp, 0);
+  run_and_compare(f, 0, 7, "prefill_logits", 0);
+  ir_interp_rewind(f->interp, 5);
+  assert_int_equal(ir_interp_position(f->interp), 5);
+  run_and_compare(f, 5, 2, "prefill_logits", 5);
   run_and_compare(f, 7, 1, "decode_logits", 0);
 }
 
@@ -100,6 +111,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prefill_then_decode),
       cmocka_unit_test(test_chunked_prefill),
+      cmocka_unit_test(test_rewind),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

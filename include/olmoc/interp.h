@@ -43,7 +43,8 @@ int ir_interp_run(ir_interp *it, int64_t T, const ir_binding *inputs, int n_inpu
 const ir_tensor *ir_interp_output(const ir_interp *it, const char *name);
 
 int64_t ir_interp_position(const ir_interp *it); /* P */
-void ir_interp_reset(ir_interp *it);             /* forget the cache: P = 0 */
+/* Forgets cached positions from P on (P <= the current position): 0 starts over. */
+void ir_interp_rewind(ir_interp *it, int64_t P);
 
 /* Element i of data in dtype (f32, bf16, f16, i32, i8) as a float. */
 float ir_load_f32(ir_dtype dtype, const void *data, int64_t i);
