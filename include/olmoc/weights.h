@@ -37,4 +37,23 @@ int rt_weights_lookup(void *w, const char *name, ir_tensor *out, oc_error *e);
  * in the checkpoint is left unused. Messages name the file and the tensor. */
 int rt_weights_check_graph(const rt_weights *w, const ir_graph *g, oc_error *e);
 
+/* Writing safetensors files, streamed: each tensor's bytes are produced by
+ * fill() when its turn comes, into one buffer reused for every tensor, so a
+ * whole checkpoint never has to be in memory. */
+typedef struct rt_tensor_spec {
+  const char *name;
+  ir_dtype dtype;
+  int rank;
+  int64_t dims[IR_MAX_DIMS];
+} rt_tensor_spec;
+
+typedef int (*rt_fill_fn)(void *ctx, int index, void *data, size_t nbytes, oc_error *e);
+
+/* Writes tensors[0..n) to path (atomically: see olmoc/output.h). */
+int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n, rt_fill_fn fill,
+                         void *ctx, oc_error *e);
+
+/* Bytes of a tensor of this shape and dtype, or 0 on overflow. */
+size_t rt_tensor_spec_bytes(const rt_tensor_spec *t);
+
 #endif
