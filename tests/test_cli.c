@@ -1,5 +1,6 @@
 /* The olmoc command end to end: run it as a user would and check exit codes,
  * output files and messages. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,33 +143,108 @@ static void test_failed_write(void **state) {
   free(listing);
 }
 
-/* eval's top candidate after the golden prompt is PyTorch's argmax. */
-static void test_eval_tiny(void **state) {
+/* logits writes the interpreter's f32 logits as .npy: they match PyTorch's. */
+static void test_logits_npy(void **state) {
   (void)state;
+  char args[512], path[256];
+  snprintf(path, sizeof path, "%s/l.npy", tmpdir);
+  snprintf(args, sizeof args, "logits -m tests/data/tiny --ids 104,59,101,250,152,19,148 -o %s", path);
+  assert_int_equal(olmoc(args), 0);
+  expect_output("f32[7,256]");
+  size_t n;
+  char *npy = slurp(path, &n);
+  assert_memory_equal(npy, "\x93NUMPY\x01\x00", 8);
+  size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
+  assert_int_equal(header % 64, 0);
+  assert_non_null(strstr(npy + 10, "'shape': (7, 256)"));
+  assert_int_equal(n, header + 7 * 256 * sizeof(float));
+
   rt_weights *golden;
   oc_error e;
   assert_int_equal(rt_weights_open("tests/data/tiny/golden.safetensors", &golden, &e), 0);
-  const float *last_row = (const float *)rt_weights_find(golden, "prefill_logits")->data + 6 * 256;
-  int best = 0;
-  for (int v = 1; v < 256; v++)
-    if (last_row[v] > last_row[best])
-      best = v;
-  char want[64];
-  snprintf(want, sizeof want, "top 3: %d (%.4f)", best, last_row[best]);
+  const float *want = rt_weights_find(golden, "prefill_logits")->data;
+  float got, worst = 0;
+  for (size_t i = 0; i < 7 * 256; i++) {
+    memcpy(&got, npy + header + 4 * i, 4);
+    worst = fmaxf(worst, fabsf(got - want[i]));
+  }
+  assert_true(worst <= 1e-4f);
   rt_weights_close(golden);
+  free(npy);
 
-  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 104,59,101,250,152,19,148 --top 3 -n 2"), 0);
-  expect_output("prefill: 7 tokens");
-  expect_output(want);
-  expect_output("greedy: ");
-  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 1,2,256"), 1);
-  expect_output("id 256 is outside the vocabulary of 256");
-  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 1,,2"), 2);
-  expect_output("--tokens");
-  assert_int_equal(olmoc("eval -m tests/data/tiny --tokens 1 -n 64"), 1);
-  expect_output("exceed the model's context of 64 positions");
-  assert_int_equal(olmoc("eval -m models/olmo2-1b --tokens 1"), 1);
-  expect_output("models/olmo2-1b");
+  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,2,256 -o /dev/null"), 1);
+  expect_output("token id 256 is outside the model's vocabulary of 256");
+  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,,2 -o /dev/null"), 1);
+  expect_output("entry 2 of '1,,2' is not a token id");
+  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1"), 2);
+  expect_output("-o FILE.npy is required");
+}
+
+/* A checkpoint in the published layout (two f32 shards, an index, the dolma2
+ * tokenizer), written by `olmoc checkpoint`, loads and generates. */
+static void test_published_layout(void **state) {
+  (void)state;
+  char args[1024], dir[256];
+  snprintf(dir, sizeof dir, "%s/ckpt", tmpdir);
+  snprintf(args, sizeof args,
+           "checkpoint -m tests/data/dolma-tiny -o %s --shards 2 --tokenizer ../shared/tokenizers/dolma2-tokenizer.json",
+           dir);
+  assert_int_equal(olmoc(args), 0);
+  snprintf(args, sizeof args, "%s/model.safetensors.index.json", dir);
+  size_t n;
+  char *index = slurp(args, &n);
+  assert_non_null(strstr(index, "\"model-00001-of-00002.safetensors\""));
+  assert_non_null(strstr(index, "\"model-00002-of-00002.safetensors\""));
+  free(index);
+
+  snprintf(args, sizeof args, "tokenize -m %s --ids-only \"Language modeling is\"", dir);
+  assert_int_equal(olmoc(args), 0);
+  assert_string_equal(out, "14126,34579,374\n");
+  snprintf(args, sizeof args, "run -m %s -p \"Language modeling is\" -n 5 --temp 0", dir);
+  assert_int_equal(olmoc(args), 0);
+  expect_output("Language modeling is");
+  expect_output("prompt: 3 tokens");
+  expect_output("generation: 5 tokens");
+  expect_output("stop: token limit");
+  /* greedy is deterministic */
+  char *first = strdup(out);
+  assert_int_equal(olmoc(args), 0);
+  assert_memory_equal(out, first, strcspn(first, "\n"));
+  free(first);
+
+  snprintf(args, sizeof args, "run -m %s -p \"Language modeling is\" --ctx 2", dir);
+  assert_int_equal(olmoc(args), 1);
+  expect_output("the prompt is 3 tokens but the context holds 2 positions");
+  snprintf(args, sizeof args, "run -m %s -p x --ctx 100000", dir);
+  assert_int_equal(olmoc(args), 1);
+  expect_output("exceeds the model's 128");
+  snprintf(args, sizeof args, "run -m %s -p x --chat", dir);
+  assert_int_equal(olmoc(args), 1);
+  expect_output("tokenizer_config.json");
+  snprintf(args, sizeof args, "run -m %s -p Hello --chat-template olmo2 -n 3 --seed 7 --temp 1", dir);
+  assert_int_equal(olmoc(args), 0);
+  expect_output("generation: 3 tokens");
+  snprintf(args, sizeof args, "run -m %s -p x --temp hot", dir);
+  assert_int_equal(olmoc(args), 2);
+  expect_output("--temp: expected a number");
+}
+
+static void test_bad_commands(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("tokenize -m tests/data/tiny x"), 1);
+  expect_output("tests/data/tiny");
+  assert_int_equal(olmoc("tokenize"), 2);
+  expect_output("give either TEXT or -f FILE");
+  assert_int_equal(olmoc("perplexity -m tests/data/tiny"), 2);
+  expect_output("-f FILE is required");
+  assert_int_equal(olmoc("perplexity -m tests/data/tiny -f /nonexistent.txt"), 1);
+  expect_output("/nonexistent.txt: cannot open");
+  assert_int_equal(olmoc("checkpoint -m tests/data/tiny"), 2);
+  expect_output("-m MODEL and -o DIR are required");
+  assert_int_equal(olmoc("checkpoint -m /nonexistent -o /tmp/x"), 1);
+  expect_output("/nonexistent");
+  assert_int_equal(olmoc("run -m /nonexistent -p hi"), 1);
+  expect_output("/nonexistent");
 }
 
 static int setup(void **state) {
@@ -190,7 +266,9 @@ int main(void) {
       cmocka_unit_test(test_summary_and_dot),
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_failed_write),
-      cmocka_unit_test(test_eval_tiny),
+      cmocka_unit_test(test_logits_npy),
+      cmocka_unit_test(test_published_layout),
+      cmocka_unit_test(test_bad_commands),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

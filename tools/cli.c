@@ -1,88 +1,12 @@
-/* Output files written atomically, and option value parsing. */
+/* Option values and input files for the commands. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
-
-int cli_output_open(cli_output *o, const char *path, oc_error *e) {
-  *o = (cli_output){.f = stdout};
-  if (!path || strcmp(path, "-") == 0)
-    return 0;
-  /* Only a plain file is replaced by renaming. Devices, pipes and symlinks
-   * (/dev/full, a fifo, /dev/stdout) are written in place: a rename would
-   * put a file where the device or link was. */
-  struct stat st;
-  if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (!(o->f = fopen(path, "w")))
-      return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    o->path = strdup(path);
-    return 0;
-  }
-  size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
-  o->path = strdup(path);
-  o->tmp = malloc(n);
-  if (!o->path || !o->tmp) {
-    cli_output_abandon(o);
-    return oc_fail(e, "%s: out of memory", path);
-  }
-  snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(o->tmp);
-  o->f = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!o->f) {
-    int err = errno;
-    if (fd >= 0)
-      close(fd); /* the temporary exists: abandon removes it */
-    else {
-      free(o->tmp);
-      o->tmp = NULL;
-    }
-    cli_output_abandon(o);
-    return oc_fail(e, "%s: cannot create: %s", path, strerror(err));
-  }
-  return 0;
-}
-
-void cli_output_abandon(cli_output *o) {
-  if (o->f && o->f != stdout)
-    fclose(o->f);
-  if (o->tmp)
-    unlink(o->tmp);
-  free(o->tmp);
-  free(o->path);
-  *o = (cli_output){0};
-}
-
-int cli_output_close(cli_output *o, oc_error *e) {
-  if (!o->tmp) {
-    const char *name = o->path ? o->path : "standard output";
-    int failed = ferror(o->f) | fflush(o->f);
-    int err = errno;
-    if (o->path)
-      failed |= fclose(o->f);
-    if (failed)
-      oc_fail(e, "%s: cannot write: %s", name, strerror(err));
-    free(o->path);
-    *o = (cli_output){0};
-    return failed ? -1 : 0;
-  }
-  int failed = ferror(o->f) | fflush(o->f) | fsync(fileno(o->f));
-  int err = errno;
-  failed |= fclose(o->f);
-  o->f = NULL;
-  if (failed || rename(o->tmp, o->path) != 0) {
-    err = failed ? err : errno;
-    oc_fail(e, "%s: cannot write: %s", o->path, strerror(err));
-    cli_output_abandon(o);
-    return -1;
-  }
-  free(o->tmp);
-  free(o->path);
-  *o = (cli_output){0};
-  return 0;
-}
 
 int cli_int(const char *opt, const char *text, long min, long max, long *out, oc_error *e) {
   char *end;
@@ -92,5 +16,70 @@ int cli_int(const char *opt, const char *text, long min, long max, long *out, oc
     return oc_fail(e, "%s: expected an integer in [%ld, %ld], found '%s'", opt, min, max,
                    text ? text : "");
   *out = v;
+  return 0;
+}
+
+int cli_ids(const char *opt, const char *list, int32_t **ids, size_t *n, oc_error *e) {
+  *ids = NULL;
+  *n = 0;
+  if (!list || !*list)
+    return oc_fail(e, "%s: expected a comma-separated list of token ids", opt);
+  size_t count = 1;
+  for (const char *c = list; *c; c++)
+    count += *c == ',';
+  int32_t *out = malloc(count * sizeof *out);
+  if (!out)
+    return oc_fail(e, "%s: out of memory", opt);
+  const char *p = list;
+  for (size_t i = 0; i < count; i++) {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (end == p || errno || v < 0 || v > INT32_MAX || (*end != ',' && *end != '\0')) {
+      free(out);
+      return oc_fail(e, "%s: entry %zu of '%s' is not a token id", opt, i + 1, list);
+    }
+    out[i] = (int32_t)v;
+    p = end + 1;
+  }
+  *ids = out;
+  *n = count;
+  return 0;
+}
+
+int cli_read_file(const char *path, char **data, size_t *len, oc_error *e) {
+  bool in = !strcmp(path, "-");
+  const char *name = in ? "standard input" : path;
+  FILE *f = in ? stdin : fopen(path, "rb");
+  if (!f)
+    return oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
+  size_t n = 0, cap = 0;
+  char *buf = NULL;
+  int rc = 0;
+  for (;;) {
+    if (n + 1 >= cap) {
+      char *grown = realloc(buf, cap = cap ? 2 * cap : 65536);
+      if (!grown) {
+        rc = oc_fail(e, "%s: out of memory reading it", name);
+        break;
+      }
+      buf = grown;
+    }
+    size_t got = fread(buf + n, 1, cap - n - 1, f);
+    n += got;
+    if (!got)
+      break;
+  }
+  if (!rc && ferror(f))
+    rc = oc_fail(e, "%s: read error: %s", name, strerror(errno));
+  if (!in)
+    fclose(f);
+  if (rc) {
+    free(buf);
+    return rc;
+  }
+  buf[n] = '\0';
+  *data = buf;
+  *len = n;
   return 0;
 }

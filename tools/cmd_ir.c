@@ -88,8 +88,8 @@ static int load_graph(const ir_options *o, olmo2_config *c, ir_graph **g, oc_err
 }
 
 static int emit(const ir_options *o, const olmo2_config *c, const ir_graph *g, oc_error *e) {
-  cli_output out;
-  if (cli_output_open(&out, o->output, e))
+  rt_output out;
+  if (rt_output_open(&out, o->output, e))
     return -1;
   int rc = 0;
   if (!strcmp(o->emit, "text"))
@@ -102,11 +102,11 @@ static int emit(const ir_options *o, const olmo2_config *c, const ir_graph *g, o
     rc = ir_print_summary(g, out.f);
   }
   if (rc && e->msg[0]) {
-    cli_output_abandon(&out);
+    rt_output_abandon(&out);
     return -1;
   }
   /* A stream error (disk full) is found and reported, with its cause, here. */
-  return cli_output_close(&out, e);
+  return rt_output_close(&out, e);
 }
 
 int cmd_ir(int argc, char **argv) {

@@ -20,8 +20,12 @@ static const struct {
   int (*run)(int argc, char **argv);
   const char *summary;
 } commands[] = {
+    {"run", cmd_run, "generate text from a prompt, or chat"},
+    {"tokenize", cmd_tokenize, "show the tokens a model's tokenizer makes of a text"},
+    {"perplexity", cmd_perplexity, "measure a model's perplexity on a text file"},
+    {"logits", cmd_logits, "write the logits of every prompt position as a .npy file"},
+    {"checkpoint", cmd_checkpoint, "write a random-weight checkpoint in the published layout"},
     {"ir", cmd_ir, "build, verify and print a model's graph (text, DOT, summary)"},
-    {"eval", cmd_eval, "run token ids through a checkpoint on the reference interpreter"},
     {"version", cmd_version, "print the version and the host CPU the backend targets"},
 };
 

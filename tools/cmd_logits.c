@@ -1,0 +1,102 @@
+/* `olmoc logits`: the f32 logits of every position of a prompt, written as a
+ * NumPy .npy array [T, vocab]: how one compares an engine with PyTorch
+ * (numpy.load, then subtract). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model.h"
+
+static const char usage[] =
+    "usage: olmoc logits [-m MODEL] (-p TEXT | --ids ID,ID,...) -o FILE.npy\n"
+    "\n"
+    "options:\n"
+    "  -m, --model DIR    checkpoint directory (default: the bundled model)\n"
+    "  -p, --prompt TEXT  text to tokenize\n"
+    "  --ids LIST         token ids instead of text\n"
+    "  -o, --output FILE  the .npy file to write (f32, shape [tokens, vocab])\n"
+    "  -h, --help         show this help\n";
+
+/* NPY format 1.0: magic, version, header length, a Python dict literal padded
+ * with spaces to a multiple of 64 bytes ending in a newline, then the data. */
+static int write_npy(FILE *f, const float *data, int64_t rows, int64_t cols) {
+  char dict[128];
+  int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",
+                   (long long)rows, (long long)cols);
+  int total = 10 + n + 1, padded = (total + 63) / 64 * 64;
+  unsigned short header_len = (unsigned short)(padded - 10);
+  fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+  fputc(header_len & 0xff, f);
+  fputc(header_len >> 8, f);
+  fwrite(dict, 1, (size_t)n, f);
+  for (int i = total; i < padded; i++)
+    fputc(' ', f);
+  fputc('\n', f);
+  return fwrite(data, sizeof *data, (size_t)(rows * cols), f) == (size_t)(rows * cols) ? 0 : -1;
+}
+
+static int logits(const char *dir, const char *prompt, const char *ids_text, const char *out_path,
+                  oc_error *e) {
+  cli_model m;
+  if (cli_model_open(&m, dir, 0, prompt != NULL, e))
+    return -1;
+  int32_t *ids = NULL;
+  size_t n = 0;
+  int rc = prompt ? rt_tokenizer_encode(m.tokenizer, prompt, strlen(prompt), &ids, &n, e)
+                  : cli_ids("--ids", ids_text, &ids, &n, e);
+  if (!rc && (n == 0 || (int64_t)n > m.model.ctx))
+    rc = oc_fail(e, "%zu tokens: need between 1 and the model's context of %lld", n,
+                 (long long)m.model.ctx);
+  const float *rows = rc ? NULL : m.model.forward(m.model.self, ids, (int64_t)n, e);
+  rt_output out;
+  if (!rows || rt_output_open(&out, out_path, e))
+    rc = -1;
+  else if (write_npy(out.f, rows, (int64_t)n, m.model.vocab)) {
+    rt_output_abandon(&out);
+    rc = oc_fail(e, "%s: write failed", out_path);
+  } else if (!(rc = rt_output_close(&out, e)))
+    fprintf(stderr, "wrote %s: f32[%zu,%d]\n", out_path, n, m.model.vocab);
+  free(ids);
+  cli_model_close(&m);
+  return rc;
+}
+
+int cmd_logits(int argc, char **argv) {
+  oc_error e = {{0}};
+  const char *dir = cli_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
+  int rc = 0;
+  for (int i = 1; i < argc && !rc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (!v)
+      rc = oc_fail(&e, "option '%s' needs a value", a);
+    else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+      dir = v;
+    else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
+      prompt = v;
+    else if (!strcmp(a, "--ids"))
+      ids = v;
+    else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
+      out = v;
+    else
+      rc = oc_fail(&e, "unknown option '%s'", a);
+    i++;
+  }
+  if (!rc && !prompt == !ids)
+    rc = oc_fail(&e, "give either -p TEXT or --ids LIST");
+  if (!rc && !out)
+    rc = oc_fail(&e, "-o FILE.npy is required");
+  if (rc) {
+    fprintf(stderr, "olmoc logits: %s\n%s", e.msg, usage);
+    return 2;
+  }
+  if (logits(dir, prompt, ids, out, &e)) {
+    fprintf(stderr, "olmoc logits: %s\n", e.msg);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,111 @@
+/* `olmoc perplexity`: how well a model predicts a text. The text is cut into
+ * non-overlapping windows of N tokens, each evaluated from an empty cache;
+ * perplexity = exp(mean negative log-likelihood of tokens 1..N-1 of every
+ * window given the tokens before them in the window). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "model.h"
+
+static const char usage[] =
+    "usage: olmoc perplexity [-m MODEL] -f FILE [--ctx N]\n"
+    "\n"
+    "options:\n"
+    "  -m, --model DIR   checkpoint directory (default: the bundled model)\n"
+    "  -f, --file FILE   the text ('-': standard input)\n"
+    "  --ctx N           tokens per window (default: the model's context)\n"
+    "  --max-tokens N    evaluate only the first N tokens of the text\n"
+    "  -h, --help        show this help\n";
+
+/* -log softmax(logits)[target], in double. */
+static double nll(const float *logits, int32_t vocab, int32_t target) {
+  double max = logits[0], sum = 0;
+  for (int32_t v = 1; v < vocab; v++)
+    max = logits[v] > max ? logits[v] : max;
+  for (int32_t v = 0; v < vocab; v++)
+    sum += exp((double)logits[v] - max);
+  return log(sum) + max - (double)logits[target];
+}
+
+static int perplexity(const char *dir, const char *file, long ctx, long max_tokens, oc_error *e) {
+  cli_model m;
+  char *text = NULL;
+  int32_t *ids = NULL;
+  size_t len, n;
+  int rc = -1;
+  if (cli_read_file(file, &text, &len, e) || cli_model_open(&m, dir, ctx, true, e)) {
+    free(text);
+    return -1;
+  }
+  if (rt_tokenizer_encode(m.tokenizer, text, len, &ids, &n, e))
+    goto done;
+  if (max_tokens > 0 && (size_t)max_tokens < n)
+    n = (size_t)max_tokens;
+  int64_t window = m.model.ctx;
+  if (n < 2) {
+    oc_fail(e, "%s: %zu tokens: perplexity needs at least 2", file, n);
+    goto done;
+  }
+  double total = 0, t0 = rt_seconds();
+  int64_t counted = 0, windows = 0;
+  for (size_t at = 0; at + 1 < n; at += (size_t)window, windows++) {
+    int64_t T = n - at < (size_t)window ? (int64_t)(n - at) : window;
+    m.model.rewind(m.model.self, 0);
+    const float *logits = m.model.forward(m.model.self, ids + at, T, e);
+    if (!logits)
+      goto done;
+    for (int64_t i = 1; i < T; i++)
+      total += nll(logits + (i - 1) * m.model.vocab, m.model.vocab, ids[at + (size_t)i]);
+    counted += T - 1;
+  }
+  printf("perplexity: %.4f over %lld predicted tokens (%lld windows of up to %lld tokens), %.1f tok/s\n",
+         exp(total / (double)counted), (long long)counted, (long long)windows, (long long)window,
+         (double)n / (rt_seconds() - t0));
+  rc = 0;
+done:
+  free(ids);
+  free(text);
+  cli_model_close(&m);
+  return rc;
+}
+
+int cmd_perplexity(int argc, char **argv) {
+  oc_error e = {{0}};
+  const char *dir = cli_default_model(), *file = NULL;
+  long ctx = 0, max_tokens = 0;
+  int rc = 0;
+  for (int i = 1; i < argc && !rc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (!v)
+      rc = oc_fail(&e, "option '%s' needs a value", a);
+    else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+      dir = v;
+    else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
+      file = v;
+    else if (!strcmp(a, "--ctx"))
+      rc = cli_int(a, v, 2, 1L << 24, &ctx, &e);
+    else if (!strcmp(a, "--max-tokens"))
+      rc = cli_int(a, v, 2, 1L << 40, &max_tokens, &e);
+    else
+      rc = oc_fail(&e, "unknown option '%s'", a);
+    i++;
+  }
+  if (!rc && !file)
+    rc = oc_fail(&e, "-f FILE is required");
+  if (rc) {
+    fprintf(stderr, "olmoc perplexity: %s\n%s", e.msg, usage);
+    return 2;
+  }
+  if (perplexity(dir, file, ctx, max_tokens, &e)) {
+    fprintf(stderr, "olmoc perplexity: %s\n", e.msg);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,32 @@
+/* A checkpoint directory opened for running: config, tokenizer, weights, the
+ * frontend's graph and the backend that evaluates it (the reference
+ * interpreter so far), presented to the runtime as an rt_model. */
+#ifndef OLMOC_TOOLS_MODEL_H
+#define OLMOC_TOOLS_MODEL_H
+
+#include "olmoc/generate.h"
+#include "olmoc/interp.h"
+#include "olmoc/olmo2.h"
+#include "olmoc/tokenizer.h"
+#include "olmoc/weights.h"
+
+typedef struct cli_model {
+  const char *dir;
+  olmo2_config config;
+  rt_tokenizer *tokenizer; /* NULL unless asked for */
+  rt_weights *weights;
+  ir_graph *graph;
+  ir_interp *interp;
+  rt_model model;
+  double load_seconds;
+} cli_model;
+
+/* The model in the bundled directory, for commands given no -m. */
+const char *cli_default_model(void);
+
+/* Opens dir with a KV cache of ctx positions (0: the model's context).
+ * want_tokenizer: also load dir/tokenizer.json. */
+int cli_model_open(cli_model *m, const char *dir, int64_t ctx, bool want_tokenizer, oc_error *e);
+void cli_model_close(cli_model *m);
+
+#endif
