@@ -7,14 +7,14 @@
 #include "olmoc/olmo2.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
+
+#include "olmoc/file.h"
 
 #define MAX_SIZE (INT64_C(1) << 24) /* hidden, intermediate, vocab, heads, widths, context */
 #define MAX_LAYERS 1024
@@ -277,25 +277,6 @@ static int read_config(const cJSON *root, olmo2_config *c, oc_error *e) {
 
 /* ---- entry points -------------------------------------------------------- */
 
-/* "line 3, column 7 (near 'x: 1}')" for the byte at `at` of `text`. */
-static void locate(const char *text, const char *at, char *buf, size_t n) {
-  int line = 1, col = 1;
-  for (const char *p = text; p < at; p++) {
-    if (*p == '\n') line++, col = 1;
-    else col++;
-  }
-  if (*at == '\0') {
-    snprintf(buf, n, "line %d, column %d (unexpected end of file)", line, col);
-    return;
-  }
-  char near[24];
-  size_t k = 0;
-  for (const char *p = at; *p && *p != '\n' && k < sizeof near - 1; p++)
-    near[k++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
-  near[k] = '\0';
-  snprintf(buf, n, "line %d, column %d (near '%s')", line, col, near);
-}
-
 int olmo2_config_parse(const char *json, const char *source, olmo2_config *c, oc_error *e) {
   assert(c);
   if (!source) source = "<config>";
@@ -305,9 +286,8 @@ int olmo2_config_parse(const char *json, const char *source, olmo2_config *c, oc
   cJSON *root = cJSON_ParseWithOpts(json, &end, 1); /* 1: nothing may follow the object */
   if (!root) {
     char where[96];
-    if (end && end >= json && end <= json + strlen(json)) locate(json, end, where, sizeof where);
-    else snprintf(where, sizeof where, "an unknown position");
-    return oc_fail(e, "%s: malformed JSON at %s", source, where);
+    return oc_fail(e, "%s: malformed JSON at %s", source,
+                   oc_text_where(json, strlen(json), end, where, sizeof where));
   }
 
   olmo2_config tmp;
@@ -319,61 +299,17 @@ int olmo2_config_parse(const char *json, const char *source, olmo2_config *c, oc
   return 0;
 }
 
-/* Reads the whole file into a NUL-terminated buffer. */
-static int read_text(const char *file, char **out, oc_error *e) {
-  FILE *f = fopen(file, "rb");
-  if (!f) return oc_fail(e, "%s: cannot open: %s", file, strerror(errno));
-  size_t len = 0, cap = 4096;
-  char *buf = malloc(cap);
-  while (buf) {
-    len += fread(buf + len, 1, cap - 1 - len, f);
-    if (len < cap - 1) break; /* end of file or error */
-    if (cap > MAX_FILE_BYTES) {
-      free(buf), fclose(f);
-      return oc_fail(e, "%s: larger than %d MiB, which no config.json is", file,
-                     MAX_FILE_BYTES >> 20);
-    }
-    char *bigger = realloc(buf, cap * 2);
-    if (!bigger) free(buf);
-    buf = bigger, cap *= 2;
-  }
-  if (!buf) {
-    fclose(f);
-    return oc_fail(e, "%s: out of memory while reading", file);
-  }
-  if (ferror(f)) {
-    int err = errno;
-    free(buf), fclose(f);
-    return oc_fail(e, "%s: read error: %s", file, strerror(err));
-  }
-  fclose(f);
-  buf[len] = '\0';
-  if (strlen(buf) != len) {
-    size_t at = strlen(buf);
-    free(buf);
-    return oc_fail(e, "%s: NUL byte at offset %zu: not a JSON text file", file, at);
-  }
-  *out = buf;
-  return 0;
-}
-
 int olmo2_config_load(const char *path, olmo2_config *c, oc_error *e) {
   assert(c);
   if (!path) return oc_fail(e, "no config path given");
-  struct stat st;
-  if (stat(path, &st) != 0) return oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
-
-  size_t n = strlen(path);
-  char *file = malloc(n + sizeof "/config.json");
-  if (!file) return oc_fail(e, "%s: out of memory", path);
-  memcpy(file, path, n + 1);
-  if (S_ISDIR(st.st_mode)) strcat(file, n && path[n - 1] == '/' ? "config.json" : "/config.json");
-
-  char *text = NULL;
-  int rc = read_text(file, &text, e);
-  if (rc == 0) rc = olmo2_config_parse(text, file, c, e);
-  free(text);
-  free(file);
+  oc_file f;
+  if (oc_file_read(&f, path, "config.json", MAX_FILE_BYTES, false, e)) return -1;
+  int rc = 0;
+  if (strlen(f.data) != f.len)
+    rc = oc_fail(e, "%s: NUL byte at offset %zu: not a JSON text file", f.path, strlen(f.data));
+  else
+    rc = olmo2_config_parse(f.data, f.path, c, e);
+  oc_file_free(&f);
   return rc;
 }
 

@@ -5,13 +5,12 @@
  * a known one. Invariant: render_olmo2 produces byte for byte what the Jinja
  * template renders (tests/data/chat/golden.json, made by @huggingface/jinja). */
 #include "olmoc/chat.h"
+#include "olmoc/file.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -169,27 +168,6 @@ static int is_olmo2(const char *template, int *oom) {
 
 /* ---- tokenizer_config.json -------------------------------------------------- */
 
-static int read_file(const char *path, char **text, oc_error *e) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_BYTES) {
-    fclose(f);
-    return oc_fail(e, "%s: not a regular file of at most %d bytes", path, MAX_FILE_BYTES);
-  }
-  char *p = malloc((size_t)st.st_size + 1);
-  size_t n = p ? fread(p, 1, (size_t)st.st_size, f) : 0;
-  int bad = !p || ferror(f);
-  fclose(f);
-  if (bad) {
-    free(p);
-    return oc_fail(e, "%s: cannot read", path);
-  }
-  p[n] = 0;
-  *text = p;
-  return 0;
-}
-
 /* A special token: a string or {"content": string}; absent or null is "",
  * as the template then renders it. */
 static int read_token(const cJSON *root, const char *key, char *out, size_t cap, oc_error *e) {
@@ -236,14 +214,12 @@ static int read_template(const cJSON *root, const char **out, oc_error *e) {
                     FORCE_HINT);
 }
 
-static int parse_config(const char *text, rt_chat_template *t, oc_error *e) {
+static int parse_config(const char *text, size_t len, rt_chat_template *t, oc_error *e) {
   const char *end = NULL, *template = NULL;
   cJSON *root = cJSON_ParseWithOpts(text, &end, 1); /* 1: nothing may follow the object */
   if (!root) {
-    int line = 1, col = 1;
-    for (const char *p = text; end && p < end && *p; p++, col++)
-      if (*p == '\n') line++, col = 0;
-    return oc_fail(e, "malformed JSON at line %d, column %d", line, col);
+    char where[96];
+    return oc_fail(e, "malformed JSON at %s", oc_text_where(text, len, end, where, sizeof where));
   }
   int rc = cJSON_IsObject(root) ? 0 : oc_fail(e, "expected a JSON object");
   rt_chat_template tmp = {.kind = RT_CHAT_OLMO2};
@@ -262,18 +238,10 @@ static int parse_config(const char *text, rt_chat_template *t, oc_error *e) {
 }
 
 int rt_chat_template_load(const char *path, rt_chat_template *t, oc_error *e) {
-  struct stat st;
-  char *file = NULL, *text = NULL;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-    size_t n = strlen(path) + sizeof "/" FILE_NAME;
-    if (!(file = malloc(n))) return oc_fail(e, "%s: out of memory", path);
-    snprintf(file, n, "%s/" FILE_NAME, path);
-  }
-  const char *name = file ? file : path;
-  int rc = read_file(name, &text, e);
-  if (!rc && parse_config(text, t, e)) rc = oc_wrap(e, "%s", name);
-  free(text);
-  free(file);
+  oc_file f;
+  if (oc_file_read(&f, path, FILE_NAME, MAX_FILE_BYTES, false, e)) return -1;
+  int rc = parse_config(f.data, f.len, t, e) ? oc_wrap(e, "%s", f.path) : 0;
+  oc_file_free(&f);
   return rc;
 }
 

@@ -3,46 +3,19 @@
  * greedy; temperature 1, top_k 50, top_p 1, min_p off, repetition_penalty 1),
  * a key set to null switches its step off, a wrong type or range is an error
  * "<file>: key '<k>': expected ..., found ...". The seed is never touched. */
+#include "olmoc/file.h"
 #include "olmoc/sampler.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #define FILE_NAME "generation_config.json"
 #define MAX_FILE_BYTES (16 << 20) /* a generation_config.json is a few hundred bytes */
 #define HF_TOP_K 50               /* GenerationConfig's default top_k */
-
-/* The file's text, or *text = NULL when it does not exist. */
-static int read_optional(const char *path, char **text, oc_error *e) {
-  *text = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (errno == ENOENT) return 0;
-    return oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
-  }
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_BYTES) {
-    fclose(f);
-    return oc_fail(e, "%s: not a regular file of at most %d bytes", path, MAX_FILE_BYTES);
-  }
-  char *buf = malloc((size_t)st.st_size + 1);
-  size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-  int bad = !buf || ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return oc_fail(e, "%s: cannot read", path);
-  }
-  buf[n] = 0;
-  *text = buf;
-  return 0;
-}
 
 /* "1.5", "\"0.9\" (a string)", "true (a boolean)", ... for messages. */
 static const char *describe(const cJSON *v, char *buf, size_t n) {
@@ -125,41 +98,28 @@ static int parse(const cJSON *root, rt_sampling *s, oc_error *e) {
 }
 
 int rt_sampling_load(const char *path, rt_sampling *s, bool *found, oc_error *e) {
-  struct stat st;
-  char *file = NULL, *text = NULL;
   *found = false;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-    size_t n = strlen(path) + sizeof "/" FILE_NAME;
-    if (!(file = malloc(n))) return oc_fail(e, "%s: out of memory", path);
-    snprintf(file, n, "%s/" FILE_NAME, path);
-  }
-  const char *name = file ? file : path;
-  if (read_optional(name, &text, e)) {
-    free(file);
+  oc_file f;
+  if (oc_file_read(&f, path, FILE_NAME, MAX_FILE_BYTES, true, e))
     return -1;
-  }
-  if (!text) { /* no file: the caller's settings stand */
-    free(file);
+  if (!f.data) { /* no file: the caller's settings stand */
+    oc_file_free(&f);
     return 0;
   }
-
-  int rc = 0;
+  *found = true;
   const char *end = NULL;
-  cJSON *root = cJSON_ParseWithOpts(text, &end, 1); /* 1: nothing may follow the object */
+  cJSON *root = cJSON_ParseWithOpts(f.data, &end, 1); /* 1: nothing may follow the object */
+  int rc;
   if (!root) {
-    int line = 1, col = 1;
-    for (const char *p = text; end && p < end && *p; p++, col++)
-      if (*p == '\n') line++, col = 0;
-    rc = oc_fail(e, "%s: malformed JSON at line %d, column %d", name, line, col);
+    char where[96];
+    rc = oc_fail(e, "%s: malformed JSON at %s", f.path, oc_text_where(f.data, f.len, end, where, sizeof where));
   } else {
     rt_sampling t = *s;
     rc = parse(root, &t, e);
-    if (rc) oc_wrap(e, "%s", name);
+    if (rc) oc_wrap(e, "%s", f.path);
     else *s = t;
   }
-  *found = true;
   cJSON_Delete(root);
-  free(text);
-  free(file);
+  oc_file_free(&f);
   return rc;
 }

@@ -3,13 +3,12 @@
  * decode differently from the reference (Hugging Face tokenizers) is refused
  * with "<file>: <key>: ..."; nothing is ignored that changes results. The
  * pre-tokenizer is read by pretokenizer.c, encoding is bpe.c's. */
+#include "olmoc/file.h"
 #include "tokenizer_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -500,15 +499,6 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
   return 0;
 }
 
-/* Line and column of byte `at` in json, for parse errors. */
-static void position(const char *json, size_t at, int *line, int *col) {
-  *line = 1, *col = 1;
-  for (size_t i = 0; i < at; i++) {
-    if (json[i] == '\n') (*line)++, *col = 1;
-    else (*col)++;
-  }
-}
-
 int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_tokenizer **out,
                        oc_error *e) {
   *out = NULL;
@@ -516,10 +506,9 @@ int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_toke
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
   if (!root) {
-    int line, col;
-    size_t at = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
-    position(json, at, &line, &col);
-    return oc_fail(e, "%s: not valid JSON (line %d, column %d)", source, line, col);
+    char where[96];
+    return oc_fail(e, "%s: malformed JSON at %s", source,
+                   oc_text_where(json, len, end, where, sizeof where));
   }
   rt_tokenizer *t = calloc(1, sizeof *t);
   if (!t) {
@@ -538,47 +527,10 @@ int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_toke
 
 int rt_tokenizer_load(const char *path, rt_tokenizer **out, oc_error *e) {
   *out = NULL;
-  struct stat st;
-  if (stat(path, &st) != 0) return oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
-  char *file = NULL;
-  if (S_ISDIR(st.st_mode)) {
-    size_t n = strlen(path);
-    if (!(file = malloc(n + sizeof "/tokenizer.json"))) return oc_fail(e, "%s: out of memory", path);
-    memcpy(file, path, n);
-    memcpy(file + n, "/tokenizer.json", sizeof "/tokenizer.json");
-    path = file;
-  }
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  int rc = -1;
-  if (!f) {
-    oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
-    goto done;
-  }
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    oc_fail(e, "%s: not a regular file", path);
-    goto done;
-  }
-  if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-    oc_fail(e, "%s: %lld bytes, larger than the 1 GiB olmoc reads as a tokenizer.json", path,
-            (long long)st.st_size);
-    goto done;
-  }
-  size_t n = (size_t)st.st_size;
-  if (!(buf = malloc(n + 1))) {
-    oc_fail(e, "%s: out of memory", path);
-    goto done;
-  }
-  if (fread(buf, 1, n, f) != n) {
-    oc_fail(e, "%s: read error", path);
-    goto done;
-  }
-  buf[n] = 0;
-  rc = rt_tokenizer_parse(buf, n, path, out, e);
-done:
-  if (f) fclose(f);
-  free(buf);
-  free(file);
+  oc_file f;
+  if (oc_file_read(&f, path, "tokenizer.json", MAX_FILE_BYTES, false, e)) return -1;
+  int rc = rt_tokenizer_parse(f.data, f.len, f.path, out, e);
+  oc_file_free(&f);
   return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "olmoc/file.h"
 #include "olmoc/ir.h"
 
 #define F32(...) ((ir_type){IR_F32, ir_shape_of(sizeof((ir_dim[]){__VA_ARGS__}) / sizeof(ir_dim), (ir_dim[]){__VA_ARGS__})})
@@ -138,6 +139,36 @@ static void test_dim_overflow(void **state) {
   assert_string_equal(ir_dim_str(C(INT64_MIN), b, sizeof b), "-9223372036854775808");
 }
 
+static void test_file_read(void **state) {
+  (void)state;
+  oc_file f;
+  oc_error e;
+  assert_int_equal(oc_file_read(&f, "tests/data/tiny", "config.json", 1 << 20, false, &e), 0);
+  assert_string_equal(f.path, "tests/data/tiny/config.json");
+  assert_int_equal(strlen(f.data), f.len);
+  assert_non_null(strstr(f.data, "Olmo2ForCausalLM"));
+  oc_file_free(&f);
+  assert_int_equal(oc_file_read(&f, "tests/data/tiny", "config.json", 10, false, &e), -1);
+  assert_non_null(strstr(e.msg, "tests/data/tiny/config.json: "));
+  assert_non_null(strstr(e.msg, "more than the 10"));
+  assert_int_equal(oc_file_read(&f, "tests/data/tiny", NULL, 1 << 20, false, &e), -1);
+  assert_string_equal(e.msg, "tests/data/tiny: not a regular file");
+  assert_int_equal(oc_file_read(&f, "tests/data/tiny", "absent.json", 1 << 20, true, &e), 0);
+  assert_null(f.data);
+  oc_file_free(&f);
+  assert_int_equal(oc_file_read(&f, "tests/data/tiny", "absent.json", 1 << 20, false, &e), -1);
+  assert_string_equal(e.msg, "tests/data/tiny/absent.json: cannot open: No such file or directory");
+
+  char where[96];
+  const char *text = "{\n  \"a\": 1x\n}";
+  assert_string_equal(oc_text_where(text, strlen(text), text + 10, where, sizeof where),
+                      "line 2, column 9 (near 'x')");
+  assert_string_equal(oc_text_where(text, strlen(text), NULL, where, sizeof where),
+                      "line 3, column 2 (unexpected end of file)");
+  assert_string_equal(oc_text_where(text, strlen(text), text + 1, where, sizeof where),
+                      "line 1, column 2 (at the end of the line)");
+}
+
 static void test_error_wrap(void **state) {
   (void)state;
   oc_error e;
@@ -160,6 +191,7 @@ int main(void) {
       cmocka_unit_test(test_builder_error_is_sticky),
       cmocka_unit_test(test_verifier_rejects),
       cmocka_unit_test(test_dim_overflow),
+      cmocka_unit_test(test_file_read),
       cmocka_unit_test(test_error_wrap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -678,7 +678,7 @@ static void test_file_errors(void **state) {
   fputs("{\n  \"model\": {\"type\": \"BPE\",,\n}", f);
   fclose(f);
   assert_int_equal(rt_tokenizer_load(path, &t, &e), -1);
-  if (!strstr(e.msg, path) || !strstr(e.msg, "not valid JSON (line 2, column"))
+  if (!strstr(e.msg, path) || !strstr(e.msg, "malformed JSON at line 2, column"))
     fail_msg("%s", e.msg);
   f = fopen(path, "w");
   fputs("[1, 2, 3]", f);

@@ -1,12 +1,12 @@
 /* Option values and input files for the commands. */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "olmoc/file.h"
 
 int cli_int(const char *opt, const char *text, long min, long max, long *out, oc_error *e) {
   char *end;
@@ -48,35 +48,30 @@ int cli_ids(const char *opt, const char *list, int32_t **ids, size_t *n, oc_erro
 }
 
 int cli_read_file(const char *path, char **data, size_t *len, oc_error *e) {
-  bool in = !strcmp(path, "-");
-  const char *name = in ? "standard input" : path;
-  FILE *f = in ? stdin : fopen(path, "rb");
-  if (!f)
-    return oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
+  if (strcmp(path, "-")) {
+    oc_file f;
+    if (oc_file_read(&f, path, NULL, (size_t)1 << 40, false, e))
+      return -1;
+    *data = f.data, *len = f.len;
+    free(f.path);
+    return 0;
+  }
   size_t n = 0, cap = 0;
   char *buf = NULL;
-  int rc = 0;
-  for (;;) {
+  for (size_t got = 1; got;) {
     if (n + 1 >= cap) {
       char *grown = realloc(buf, cap = cap ? 2 * cap : 65536);
       if (!grown) {
-        rc = oc_fail(e, "%s: out of memory reading it", name);
-        break;
+        free(buf);
+        return oc_fail(e, "standard input: out of memory reading it");
       }
       buf = grown;
     }
-    size_t got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (!got)
-      break;
+    n += got = fread(buf + n, 1, cap - n - 1, stdin);
   }
-  if (!rc && ferror(f))
-    rc = oc_fail(e, "%s: read error: %s", name, strerror(errno));
-  if (!in)
-    fclose(f);
-  if (rc) {
+  if (ferror(stdin)) {
     free(buf);
-    return rc;
+    return oc_fail(e, "standard input: read error: %s", strerror(errno));
   }
   buf[n] = '\0';
   *data = buf;
