@@ -19,6 +19,79 @@ int cli_int(const char *opt, const char *text, long min, long max, long *out, oc
   return 0;
 }
 
+static const cli_option *find_option(const cli_option *opts, const char *arg) {
+  for (const cli_option *o = opts; o->short_name || o->long_name; o++)
+    if ((o->short_name && !strcmp(arg, o->short_name)) || (o->long_name && !strcmp(arg, o->long_name)))
+      return o;
+  return NULL;
+}
+
+static int set_value(const cli_option *o, const char *name, const char *v, oc_error *e) {
+  switch (o->kind) {
+  case CLI_FLAG:
+    *(bool *)o->target = true;
+    return 0;
+  case CLI_STRING:
+    *(const char **)o->target = v;
+    return 0;
+  case CLI_INT:
+    return cli_int(name, v, (long)o->min, (long)o->max, o->target, e);
+  case CLI_FLOAT: {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= o->min && x <= o->max))
+      return oc_fail(e, "%s: expected a number in [%g, %g], found '%s'", name, o->min, o->max, v);
+    *(float *)o->target = (float)x;
+    return 0;
+  }
+  }
+  return -1;
+}
+
+int cli_parse(int argc, char **argv, const cli_option *opts, const char **positional, oc_error *e) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+      return 1;
+    const cli_option *o = find_option(opts, a);
+    if (!o) {
+      if (a[0] == '-' && a[1])
+        return oc_fail(e, "unknown option '%s'", a);
+      if (!positional)
+        return oc_fail(e, "unexpected argument '%s'", a);
+      if (*positional)
+        return oc_fail(e, "one argument expected, found '%s' and '%s' (quote text with spaces)",
+                       *positional, a);
+      *positional = a;
+      continue;
+    }
+    const char *v = NULL;
+    if (o->kind != CLI_FLAG && !(v = i + 1 < argc ? argv[++i] : NULL))
+      return oc_fail(e, "option '%s' needs a value", a);
+    if (set_value(o, a, v, e))
+      return -1;
+    if (o->given)
+      *o->given = true;
+  }
+  return 0;
+}
+
+int cli_exit(const char *command, const char *usage, int parsed, int failed, const oc_error *e) {
+  if (parsed == 1) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (parsed < 0) {
+    fprintf(stderr, "olmoc %s: %s\n%s", command, e->msg, usage);
+    return 2;
+  }
+  if (failed) {
+    fprintf(stderr, "olmoc %s: %s\n", command, e->msg);
+    return 1;
+  }
+  return 0;
+}
+
 int cli_ids(const char *opt, const char *list, int32_t **ids, size_t *n, oc_error *e) {
   *ids = NULL;
   *n = 0;

@@ -184,41 +184,20 @@ static int checkpoint(const char *model, const char *dir, long shards, const cha
 }
 
 int cmd_checkpoint(int argc, char **argv) {
-  oc_error e = {{0}};
   const char *model = NULL, *dir = NULL, *tokenizer = NULL;
   long shards = 2, seed = 1;
-  int rc = 0;
-  for (int i = 1; i < argc && !rc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(usage, stdout);
-      return 0;
-    }
-    if (!v)
-      rc = oc_fail(&e, "option '%s' needs a value", a);
-    else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-      model = v;
-    else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
-      dir = v;
-    else if (!strcmp(a, "--tokenizer"))
-      tokenizer = v;
-    else if (!strcmp(a, "--shards"))
-      rc = cli_int(a, v, 1, 99999, &shards, &e);
-    else if (!strcmp(a, "--seed"))
-      rc = cli_int(a, v, 0, 0x7fffffffffffffffL, &seed, &e);
-    else
-      rc = oc_fail(&e, "unknown option '%s'", a);
-    i++;
-  }
-  if (!rc && (!model || !dir))
-    rc = oc_fail(&e, "-m MODEL and -o DIR are required");
-  if (rc) {
-    fprintf(stderr, "olmoc checkpoint: %s\n%s", e.msg, usage);
-    return 2;
-  }
-  if (checkpoint(model, dir, shards, tokenizer, (uint64_t)seed, &e)) {
-    fprintf(stderr, "olmoc checkpoint: %s\n", e.msg);
-    return 1;
-  }
-  return 0;
+  const cli_option opts[] = {
+      CLI_OPT_STRING("-m", "--model", &model),
+      CLI_OPT_STRING("-o", "--output", &dir),
+      CLI_OPT_STRING(NULL, "--tokenizer", &tokenizer),
+      CLI_OPT_INT(NULL, "--shards", &shards, 1, 99999, NULL),
+      CLI_OPT_INT(NULL, "--seed", &seed, 0, 9e18, NULL),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  if (!parsed && (!model || !dir))
+    parsed = oc_fail(&e, "-m MODEL and -o DIR are required");
+  return cli_exit("checkpoint", usage, parsed,
+                  !parsed && checkpoint(model, dir, shards, tokenizer, (uint64_t)seed, &e), &e);
 }

@@ -63,40 +63,19 @@ static int logits(const char *dir, const char *prompt, const char *ids_text, con
 }
 
 int cmd_logits(int argc, char **argv) {
-  oc_error e = {{0}};
   const char *dir = cli_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
-  int rc = 0;
-  for (int i = 1; i < argc && !rc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(usage, stdout);
-      return 0;
-    }
-    if (!v)
-      rc = oc_fail(&e, "option '%s' needs a value", a);
-    else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-      dir = v;
-    else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
-      prompt = v;
-    else if (!strcmp(a, "--ids"))
-      ids = v;
-    else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
-      out = v;
-    else
-      rc = oc_fail(&e, "unknown option '%s'", a);
-    i++;
-  }
-  if (!rc && !prompt == !ids)
-    rc = oc_fail(&e, "give either -p TEXT or --ids LIST");
-  if (!rc && !out)
-    rc = oc_fail(&e, "-o FILE.npy is required");
-  if (rc) {
-    fprintf(stderr, "olmoc logits: %s\n%s", e.msg, usage);
-    return 2;
-  }
-  if (logits(dir, prompt, ids, out, &e)) {
-    fprintf(stderr, "olmoc logits: %s\n", e.msg);
-    return 1;
-  }
-  return 0;
+  const cli_option opts[] = {
+      CLI_OPT_STRING("-m", "--model", &dir),
+      CLI_OPT_STRING("-p", "--prompt", &prompt),
+      CLI_OPT_STRING(NULL, "--ids", &ids),
+      CLI_OPT_STRING("-o", "--output", &out),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  if (!parsed && !prompt == !ids)
+    parsed = oc_fail(&e, "give either -p TEXT or --ids LIST");
+  if (!parsed && !out)
+    parsed = oc_fail(&e, "-o FILE.npy is required");
+  return cli_exit("logits", usage, parsed, !parsed && logits(dir, prompt, ids, out, &e), &e);
 }

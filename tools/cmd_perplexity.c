@@ -73,39 +73,18 @@ done:
 }
 
 int cmd_perplexity(int argc, char **argv) {
-  oc_error e = {{0}};
   const char *dir = cli_default_model(), *file = NULL;
   long ctx = 0, max_tokens = 0;
-  int rc = 0;
-  for (int i = 1; i < argc && !rc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(usage, stdout);
-      return 0;
-    }
-    if (!v)
-      rc = oc_fail(&e, "option '%s' needs a value", a);
-    else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-      dir = v;
-    else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
-      file = v;
-    else if (!strcmp(a, "--ctx"))
-      rc = cli_int(a, v, 2, 1L << 24, &ctx, &e);
-    else if (!strcmp(a, "--max-tokens"))
-      rc = cli_int(a, v, 2, 1L << 40, &max_tokens, &e);
-    else
-      rc = oc_fail(&e, "unknown option '%s'", a);
-    i++;
-  }
-  if (!rc && !file)
-    rc = oc_fail(&e, "-f FILE is required");
-  if (rc) {
-    fprintf(stderr, "olmoc perplexity: %s\n%s", e.msg, usage);
-    return 2;
-  }
-  if (perplexity(dir, file, ctx, max_tokens, &e)) {
-    fprintf(stderr, "olmoc perplexity: %s\n", e.msg);
-    return 1;
-  }
-  return 0;
+  const cli_option opts[] = {
+      CLI_OPT_STRING("-m", "--model", &dir),
+      CLI_OPT_STRING("-f", "--file", &file),
+      CLI_OPT_INT(NULL, "--ctx", &ctx, 2, 1 << 24, NULL),
+      CLI_OPT_INT(NULL, "--max-tokens", &max_tokens, 2, 1e12, NULL),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  if (!parsed && !file)
+    parsed = oc_fail(&e, "-f FILE is required");
+  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, file, ctx, max_tokens, &e), &e);
 }

@@ -38,70 +38,11 @@ static const char usage[] =
 
 typedef struct run_options {
   const char *model, *prompt, *chat_template, *system;
-  long tokens, ctx, threads;
+  long tokens, ctx, threads, top_k, seed;
   bool chat, seed_given;
-  rt_sampling sampling;
+  rt_sampling sampling; /* the values given on the command line */
   bool set_temp, set_top_k, set_top_p, set_min_p, set_penalty;
 } run_options;
-
-static int parse_float(const char *opt, const char *v, double min, double max, float *out, oc_error *e) {
-  char *end;
-  double x = v ? strtod(v, &end) : 0;
-  if (!v || end == v || *end || !(x >= min && x <= max))
-    return oc_fail(e, "%s: expected a number in [%g, %g], found '%s'", opt, min, max, v ? v : "");
-  *out = (float)x;
-  return 0;
-}
-
-static int parse_args(int argc, char **argv, run_options *o, oc_error *e) {
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    long k;
-    int rc = 0;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help"))
-      return 1;
-    if (!strcmp(a, "--chat")) {
-      o->chat = true;
-      continue;
-    }
-    if (!v)
-      return oc_fail(e, "option '%s' needs a value", a);
-    if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-      o->model = v;
-    else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
-      o->prompt = v;
-    else if (!strcmp(a, "--chat-template"))
-      o->chat_template = v, o->chat = true;
-    else if (!strcmp(a, "--system"))
-      o->system = v;
-    else if (!strcmp(a, "-n") || !strcmp(a, "--tokens"))
-      rc = cli_int(a, v, -1, 1L << 30, &o->tokens, e);
-    else if (!strcmp(a, "--ctx"))
-      rc = cli_int(a, v, 1, 1L << 24, &o->ctx, e);
-    else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-      rc = cli_int(a, v, 1, 1024, &o->threads, e);
-    else if (!strcmp(a, "--seed")) {
-      rc = cli_int(a, v, 0, 0x7fffffffffffffffL, &k, e);
-      o->sampling.seed = (uint64_t)k, o->seed_given = true;
-    } else if (!strcmp(a, "--top-k")) {
-      rc = cli_int(a, v, 0, 1L << 24, &k, e);
-      o->sampling.top_k = (int)k, o->set_top_k = true;
-    } else if (!strcmp(a, "--temp"))
-      rc = parse_float(a, v, 0, 100, &o->sampling.temperature, e), o->set_temp = true;
-    else if (!strcmp(a, "--top-p"))
-      rc = parse_float(a, v, 0, 1, &o->sampling.top_p, e), o->set_top_p = true;
-    else if (!strcmp(a, "--min-p"))
-      rc = parse_float(a, v, 0, 1, &o->sampling.min_p, e), o->set_min_p = true;
-    else if (!strcmp(a, "--repeat-penalty"))
-      rc = parse_float(a, v, 0.01, 100, &o->sampling.repetition_penalty, e), o->set_penalty = true;
-    else
-      return oc_fail(e, "unknown option '%s'", a);
-    if (rc)
-      return -1;
-    i++;
-  }
-  return 0;
-}
 
 /* The model's generation_config.json gives defaults; the command line wins. */
 static int resolve_sampling(const run_options *o, const char *dir, rt_sampling *s, oc_error *e) {
@@ -110,11 +51,11 @@ static int resolve_sampling(const run_options *o, const char *dir, rt_sampling *
   if (rt_sampling_load(dir, s, &found, e))
     return -1;
   if (o->set_temp) s->temperature = o->sampling.temperature;
-  if (o->set_top_k) s->top_k = o->sampling.top_k;
+  if (o->set_top_k) s->top_k = (int)o->top_k;
   if (o->set_top_p) s->top_p = o->sampling.top_p;
   if (o->set_min_p) s->min_p = o->sampling.min_p;
   if (o->set_penalty) s->repetition_penalty = o->sampling.repetition_penalty;
-  s->seed = o->seed_given ? o->sampling.seed : (uint64_t)time(NULL);
+  s->seed = o->seed_given ? (uint64_t)o->seed : (uint64_t)time(NULL);
   return 0;
 }
 
@@ -284,11 +225,12 @@ static int run(const run_options *o, oc_error *e) {
   }
   if (!o->seed_given && sampling.temperature > 0)
     fprintf(stderr, "seed: %llu\n", (unsigned long long)sampling.seed);
-  if (o->chat && (o->chat_template ? rt_chat_template_named(o->chat_template, &s.chat, e)
+  if ((o->chat || o->chat_template) && (o->chat_template ? rt_chat_template_named(o->chat_template, &s.chat, e)
                                    : rt_chat_template_load(dir, &s.chat, e)))
     goto done;
   const char *prompt = o->prompt;
-  if (!prompt && !(o->chat && isatty(STDIN_FILENO))) {
+  bool chat = o->chat || o->chat_template;
+  if (!prompt && !(chat && isatty(STDIN_FILENO))) {
     if (isatty(STDIN_FILENO)) {
       oc_fail(e, "no prompt: give -p TEXT, pipe one in, or use --chat on a terminal");
       goto done;
@@ -299,7 +241,7 @@ static int run(const run_options *o, oc_error *e) {
     prompt = piped;
   }
   signal(SIGINT, on_interrupt);
-  if (o->chat)
+  if (chat)
     rc = converse(&s, prompt, e);
   else {
     streamer st = {0};
@@ -316,20 +258,25 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-  oc_error e = {{0}};
   run_options o = {.tokens = 256, .threads = 1};
-  int parsed = parse_args(argc, argv, &o, &e);
-  if (parsed == 1) {
-    fputs(usage, stdout);
-    return 0;
-  }
-  if (parsed < 0) {
-    fprintf(stderr, "olmoc run: %s\n%s", e.msg, usage);
-    return 2;
-  }
-  if (run(&o, &e)) {
-    fprintf(stderr, "olmoc run: %s\n", e.msg);
-    return 1;
-  }
-  return 0;
+  const cli_option opts[] = {
+      CLI_OPT_STRING("-m", "--model", &o.model),
+      CLI_OPT_STRING("-p", "--prompt", &o.prompt),
+      CLI_OPT_INT("-n", "--tokens", &o.tokens, -1, 1 << 30, NULL),
+      CLI_OPT_FLOAT(NULL, "--temp", &o.sampling.temperature, 0, 100, &o.set_temp),
+      CLI_OPT_INT(NULL, "--top-k", &o.top_k, 0, 1 << 24, &o.set_top_k),
+      CLI_OPT_FLOAT(NULL, "--top-p", &o.sampling.top_p, 0, 1, &o.set_top_p),
+      CLI_OPT_FLOAT(NULL, "--min-p", &o.sampling.min_p, 0, 1, &o.set_min_p),
+      CLI_OPT_FLOAT(NULL, "--repeat-penalty", &o.sampling.repetition_penalty, 0.01, 100, &o.set_penalty),
+      CLI_OPT_INT(NULL, "--seed", &o.seed, 0, 9e18, &o.seed_given),
+      CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_INT("-t", "--threads", &o.threads, 1, 1024, NULL),
+      CLI_OPT_FLAG(NULL, "--chat", &o.chat),
+      CLI_OPT_STRING(NULL, "--chat-template", &o.chat_template),
+      CLI_OPT_STRING(NULL, "--system", &o.system),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  return cli_exit("run", usage, parsed, !parsed && run(&o, &e), &e);
 }

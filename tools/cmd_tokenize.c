@@ -66,42 +66,22 @@ static int tokenize(const char *dir, const char *text, size_t len, bool ids_only
 }
 
 int cmd_tokenize(int argc, char **argv) {
-  oc_error e = {{0}};
   const char *dir = cli_default_model(), *file = NULL, *text = NULL;
   bool ids_only = false;
-  int rc = 0;
-  for (int i = 1; i < argc && !rc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(usage, stdout);
-      return 0;
-    } else if (!strcmp(a, "--ids-only"))
-      ids_only = true;
-    else if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-f") || !strcmp(a, "--file")) && !v)
-      rc = oc_fail(&e, "option '%s' needs a value", a);
-    else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-      dir = argv[++i];
-    else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
-      file = argv[++i];
-    else if (a[0] == '-' && a[1])
-      rc = oc_fail(&e, "unknown option '%s'", a);
-    else if (text)
-      rc = oc_fail(&e, "give the text as one argument (quote it)");
-    else
-      text = a;
-  }
-  if (!rc && !text == !file)
-    rc = oc_fail(&e, "give either TEXT or -f FILE");
-  if (rc) {
-    fprintf(stderr, "olmoc tokenize: %s\n%s", e.msg, usage);
-    return 2;
-  }
+  const cli_option opts[] = {
+      CLI_OPT_STRING("-m", "--model", &dir),
+      CLI_OPT_STRING("-f", "--file", &file),
+      CLI_OPT_FLAG(NULL, "--ids-only", &ids_only),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, &text, &e);
+  if (!parsed && !text == !file)
+    parsed = oc_fail(&e, "give either TEXT or -f FILE");
   char *data = NULL;
   size_t len = text ? strlen(text) : 0;
-  rc = (file && cli_read_file(file, &data, &len, &e)) ||
-       tokenize(dir, file ? data : text, len, ids_only, &e);
+  int failed = !parsed && ((file && cli_read_file(file, &data, &len, &e)) ||
+                           tokenize(dir, file ? data : text, len, ids_only, &e));
   free(data);
-  if (rc)
-    fprintf(stderr, "olmoc tokenize: %s\n", e.msg);
-  return rc ? 1 : 0;
+  return cli_exit("tokenize", usage, parsed, failed, &e);
 }
