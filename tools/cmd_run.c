@@ -225,11 +225,11 @@ static int run(const run_options *o, oc_error *e) {
   }
   if (!o->seed_given && sampling.temperature > 0)
     fprintf(stderr, "seed: %llu\n", (unsigned long long)sampling.seed);
-  if ((o->chat || o->chat_template) && (o->chat_template ? rt_chat_template_named(o->chat_template, &s.chat, e)
-                                   : rt_chat_template_load(dir, &s.chat, e)))
+  bool chat = o->chat || o->chat_template;
+  if (chat && (o->chat_template ? rt_chat_template_named(o->chat_template, &s.chat, e)
+                                : rt_chat_template_load(dir, &s.chat, e)))
     goto done;
   const char *prompt = o->prompt;
-  bool chat = o->chat || o->chat_template;
   if (!prompt && !(chat && isatty(STDIN_FILENO))) {
     if (isatty(STDIN_FILENO)) {
       oc_fail(e, "no prompt: give -p TEXT, pipe one in, or use --chat on a terminal");
