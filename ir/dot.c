@@ -68,7 +68,8 @@ static void put_node(FILE *out, const ir_graph *g, int id, bool external) {
 }
 
 static int arity(const ir_node *n) {
-  return (unsigned)n->op < IR_OP_COUNT ? ir_op_table[n->op].arity : 0;
+  int a = ir_arity(n);
+  return a < 0 ? 0 : a > IR_MAX_INPUTS ? IR_MAX_INPUTS : a;
 }
 
 /* 1 + the highest layer any node has (0 when none has one). */

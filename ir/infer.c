@@ -214,21 +214,131 @@ static int infer_leaf(const ir_node *n, ir_type *out, oc_error *e) {
   return 0;
 }
 
+/* x[...,D] and w[D]: the operands of an RMSNorm. */
+static int check_norm(const ir_type *x, const ir_type *w, oc_error *e) {
+  char a[128], b[128];
+  if (need_float(x, "the normed value", e) || need_float(w, "the norm weight", e) ||
+      need_rank(x, 1, "the normed value", e))
+    return -1;
+  if (w->shape.rank != 1 || !ir_dim_eq(w->shape.dim[0], x->shape.dim[x->shape.rank - 1]))
+    return oc_fail(e, "the norm weight must be [D] for a value [...,D], found %s and %s",
+                   shape_str(w, a, sizeof a), shape_str(x, b, sizeof b));
+  return 0;
+}
+
+static int need_same_shape(const ir_type *want, const ir_type *got, const char *what, oc_error *e) {
+  char a[128], b[128];
+  if (need_float(got, what, e))
+    return -1;
+  if (!ir_shape_eq(&want->shape, &got->shape))
+    return oc_fail(e, "%s must have shape %s, found %s", what, shape_str(want, a, sizeof a),
+                   shape_str(got, b, sizeof b));
+  return 0;
+}
+
+/* q[T,H,D], k and v [P+T,KV,D] with KV dividing H. */
+static int infer_attention(const ir_type *q, const ir_type *k, const ir_type *v, ir_type *out,
+                           oc_error *e) {
+  char a[128], b[128], c[128];
+  if (need_float(q, "q", e) || need_float(k, "k", e) || need_float(v, "v", e))
+    return -1;
+  const ir_dim *qd = q->shape.dim, *kd = k->shape.dim;
+  bool ok = q->shape.rank == 3 && k->shape.rank == 3 && ir_shape_eq(&k->shape, &v->shape) &&
+            ir_dim_eq(qd[0], IR_DIM_T) && ir_dim_eq(kd[0], P_PLUS_T) && ir_dim_is_const(qd[1]) &&
+            ir_dim_is_const(kd[1]) && kd[1].c > 0 && qd[1].c % kd[1].c == 0 && ir_dim_eq(qd[2], kd[2]);
+  if (!ok)
+    return oc_fail(e, "attention needs q[T,H,D], k and v [P+T,KV,D] with KV dividing H, found "
+                   "%s, %s, %s", shape_str(q, a, sizeof a), shape_str(k, b, sizeof b),
+                   shape_str(v, c, sizeof c));
+  *out = (ir_type){IR_F32, q->shape};
+  return 0;
+}
+
+/* x[T,H,D] (D even), cos and sin [T,1,D]. */
+static int infer_rope(const ir_type *x, const ir_type *cos, const ir_type *sin, ir_type *out,
+                      oc_error *e) {
+  char a[128], b[128];
+  if (need_float(x, "rope's x", e) || need_float(cos, "rope's cos", e) || need_float(sin, "rope's sin", e))
+    return -1;
+  const ir_dim *d = x->shape.dim;
+  ir_type table = {IR_F32, {3, {d[0], ir_const_dim(1), d[2]}}};
+  if (x->shape.rank != 3 || !ir_dim_is_const(d[2]) || d[2].c % 2)
+    return oc_fail(e, "rope's x must be [T,H,D] with an even D, found %s", shape_str(x, a, sizeof a));
+  if (!ir_shape_eq(&cos->shape, &table.shape) || !ir_shape_eq(&sin->shape, &table.shape))
+    return oc_fail(e, "rope's cos and sin must be %s, found %s", shape_str(&table, a, sizeof a),
+                   shape_str(ir_shape_eq(&cos->shape, &table.shape) ? sin : cos, b, sizeof b));
+  *out = (ir_type){IR_F32, x->shape};
+  return 0;
+}
+
+static int infer_elementwise(const ir_graph *g, const ir_node *n, ir_type *out, oc_error *e) {
+  ir_expr_tok tok[IR_EXPR_MAX];
+  if (ir_expr_parse(n->name, n->n_in, tok, e) < 0)
+    return -1;
+  *out = (ir_type){IR_F32, {0}};
+  for (int i = 0; i < n->n_in; i++) {
+    const ir_type *t = &g->nodes[n->in[i]].type;
+    ir_type acc = *out;
+    if (need_float(t, "an elementwise input", e) || broadcast(&acc, t, out, e))
+      return -1;
+  }
+  return 0;
+}
+
+static int infer_fused(const ir_graph *g, const ir_node *n, ir_type *out, oc_error *e) {
+  const ir_type *t[IR_MAX_INPUTS];
+  for (int i = 0; i < ir_arity(n); i++)
+    t[i] = &g->nodes[n->in[i]].type;
+  switch (n->op) {
+  case IR_RMSNORM: case IR_RMSNORM_ADD:
+    if (check_norm(t[0], t[1], e))
+      return -1;
+    *out = (ir_type){IR_F32, t[0]->shape};
+    return n->op == IR_RMSNORM_ADD ? need_same_shape(out, t[2], "the residual", e) : 0;
+  case IR_ROPE:
+    return infer_rope(t[0], t[1], t[2], out, e);
+  case IR_SWIGLU:
+    if (need_float(t[0], "the gate", e) || need_same_shape(t[0], t[1], "the up projection", e))
+      return -1;
+    *out = (ir_type){IR_F32, t[0]->shape};
+    return 0;
+  case IR_MATMUL_SWIGLU:
+    if (infer_matmul(t[0], t[1], out, e))
+      return -1;
+    if (t[1]->shape.rank != 2)
+      return oc_fail(e, "matmul_swiglu's weights must be [N,K]");
+    return need_same_shape(t[1], t[2], "the up weight", e);
+  case IR_MATMUL_ADD:
+    return infer_matmul(t[0], t[1], out, e) || need_same_shape(out, t[2], "the addend", e) ? -1 : 0;
+  case IR_ATTENTION:
+    return infer_attention(t[0], t[1], t[2], out, e);
+  case IR_ELTWISE:
+    return infer_elementwise(g, n, out, e);
+  default:
+    return oc_fail(e, "no type rule for op %d", (int)n->op);
+  }
+}
+
 int ir_infer(const ir_graph *g, int id, ir_type *out, oc_error *e) {
   const ir_node *n = &g->nodes[id];
   const ir_op_info *info = &ir_op_table[n->op];
-  for (int i = 0; i < info->arity; i++)
+  if (info->arity < 0 && (n->n_in < 1 || n->n_in > IR_MAX_INPUTS))
+    return oc_fail(e, "takes 1 to %d inputs, found %d", IR_MAX_INPUTS, n->n_in);
+  for (int i = 0; i < ir_arity(n); i++) {
     if (n->in[i] < 0 || n->in[i] >= id)
       return oc_fail(e, "input %d refers to %%%d, which is not an earlier node", i, n->in[i]);
+    if (g->nodes[n->in[i]].op == IR_OUTPUT)
+      return oc_fail(e, "an output is not a value to compute with");
+  }
   if ((info->attrs & IR_A_NAME) && (!n->name || !n->name[0]))
     return oc_fail(e, "needs a name");
   if (info->flags & IR_LEAF)
     return infer_leaf(n, out, e);
+  if (info->flags & IR_FUSED)
+    return infer_fused(g, n, out, e);
 
   const ir_type *a = &g->nodes[n->in[0]].type;
   const ir_type *b = info->arity > 1 ? &g->nodes[n->in[1]].type : NULL;
-  if (g->nodes[n->in[0]].op == IR_OUTPUT || (b && g->nodes[n->in[1]].op == IR_OUTPUT))
-    return oc_fail(e, "an output is not a value to compute with");
   char x[128], y[128];
   switch (n->op) {
   case IR_ADD: case IR_SUB: case IR_MUL: case IR_DIV:

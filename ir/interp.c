@@ -19,6 +19,11 @@ struct ir_interp {
   int64_t *cache_row;  /* [n]: elements per cache row (product of dims after the first) */
   int *last_use;       /* [n]: the last node reading node i, or i when none does */
   ir_value *val;       /* [n]: this call's values */
+  /* ir_interp_use_arena: computed values at arena + arena_off[id] (when >= 0),
+   * with room for arena_size[id] bytes; NULL arena: one allocation per value */
+  unsigned char *arena;
+  int64_t *arena_off, *arena_size; /* [n] */
+  bool arena_owned;
 };
 
 static void release(ir_value *v) {
@@ -157,7 +162,7 @@ int ir_interp_new(const ir_graph *g, int64_t max_ctx, ir_weight_fn weights, void
   }
   for (int id = 0; id < g->n; id++) {
     it->last_use[id] = id;
-    for (int i = 0; i < ir_op_table[g->nodes[id].op].arity; i++)
+    for (int i = 0; i < ir_arity(&g->nodes[id]); i++)
       it->last_use[g->nodes[id].in[i]] = id;
   }
   if (prepare(it, weights, ctx, e)) {
@@ -179,6 +184,7 @@ void ir_interp_free(ir_interp *it) {
   free(it->cache);
   free(it->cache_row);
   free(it->last_use);
+  ir_interp_use_arena(it, NULL, NULL, 0, NULL, NULL);
   free(it->val);
   free(it);
 }
@@ -237,12 +243,106 @@ static void kv_append(ir_interp *it, int id, int64_t T, ir_value *v) {
   v->live = true;
 }
 
+/* ---- values placed by a memory plan (ir_interp_use_arena) ---- */
+
+/* Like alloc_value, but at the plan's offset in the arena when it gives one.
+ * The storage is zeroed unless an input is computed in place over it. */
+static int place_value(ir_interp *it, int id, int64_t T, int64_t P, ir_value *v, oc_error *e) {
+  if (!it->arena || it->arena_off[id] < 0)
+    return alloc_value(it->g, id, T, P, v, e);
+  const ir_node *n = &it->g->nodes[id];
+  v->t = concrete(&n->type, T, P);
+  if (ir_dtype_is_float(v->t.dtype) || n->op == IR_OUTPUT)
+    v->t.dtype = IR_F32;
+  int64_t bytes = (int64_t)ir_dtype_size(v->t.dtype);
+  for (int i = 0; i < v->t.rank; i++) {
+    if (v->t.dims[i] < 0 || (v->t.dims[i] && bytes > INT64_MAX / v->t.dims[i]))
+      return oc_fail(e, "dim %d is %lld at T=%lld, P=%lld", i, (long long)v->t.dims[i],
+                     (long long)T, (long long)P);
+    bytes *= v->t.dims[i];
+  }
+  if (bytes > it->arena_size[id])
+    return oc_fail(e, "the memory plan gives it %lld bytes, it needs %lld at T=%lld, P=%lld "
+                   "(plan for a larger max_tokens or max_ctx)", (long long)it->arena_size[id],
+                   (long long)bytes, (long long)T, (long long)P);
+  unsigned char *at = it->arena + it->arena_off[id];
+  bool in_place = false;
+  for (int i = 0; i < ir_arity(n); i++)
+    in_place |= it->val[n->in[i]].t.data == at;
+  if (!in_place)
+    memset(at, 0, (size_t)bytes);
+  v->t.data = v->buf = at; /* kernels write through buf; eval_placed takes it back */
+  v->live = true;
+  return 0;
+}
+
+static int eval_node(ir_interp *it, int id, int64_t T, const ir_binding *in, int n_in, oc_error *e);
+
+/* eval_node for a planned arena: a reshape or output placed on its input's
+ * bytes is that value (no copy); other values' storage stays the arena's. */
+static int eval_placed(ir_interp *it, int id, int64_t T, const ir_binding *in, int n_in,
+                       oc_error *e) {
+  if (!it->arena || it->arena_off[id] < 0)
+    return eval_node(it, id, T, in, n_in, e);
+  const ir_node *n = &it->g->nodes[id];
+  ir_value *v = &it->val[id];
+  if (n->op == IR_RESHAPE || n->op == IR_OUTPUT) {
+    const ir_value *a = &it->val[n->in[0]];
+    ir_tensor t = concrete(&n->type, T, it->P);
+    t.dtype = ir_dtype_is_float(t.dtype) || n->op == IR_OUTPUT ? IR_F32 : t.dtype;
+    if (a->t.data == it->arena + it->arena_off[id] && a->t.dtype == t.dtype) {
+      t.data = a->t.data;
+      *v = (ir_value){.t = t, .live = true};
+      return 0;
+    }
+  }
+  int rc = eval_node(it, id, T, in, n_in, e);
+  v->buf = NULL;
+  return rc;
+}
+
+int ir_interp_use_arena(ir_interp *it, const int64_t *offsets, const int64_t *bytes,
+                        int64_t arena_bytes, void *arena, oc_error *e) {
+  if (it->val)
+    release_all(it); /* outputs may point into the old arena */
+  if (it->arena_owned)
+    free(it->arena);
+  free(it->arena_off);
+  free(it->arena_size);
+  it->arena = NULL;
+  it->arena_off = it->arena_size = NULL;
+  it->arena_owned = false;
+  if (!offsets)
+    return 0;
+  if (!bytes || arena_bytes < 0)
+    return oc_fail(e, "an arena needs the bytes of each value and a size >= 0");
+  for (int id = 0; id < it->g->n; id++)
+    if (offsets[id] >= 0 && (bytes[id] < 0 || offsets[id] > arena_bytes - bytes[id]))
+      return oc_fail(e, "node %%%d (%s): [%lld, +%lld) lies outside the %lld-byte arena", id,
+                     ir_op_table[it->g->nodes[id].op].name, (long long)offsets[id],
+                     (long long)bytes[id], (long long)arena_bytes);
+  size_t n = (size_t)it->g->n, size = ((size_t)arena_bytes + 63) / 64 * 64;
+  it->arena_off = malloc((n + 1) * sizeof *it->arena_off);
+  it->arena_size = malloc((n + 1) * sizeof *it->arena_size);
+  it->arena = arena ? arena : aligned_alloc(64, size ? size : 64);
+  it->arena_owned = !arena;
+  if (!it->arena_off || !it->arena_size || !it->arena) {
+    ir_interp_use_arena(it, NULL, NULL, 0, NULL, NULL);
+    return oc_fail(e, "out of memory for an arena of %lld bytes", (long long)arena_bytes);
+  }
+  memcpy(it->arena_off, offsets, n * sizeof *offsets);
+  memcpy(it->arena_size, bytes, n * sizeof *bytes);
+  return 0;
+}
+
 static int eval_node(ir_interp *it, int id, int64_t T, const ir_binding *in, int n_in, oc_error *e) {
   const ir_node *n = &it->g->nodes[id];
   ir_value *v = &it->val[id];
-  int arity = ir_op_table[n->op].arity;
-  const ir_value *a = arity > 0 ? &it->val[n->in[0]] : NULL;
-  const ir_value *b = arity > 1 ? &it->val[n->in[1]] : NULL;
+  int arity = ir_arity(n);
+  const ir_value *in_val[IR_MAX_INPUTS] = {NULL};
+  for (int i = 0; i < arity; i++)
+    in_val[i] = &it->val[n->in[i]];
+  const ir_value *a = in_val[0], *b = in_val[1];
   int64_t P = it->P;
   switch (n->op) {
   case IR_INPUT: {
@@ -266,7 +366,7 @@ static int eval_node(ir_interp *it, int id, int64_t T, const ir_binding *in, int
   default:
     break;
   }
-  if (alloc_value(it->g, id, T, P, v, e))
+  if (place_value(it, id, T, P, v, e))
     return -1;
   switch (n->op) {
   case IR_CONST:
@@ -280,6 +380,8 @@ static int eval_node(ir_interp *it, int id, int64_t T, const ir_binding *in, int
     interp_copy(IR_F32, v->buf, 0, &a->t, 0, ir_shape_numel(&n->type.shape, T, P));
     return 0;
   default:
+    if (ir_op_table[n->op].flags & IR_FUSED)
+      return interp_eval_fused(n, in_val, P, v, e);
     return interp_eval(n, a, b, P, v, e);
   }
 }
@@ -299,11 +401,11 @@ int ir_interp_run(ir_interp *it, int64_t T, const ir_binding *inputs, int n_inpu
     return -1;
   for (int id = 0; id < g->n; id++) {
     const ir_node *n = &g->nodes[id];
-    if (eval_node(it, id, T, inputs, n_inputs, e)) {
+    if (eval_placed(it, id, T, inputs, n_inputs, e)) {
       release_all(it);
       return n->op == IR_INPUT ? -1 : oc_wrap(e, "node %%%d (%s)", id, ir_op_table[n->op].name);
     }
-    for (int i = 0; i < ir_op_table[n->op].arity; i++)
+    for (int i = 0; i < ir_arity(n); i++)
       if (it->last_use[n->in[i]] == id)
         release(&it->val[n->in[i]]);
     if (it->last_use[id] == id && n->op != IR_OUTPUT)

@@ -19,6 +19,15 @@ typedef struct ir_value {
 int interp_eval(const ir_node *n, const ir_value *a, const ir_value *b, int64_t P, ir_value *out,
                 oc_error *e);
 
+/* A primitive elementwise op (ops.h) on f32 operands, in double: the caller
+ * rounds once to f32. y is ignored by unary ops. */
+
+/* Computes a fused op (IR_FUSED) from its inputs' values in[0..arity) into
+ * out, exactly as its primitive subgraph would: the same f32 roundings, the
+ * same double sums in the same order. Fails only when out of memory. */
+int interp_eval_fused(const ir_node *n, const ir_value *const *in, int64_t P, ir_value *out,
+                      oc_error *e);
+
 /* n elements of src starting at element `from`, written to dst (dtype out) at
  * element `to`: a byte copy when the dtypes agree, else a conversion to f32. */
 void interp_copy(ir_dtype out, void *dst, int64_t to, const ir_tensor *src, int64_t from, int64_t n);

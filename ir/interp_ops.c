@@ -94,29 +94,6 @@ void interp_copy(ir_dtype out, void *dst, int64_t to, const ir_tensor *src, int6
 
 /* ---- elementwise ---- */
 
-static double apply1(ir_op op, double x) {
-  switch (op) {
-  case IR_NEG: return -x;
-  case IR_EXP: return exp(x);
-  case IR_SQRT: return sqrt(x);
-  case IR_RSQRT: return 1.0 / sqrt(x);
-  case IR_SIGMOID: return 1.0 / (1.0 + exp(-x));
-  default: return NAN;
-  }
-}
-
-/* f32 operands are exact in double and the double result is rounded once, so
- * +, -, *, / give the correctly rounded f32 answer. */
-static double apply2(ir_op op, double x, double y) {
-  switch (op) {
-  case IR_ADD: return x + y;
-  case IR_SUB: return x - y;
-  case IR_MUL: return x * y;
-  case IR_DIV: return x / y;
-  default: return NAN;
-  }
-}
-
 /* Strides that read t as if broadcast to the output's `rank` axes, aligned from
  * the right: 0 along axes t lacks or has size 1. */
 static void broadcast_strides(const ir_tensor *t, int rank, int64_t *st) {
@@ -143,14 +120,14 @@ static void binary(ir_op op, const ir_value *a, const ir_value *b, ir_value *out
       ia += c * sa[d];
       ib += c * sb[d];
     }
-    y[i] = (float)apply2(op, ld(a, ia), ld(b, ib));
+    y[i] = (float)ir_op_apply(op, ld(a, ia), ld(b, ib));
   }
 }
 
 static void unary(ir_op op, const ir_value *a, ir_value *out) {
   float *y = out->buf;
   for (int64_t i = 0, n = numel(&out->t); i < n; i++)
-    y[i] = (float)apply1(op, ld(a, i));
+    y[i] = (float)ir_op_apply(op, ld(a, i), 0);
 }
 
 /* ---- reductions over the last axis ---- */

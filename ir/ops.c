@@ -1,4 +1,6 @@
-/* The op table generated from IR_OPS, and lookup by name. */
+/* The op table generated from IR_OPS, lookup by name, and the scalar
+ * semantics of the elementwise primitives. */
+#include <math.h>
 #include <string.h>
 
 #include "olmoc/ops.h"
@@ -14,4 +16,19 @@ int ir_op_lookup(const char *name) {
     if (strcmp(ir_op_table[op].name, name) == 0)
       return op;
   return -1;
+}
+
+double ir_op_apply(ir_op op, double x, double y) {
+  switch (op) {
+  case IR_ADD: return x + y;
+  case IR_SUB: return x - y;
+  case IR_MUL: return x * y;
+  case IR_DIV: return x / y;
+  case IR_NEG: return -x;
+  case IR_EXP: return exp(x);
+  case IR_SQRT: return sqrt(x);
+  case IR_RSQRT: return 1.0 / sqrt(x);
+  case IR_SIGMOID: return 1.0 / (1.0 + exp(-x));
+  default: return NAN;
+  }
 }

@@ -318,20 +318,20 @@ static int parse_type(parser *ps, ir_type *t) {
   return 0;
 }
 
-enum { K_AXIS, K_START, K_END, K_TIMES, K_PERM, K_VALUE, K_DIM, K_THETA, K_LAYER, K_COUNT };
+enum { K_AXIS, K_START, K_END, K_TIMES, K_PERM, K_VALUE, K_EXPR, K_DIM, K_THETA, K_LAYER, K_COUNT };
 static const struct {
   const char *name;
   unsigned attr; /* the op's IR_A_ flag that brings it; 0: any op may have it */
 } keys[K_COUNT] = {{"axis", IR_A_AXIS}, {"start", IR_A_RANGE}, {"end", IR_A_RANGE},
                    {"times", IR_A_TIMES}, {"perm", IR_A_PERM}, {"value", IR_A_VALUE},
-                   {"dim", IR_A_ROPE}, {"theta", IR_A_ROPE}, {"layer", 0}};
+                   {"expr", IR_A_EXPR}, {"dim", IR_A_ROPE}, {"theta", IR_A_ROPE}, {"layer", 0}};
 
 /* perm=[i, ...] with one entry per axis of the node's input. */
 static int parse_perm(parser *ps, ir_node *n) {
   const char *at = ps->p;
   if (expect(ps, '[', "'[' to start perm"))
     return -1;
-  int rank = ir_op_table[n->op].arity ? ps->g->nodes[n->in[0]].type.shape.rank : 0, count = 0;
+  int rank = ir_arity(n) ? ps->g->nodes[n->in[0]].type.shape.rank : 0, count = 0;
   skip_space(ps);
   while (*ps->p != ']') {
     int64_t v;
@@ -359,6 +359,11 @@ static int parse_value(parser *ps, int k, ir_node *n) {
   case K_TIMES: rc = parse_int(ps, "times", 1, MAX_TIMES, &v), n->times = (int)v; break;
   case K_PERM: rc = parse_perm(ps, n); break;
   case K_VALUE: rc = parse_double(ps, "value", &n->value); break;
+  case K_EXPR:
+    skip_space(ps);
+    rc = *ps->p == '"' ? parse_string(ps, &n->name)
+                       : fail_at(ps, ps->p, "expected a quoted expr, found %s", found(ps, ps->p));
+    break;
   case K_DIM: rc = parse_int(ps, "dim", INT_MIN, INT_MAX, &v), n->dim = (int)v; break;
   case K_THETA: rc = parse_double(ps, "theta", &n->theta); break;
   default: rc = parse_int(ps, "layer", 0, INT_MAX, &v), n->layer = (int)v; break;
@@ -422,18 +427,23 @@ static int parse_body(parser *ps, ir_node *n) {
     return fail_at(ps, ps->p, "op '%s' takes no name", info->name);
   if (*ps->p == '"' && parse_string(ps, &n->name))
     return -1;
+  bool variadic = info->arity < 0; /* 1..IR_MAX_INPUTS */
+  int least = variadic ? 1 : info->arity, most = variadic ? IR_MAX_INPUTS : info->arity;
+  const char *takes = variadic ? "1 to 4 inputs" : info->arity == 1 ? "1 input" : NULL;
+  char buf[32];
+  if (!takes)
+    snprintf(buf, sizeof buf, "%d inputs", info->arity), takes = buf;
   for (int i = 0;; i++) {
     skip_space(ps);
     const char *r = ps->p;
     if (*r != (i ? ',' : '%')) {
-      if (i < info->arity)
-        return fail_at(ps, r, "op '%s' takes %d input%s, found %d", info->name, info->arity,
-                       info->arity == 1 ? "" : "s", i);
+      if (i < least)
+        return fail_at(ps, r, "op '%s' takes %s, found %d", info->name, takes, i);
+      n->n_in = variadic ? i : 0;
       break;
     }
-    if (i == info->arity)
-      return fail_at(ps, r, "op '%s' takes %d input%s, found more", info->name, info->arity,
-                     info->arity == 1 ? "" : "s");
+    if (i == most)
+      return fail_at(ps, r, "op '%s' takes %s, found more", info->name, takes);
     if (i) { /* past the ',' to the '%' */
       ps->p++;
       skip_space(ps);

@@ -93,6 +93,10 @@ static void put_attrs(const ir_graph *g, int id, FILE *out) {
     key(out, &first, "value");
     put_double(out, n->value);
   }
+  if (a & IR_A_EXPR) {
+    key(out, &first, "expr");
+    put_name(out, n->name);
+  }
   if (a & IR_A_ROPE) {
     key(out, &first, "dim");
     fprintf(out, "%d", n->dim);
@@ -115,11 +119,11 @@ static void put_node(const ir_graph *g, int id, FILE *out) {
   }
   const ir_op_info *info = &ir_op_table[n->op];
   fprintf(out, "%%%d = %s", id, info->name);
-  if (info->attrs & IR_A_NAME) {
+  if (info->attrs & IR_A_NAME) { /* (an expr is an attribute) */
     fputc(' ', out);
     put_name(out, n->name);
   }
-  for (int i = 0; i < info->arity; i++)
+  for (int i = 0; i < ir_arity(n); i++)
     fprintf(out, "%s%%%d", i ? ", " : " ", n->in[i]);
   put_attrs(g, id, out);
   char type[512];

@@ -1,57 +1,10 @@
 /* The olmoc command end to end: run it as a user would and check exit codes,
  * output files and messages. */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cmocka.h>
-
+#include "cli_harness.h"
 #include "olmoc/weights.h"
-
-static char tmpdir[] = "/tmp/olmoc_cli_XXXXXX";
-static char out[1 << 20]; /* the last command's stdout and stderr */
-
-/* Runs `olmoc ARGS` with stdout and stderr captured into `out`; returns the exit code. */
-static int olmoc(const char *args) {
-  char cmd[4096], log[256];
-  snprintf(log, sizeof log, "%s/log", tmpdir);
-  snprintf(cmd, sizeof cmd, "%s/olmoc %s >%s 2>&1", OLMOC_BUILD_DIR, args, log);
-  int status = system(cmd);
-  FILE *f = fopen(log, "rb");
-  assert_non_null(f);
-  size_t n = fread(out, 1, sizeof out - 1, f);
-  out[n] = '\0';
-  fclose(f);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void expect_output(const char *words) {
-  if (!strstr(out, words))
-    fail_msg("output lacks \"%s\":\n%s", words, out);
-}
-
-/* The whole file, NUL-terminated. */
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  rewind(f);
-  char *buf = malloc(*n + 1);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, *n, f), *n);
-  buf[*n] = '\0';
-  fclose(f);
-  return buf;
-}
 
 static void test_help(void **state) {
   (void)state;
@@ -68,7 +21,7 @@ static void test_help(void **state) {
 static void test_13b_round_trip(void **state) {
   (void)state;
   char args[512];
-  snprintf(args, sizeof args, "ir -m models/olmo2-13b -o %s/a.ir", tmpdir);
+  snprintf(args, sizeof args, "ir -m models/olmo2-13b -O0 -o %s/a.ir", tmpdir);
   assert_int_equal(olmoc(args), 0);
   snprintf(args, sizeof args, "ir %s/a.ir -o %s/b.ir", tmpdir, tmpdir);
   assert_int_equal(olmoc(args), 0);
@@ -87,7 +40,7 @@ static void test_13b_round_trip(void **state) {
 
 static void test_summary_and_dot(void **state) {
   (void)state;
-  assert_int_equal(olmoc("ir -m models/olmo2-1b --emit summary"), 0);
+  assert_int_equal(olmoc("ir -m models/olmo2-1b -O0 --emit summary"), 0);
   expect_output("parameters       1484916736 (1.48 B) in 179 weights");
   expect_output("nodes            1268 in 16 layers");
   assert_int_equal(olmoc("ir -m models/olmo2-32b/config.json --emit dot --layer 63"), 0);
@@ -247,18 +200,6 @@ static void test_bad_commands(void **state) {
   expect_output("/nonexistent");
 }
 
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help),
@@ -270,5 +211,5 @@ int main(void) {
       cmocka_unit_test(test_published_layout),
       cmocka_unit_test(test_bad_commands),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

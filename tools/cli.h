@@ -48,6 +48,7 @@ int cli_ids(const char *opt, const char *list, int32_t **ids, size_t *n, oc_erro
 int cli_read_file(const char *path, char **data, size_t *len, oc_error *e);
 
 int cmd_ir(int argc, char **argv);
+int cmd_passes(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);

@@ -42,6 +42,19 @@ int ir_interp_run(ir_interp *it, int64_t T, const ir_binding *inputs, int n_inpu
  * f32 too: exact up to 2^24 (token ids, positions). */
 const ir_tensor *ir_interp_output(const ir_interp *it, const char *name);
 
+/* Runs later calls with computed values in one arena (a memory plan) instead
+ * of one allocation each: node id's value at offsets[id] bytes into it, with
+ * room for bytes[id]; offsets[id] < 0 keeps its own allocation, and leaves and
+ * kv_append results keep their storage whatever the offset. A reshape or
+ * output placed on its input's bytes is that value without a copy; an
+ * elementwise op placed on an input's bytes computes in place (element i is
+ * read before it is written). arena: the caller's, 64-byte aligned, of
+ * arena_bytes, outliving the interpreter; NULL: the interpreter allocates one.
+ * offsets NULL: back to one allocation per value. The arrays are copied. A run
+ * whose value needs more than bytes[id] fails cleanly. */
+int ir_interp_use_arena(ir_interp *it, const int64_t *offsets, const int64_t *bytes,
+                        int64_t arena_bytes, void *arena, oc_error *e);
+
 int64_t ir_interp_position(const ir_interp *it); /* P */
 /* Forgets cached positions from P on (P <= the current position): 0 starts over. */
 void ir_interp_rewind(ir_interp *it, int64_t P);

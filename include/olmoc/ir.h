@@ -27,7 +27,7 @@ typedef struct ir_dim {
 } ir_dim;
 
 #define IR_MAX_DIMS 4
-#define IR_MAX_INPUTS 2
+#define IR_MAX_INPUTS 4
 
 typedef struct ir_shape {
   int rank;
@@ -58,10 +58,11 @@ int64_t ir_shape_numel(const ir_shape *s, int64_t T, int64_t P);
 typedef struct ir_node {
   ir_op op;
   int in[IR_MAX_INPUTS]; /* input node ids, all < this node's id */
+  int n_in;              /* how many inputs a variadic op (arity -1) has */
   ir_type type;          /* inferred by the builder, checked by the verifier */
   int layer;             /* transformer layer the node belongs to, -1 if none */
   /* attributes; which ones an op uses is ir_op_table[op].attrs */
-  char *name;
+  char *name;            /* the name, or an elementwise node's expr */
   double value;
   int axis;
   int64_t start, end;
@@ -70,6 +71,12 @@ typedef struct ir_node {
   int dim;
   double theta;
 } ir_node;
+
+/* How many inputs node n reads: its op's arity, or n_in for a variadic op. */
+static inline int ir_arity(const ir_node *n) {
+  int a = (unsigned)n->op < IR_OP_COUNT ? ir_op_table[n->op].arity : 0;
+  return a >= 0 ? a : n->n_in;
+}
 
 typedef struct ir_graph {
   ir_node *nodes; /* [n], topological order */
@@ -118,6 +125,19 @@ int ir_infer(const ir_graph *g, int id, ir_type *out, oc_error *e);
 /* Checks the whole graph: input ids, arity, attributes, names, types (inferred
  * equals declared), at least one output. The message names the node. */
 int ir_verify(const ir_graph *g, oc_error *e);
+
+/* An elementwise node's expr, parsed: postfix tokens, each an input (op
+ * IR_INPUT, index `input`) or a primitive elementwise op over the stack. */
+#define IR_EXPR_MAX 64
+typedef struct ir_expr_tok {
+  ir_op op;
+  int input;
+} ir_expr_tok;
+
+/* Parses expr ("%0 %1 mul %2 add") over n_in inputs into tok[IR_EXPR_MAX]:
+ * returns the token count, or -1 when it is not one well-formed expression
+ * that uses every input. */
+int ir_expr_parse(const char *expr, int n_in, ir_expr_tok *tok, oc_error *e);
 
 /* Node ids of the op, in order; returns how many (at most max). */
 int ir_find(const ir_graph *g, ir_op op, int *ids, int max);

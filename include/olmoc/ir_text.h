@@ -8,13 +8,15 @@
  *   %4 = transpose %3 {perm=[1,0], layer=0} : f32[64,T]
  *   %eps = const {value=1e-06} : f32[]
  *
- * One node a line: `%name = op ["name"] [%a[, %b]] [{key=value, ...}] : type`.
+ * One node a line: `%name = op ["name"] [%a[, %b ...]] [{key=value, ...}] : type`
+ * (up to IR_MAX_INPUTS inputs; `elementwise` takes 1 to 4).
  * - %name: letters, digits, '_' and '.'; defined once, used only after its
  *   definition. The printer numbers nodes by id; the parser takes any name.
  * - "name" only and always for ops that carry one (input, weight, kv_cache,
  *   output); escapes \" \\ \n \t \r \xHH (not \x00).
  * - Attributes: every one the op carries (ops.h) and no other: axis, start,
- *   end, times, perm (one entry per axis of the input), value, dim, theta;
+ *   end, times, perm (one entry per axis of the input), value, expr (a quoted
+ *   postfix expression: expr="%0 %1 mul %2 add"), dim, theta;
  *   `layer=N` optional on any op. The printer writes them in that order; the
  *   parser takes any order. Doubles: decimal, inf, nan, optionally signed;
  *   printed in the shortest %.15g/%.16g/%.17g form that reads back exactly.

@@ -10,6 +10,7 @@
 #define IR_LEAF 1u        /* no inputs: value comes from outside or attributes */
 #define IR_ELEMENTWISE 2u /* output element i depends only on input element i */
 #define IR_EFFECT 4u      /* has an effect beyond its value: never dead */
+#define IR_FUSED 8u       /* made only by passes (passes/), never by a frontend */
 
 /* attributes an op carries (ir_node fields) */
 #define IR_A_NAME 1u  /* name: input, weight, cache or output name */
@@ -19,6 +20,9 @@
 #define IR_A_TIMES 16u /* times: repeat count */
 #define IR_A_PERM 32u /* perm: output axis i is input axis perm[i] */
 #define IR_A_ROPE 64u /* dim, theta: rotary table width and base */
+#define IR_A_EXPR 128u /* expr: a postfix expression (stored in the node's name field) */
+
+/* An arity of -1 marks a variadic op: 1..IR_MAX_INPUTS inputs, the node's n_in. */
 
 #define IR_OPS(X)                                                              \
   /* leaves */                                                                 \
@@ -54,7 +58,16 @@
   X(ROPE_SIN, "rope_sin", 1, 0, IR_A_ROPE) /* positions -> f32[T,dim]: same with sin */ \
   X(CAUSAL_MASK, "causal_mask", 1, 0, 0) /* a[...,T,P+T]: -inf where key j > P + query i */ \
   X(KV_APPEND, "kv_append", 2, IR_EFFECT, 0) /* cache[P,...], new[T,...] -> [P+T,...]; stores new at P */ \
-  X(OUTPUT, "output", 1, IR_EFFECT, IR_A_NAME) /* a named result of the call */
+  X(OUTPUT, "output", 1, IR_EFFECT, IR_A_NAME) /* a named result of the call */ \
+  /* fused (passes/): each equals its primitive subgraph, rounded to f32 step by step as it would be */ \
+  X(RMSNORM, "rmsnorm", 2, IR_FUSED, IR_A_VALUE) /* x[...,D], w[D]: w*(x*rsqrt(mean(x^2 over last axis)+value)) */ \
+  X(RMSNORM_ADD, "rmsnorm_add", 3, IR_FUSED, IR_A_VALUE) /* x, w, r (x's shape): r + rmsnorm(x, w) */ \
+  X(ROPE, "rope", 3, IR_FUSED, 0) /* x[T,H,D], cos[T,1,D], sin[T,1,D]: x*cos + concat(-x[..,D/2:], x[..,:D/2])*sin */ \
+  X(SWIGLU, "swiglu", 2, IR_FUSED, 0) /* g, u (same shape): (g*sigmoid(g))*u */ \
+  X(MATMUL_SWIGLU, "matmul_swiglu", 3, IR_FUSED, 0) /* x[...,M,K], wg[N,K], wu[N,K]: swiglu(x.wg^T, x.wu^T) */ \
+  X(MATMUL_ADD, "matmul_add", 3, IR_FUSED, 0) /* a, b, r (the product's shape): r + matmul(a, b) */ \
+  X(ATTENTION, "attention", 3, IR_FUSED, IR_A_VALUE) /* q[T,H,D], k,v[P+T,KV,D]: head h: softmax(causal_mask(q_h.k_g^T*value)).v_g, g = h/(H/KV) -> [T,H,D] */ \
+  X(ELTWISE, "elementwise", -1, IR_ELEMENTWISE | IR_FUSED, IR_A_EXPR) /* 1..4 inputs broadcast; expr: postfix over %i and the elementwise op names */
 
 typedef enum ir_op {
 #define X(id, name, arity, flags, attrs) IR_##id,
@@ -74,5 +87,11 @@ extern const ir_op_info ir_op_table[IR_OP_COUNT];
 
 /* The op named `name`, or -1. */
 int ir_op_lookup(const char *name);
+
+/* One element of a primitive elementwise op (y ignored by unary ones), in
+ * double: f32 operands are exact in double and the result is rounded once, so
+ * + - * / give the correctly rounded f32 answer. The interpreter and constant
+ * folding both compute through it, so folding never changes a result. */
+double ir_op_apply(ir_op op, double x, double y);
 
 #endif

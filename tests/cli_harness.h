@@ -1,0 +1,68 @@
+/* Shared by the tests that run the olmoc command as a user would: a scratch
+ * directory per test program, running `olmoc ARGS` with its stdout and stderr
+ * captured, and checks on what it printed. Included once per test program. */
+#ifndef OLMOC_TESTS_CLI_HARNESS_H
+#define OLMOC_TESTS_CLI_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char tmpdir[] = "/tmp/olmoc_cli_XXXXXX";
+static char out[1 << 20]; /* the last command's stdout and stderr */
+
+/* Runs `olmoc ARGS` with stdout and stderr captured into `out`; returns the exit code. */
+static inline int olmoc(const char *args) {
+  char cmd[4096], log[256];
+  snprintf(log, sizeof log, "%s/log", tmpdir);
+  snprintf(cmd, sizeof cmd, "%s/olmoc %s >%s 2>&1", OLMOC_BUILD_DIR, args, log);
+  int status = system(cmd);
+  FILE *f = fopen(log, "rb");
+  assert_non_null(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  fclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static inline void expect_output(const char *words) {
+  if (!strstr(out, words))
+    fail_msg("output lacks \"%s\":\n%.3000s", words, out);
+}
+
+/* The whole file, NUL-terminated. */
+static inline char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  rewind(f);
+  char *buf = malloc(*n + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, *n, f), *n);
+  buf[*n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static inline int make_tmpdir(void **state) {
+  (void)state;
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static inline int remove_tmpdir(void **state) {
+  (void)state;
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+#endif
