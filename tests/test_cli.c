@@ -123,7 +123,26 @@ static void test_logits_npy(void **state) {
   }
   assert_true(worst <= 1e-4f);
   rt_weights_close(golden);
-  free(npy);
+
+  /* the pipeline changes no bit of the logits: -O0, -O2 (on the planned arena), a list */
+  const char *pipelines[] = {"-O0", "-O1", "--passes=fuse-rmsnorm,fuse-attention", "--passes dce"};
+  for (int i = 0; i < 4; i++) {
+    char other[256];
+    snprintf(other, sizeof other, "%s/o.npy", tmpdir);
+    snprintf(args, sizeof args, "logits -m tests/data/tiny %s --ids 104,59,101,250,152,19,148 -o %s",
+             pipelines[i], other);
+    assert_int_equal(olmoc(args), 0);
+    size_t m;
+    char *again = slurp(other, &m);
+    assert_int_equal(m, n);
+    assert_memory_equal(again, npy, n);
+    free(again);
+  }
+  assert_int_equal(olmoc("logits -m tests/data/tiny -O0 -O2 --ids 1 -o /dev/null"), 1);
+  expect_output("give one of -O0, -O1, -O2 and --passes");
+  assert_int_equal(olmoc("logits -m tests/data/tiny --passes=nope --ids 1 -o /dev/null"), 1);
+  expect_output("nope");
+  assert_int_equal(olmoc("logits -m tests/data/tiny -O2=x --ids 1 -o /dev/null"), 2);
 
   assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,2,256 -o /dev/null"), 1);
   expect_output("token id 256 is outside the model's vocabulary of 256");
@@ -131,6 +150,7 @@ static void test_logits_npy(void **state) {
   expect_output("entry 2 of '1,,2' is not a token id");
   assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1"), 2);
   expect_output("-o FILE.npy is required");
+  free(npy);
 }
 
 /* A checkpoint in the published layout (two f32 shards, an index, the dolma2

@@ -53,7 +53,16 @@ int cli_parse(int argc, char **argv, const cli_option *opts, const char **positi
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help"))
       return 1;
+    /* --name=value is --name value */
+    char name[64];
+    const char *eq = strncmp(a, "--", 2) ? NULL : strchr(a, '=');
+    if (eq && (size_t)(eq - a) < sizeof name) {
+      snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+      a = name;
+    }
     const cli_option *o = find_option(opts, a);
+    if (o && eq && o->kind == CLI_FLAG)
+      return oc_fail(e, "option '%s' takes no value", a);
     if (!o) {
       if (a[0] == '-' && a[1])
         return oc_fail(e, "unknown option '%s'", a);
@@ -65,8 +74,8 @@ int cli_parse(int argc, char **argv, const cli_option *opts, const char **positi
       *positional = a;
       continue;
     }
-    const char *v = NULL;
-    if (o->kind != CLI_FLAG && !(v = i + 1 < argc ? argv[++i] : NULL))
+    const char *v = eq ? eq + 1 : NULL;
+    if (o->kind != CLI_FLAG && !v && !(v = i + 1 < argc ? argv[++i] : NULL))
       return oc_fail(e, "option '%s' needs a value", a);
     if (set_value(o, a, v, e))
       return -1;

@@ -16,6 +16,8 @@ static const char usage[] =
     "  -p, --prompt TEXT  text to tokenize\n"
     "  --ids LIST         token ids instead of text\n"
     "  -o, --output FILE  the .npy file to write (f32, shape [tokens, vocab])\n"
+    "  -O0, -O1, -O2      pass pipeline before running (default -O2; `olmoc passes`)\n"
+    "  --passes=A,B       run these passes instead\n"
     "  -h, --help         show this help\n";
 
 /* NPY format 1.0: magic, version, header length, a Python dict literal padded
@@ -36,10 +38,10 @@ static int write_npy(FILE *f, const float *data, int64_t rows, int64_t cols) {
   return fwrite(data, sizeof *data, (size_t)(rows * cols), f) == (size_t)(rows * cols) ? 0 : -1;
 }
 
-static int logits(const char *dir, const char *prompt, const char *ids_text, const char *out_path,
-                  oc_error *e) {
+static int logits(const char *dir, const cli_pipeline *pipeline, const char *prompt,
+                  const char *ids_text, const char *out_path, oc_error *e) {
   cli_model m;
-  if (cli_model_open(&m, dir, 0, prompt != NULL, e))
+  if (cli_model_open(&m, dir, 0, pipeline, prompt != NULL, e))
     return -1;
   int32_t *ids = NULL;
   size_t n = 0;
@@ -64,7 +66,9 @@ static int logits(const char *dir, const char *prompt, const char *ids_text, con
 
 int cmd_logits(int argc, char **argv) {
   const char *dir = cli_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
+  cli_pipeline pipeline = {0};
   const cli_option opts[] = {
+      CLI_PIPELINE_OPTIONS(&pipeline),
       CLI_OPT_STRING("-m", "--model", &dir),
       CLI_OPT_STRING("-p", "--prompt", &prompt),
       CLI_OPT_STRING(NULL, "--ids", &ids),
@@ -77,5 +81,5 @@ int cmd_logits(int argc, char **argv) {
     parsed = oc_fail(&e, "give either -p TEXT or --ids LIST");
   if (!parsed && !out)
     parsed = oc_fail(&e, "-o FILE.npy is required");
-  return cli_exit("logits", usage, parsed, !parsed && logits(dir, prompt, ids, out, &e), &e);
+  return cli_exit("logits", usage, parsed, !parsed && logits(dir, &pipeline, prompt, ids, out, &e), &e);
 }

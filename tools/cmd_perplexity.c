@@ -18,6 +18,8 @@ static const char usage[] =
     "  -f, --file FILE   the text ('-': standard input)\n"
     "  --ctx N           tokens per window (default: the model's context)\n"
     "  --max-tokens N    evaluate only the first N tokens of the text\n"
+    "  -O0, -O1, -O2     pass pipeline before running (default -O2; `olmoc passes`)\n"
+    "  --passes=A,B      run these passes instead\n"
     "  -h, --help        show this help\n";
 
 /* -log softmax(logits)[target], in double. */
@@ -30,13 +32,14 @@ static double nll(const float *logits, int32_t vocab, int32_t target) {
   return log(sum) + max - (double)logits[target];
 }
 
-static int perplexity(const char *dir, const char *file, long ctx, long max_tokens, oc_error *e) {
+static int perplexity(const char *dir, const cli_pipeline *pipeline, const char *file, long ctx,
+                      long max_tokens, oc_error *e) {
   cli_model m;
   char *text = NULL;
   int32_t *ids = NULL;
   size_t len, n;
   int rc = -1;
-  if (cli_read_file(file, &text, &len, e) || cli_model_open(&m, dir, ctx, true, e)) {
+  if (cli_read_file(file, &text, &len, e) || cli_model_open(&m, dir, ctx, pipeline, true, e)) {
     free(text);
     return -1;
   }
@@ -75,7 +78,9 @@ done:
 int cmd_perplexity(int argc, char **argv) {
   const char *dir = cli_default_model(), *file = NULL;
   long ctx = 0, max_tokens = 0;
+  cli_pipeline pipeline = {0};
   const cli_option opts[] = {
+      CLI_PIPELINE_OPTIONS(&pipeline),
       CLI_OPT_STRING("-m", "--model", &dir),
       CLI_OPT_STRING("-f", "--file", &file),
       CLI_OPT_INT(NULL, "--ctx", &ctx, 2, 1 << 24, NULL),
@@ -86,5 +91,5 @@ int cmd_perplexity(int argc, char **argv) {
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !file)
     parsed = oc_fail(&e, "-f FILE is required");
-  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, file, ctx, max_tokens, &e), &e);
+  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, &pipeline, file, ctx, max_tokens, &e), &e);
 }

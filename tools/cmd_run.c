@@ -31,6 +31,8 @@ static const char usage[] =
     "  --seed S                random seed (default: from the clock, printed)\n"
     "  --ctx N                 KV cache positions (default: the model's context)\n"
     "  -t, --threads N         threads (the reference interpreter uses one)\n"
+    "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"
+    "  --passes=A,B            run these passes instead\n"
     "  --chat                  apply the model's chat template; interactive on a terminal\n"
     "  --chat-template NAME    use a built-in template (olmo2) instead of the model's\n"
     "  --system TEXT           a system message for --chat\n"
@@ -41,6 +43,7 @@ typedef struct run_options {
   long tokens, ctx, threads, top_k, seed;
   bool chat, seed_given;
   rt_sampling sampling; /* the values given on the command line */
+  cli_pipeline pipeline;
   bool set_temp, set_top_k, set_top_p, set_min_p, set_penalty;
 } run_options;
 
@@ -216,7 +219,7 @@ static int run(const run_options *o, oc_error *e) {
   char *piped = NULL;
   int rc = -1;
   rt_sampling sampling;
-  if (cli_model_open(&s.m, dir, o->ctx, true, e) || resolve_sampling(o, dir, &sampling, e) ||
+  if (cli_model_open(&s.m, dir, o->ctx, &o->pipeline, true, e) || resolve_sampling(o, dir, &sampling, e) ||
       rt_sampler_new(&sampling, s.m.model.vocab, &s.sampler, e))
     goto done;
   if (!(s.cached = malloc((size_t)s.m.model.ctx * sizeof *s.cached))) {
@@ -260,6 +263,7 @@ done:
 int cmd_run(int argc, char **argv) {
   run_options o = {.tokens = 256, .threads = 1};
   const cli_option opts[] = {
+      CLI_PIPELINE_OPTIONS(&o.pipeline),
       CLI_OPT_STRING("-m", "--model", &o.model),
       CLI_OPT_STRING("-p", "--prompt", &o.prompt),
       CLI_OPT_INT("-n", "--tokens", &o.tokens, -1, 1 << 30, NULL),

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "olmoc/passes.h"
 
 const char *cli_default_model(void) { return OLMOC_SOURCE_DIR "/models/olmo2-tiny"; }
 
@@ -24,7 +25,25 @@ static const float *interp_forward(void *self, const int32_t *tokens, int64_t T,
 static int64_t interp_position(void *self) { return ir_interp_position(((cli_model *)self)->interp); }
 static void interp_rewind(void *self, int64_t P) { ir_interp_rewind(((cli_model *)self)->interp, P); }
 
-int cli_model_open(cli_model *m, const char *dir, int64_t ctx, bool want_tokenizer, oc_error *e) {
+/* Runs the pipeline, then makes the interpreter, on the planned arena if there
+ * is one: sized so that any call fits (a whole prompt of up to ctx tokens). */
+static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *e) {
+  pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
+  if (p && (p->o0 + p->o1 + p->o2 + !!p->passes > 1))
+    return oc_fail(e, "give one of -O0, -O1, -O2 and --passes");
+  if (p)
+    o.level = p->o0 ? 0 : p->o1 ? 1 : 2, o.passes = p->passes;
+  pass_result r;
+  int rc = pass_run_pipeline(m->graph, &o, &r, e) ||
+           ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
+           (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,
+                                             r.plan.arena_bytes, NULL, e));
+  pass_result_free(&r);
+  return rc ? -1 : 0;
+}
+
+int cli_model_open(cli_model *m, const char *dir, int64_t ctx, const cli_pipeline *pipeline,
+                   bool want_tokenizer, oc_error *e) {
   double t0 = rt_seconds();
   *m = (cli_model){.dir = dir};
   if (olmo2_config_load(dir, &m->config, e) ||
@@ -43,7 +62,7 @@ int cli_model_open(cli_model *m, const char *dir, int64_t ctx, bool want_tokeniz
     goto fail;
   }
   ctx = ctx > 0 ? ctx : limit;
-  if (ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e))
+  if (optimize(m, ctx, pipeline, e))
     goto fail;
   m->model = (rt_model){.self = m,
                         .vocab = (int32_t)m->config.vocab_size,

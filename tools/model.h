@@ -4,11 +4,23 @@
 #ifndef OLMOC_TOOLS_MODEL_H
 #define OLMOC_TOOLS_MODEL_H
 
+#include "cli.h"
 #include "olmoc/generate.h"
 #include "olmoc/interp.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/tokenizer.h"
 #include "olmoc/weights.h"
+
+/* The pass pipeline a command runs before evaluating: -O0, -O1, -O2 (the
+ * default) or an explicit --passes list, as `olmoc ir` takes them. */
+typedef struct cli_pipeline {
+  bool o0, o1, o2;
+  const char *passes;
+} cli_pipeline;
+
+#define CLI_PIPELINE_OPTIONS(p)                                                                    \
+  CLI_OPT_FLAG(NULL, "-O0", &(p)->o0), CLI_OPT_FLAG(NULL, "-O1", &(p)->o1),                        \
+      CLI_OPT_FLAG(NULL, "-O2", &(p)->o2), CLI_OPT_STRING(NULL, "--passes", &(p)->passes)
 
 typedef struct cli_model {
   const char *dir;
@@ -24,9 +36,12 @@ typedef struct cli_model {
 /* The model in the bundled directory, for commands given no -m. */
 const char *cli_default_model(void);
 
-/* Opens dir with a KV cache of ctx positions (0: the model's context).
- * want_tokenizer: also load dir/tokenizer.json. */
-int cli_model_open(cli_model *m, const char *dir, int64_t ctx, bool want_tokenizer, oc_error *e);
+/* Opens dir with a KV cache of ctx positions (0: the model's context), runs
+ * the pipeline over its graph (NULL: -O2), and places activations in the
+ * planned arena when plan-memory ran. want_tokenizer: also load
+ * dir/tokenizer.json. */
+int cli_model_open(cli_model *m, const char *dir, int64_t ctx, const cli_pipeline *pipeline,
+                   bool want_tokenizer, oc_error *e);
 void cli_model_close(cli_model *m);
 
 #endif
