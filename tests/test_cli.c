@@ -180,10 +180,10 @@ static void test_published_layout(void **state) {
   expect_output("generation: 5 tokens");
   expect_output("stop: token limit");
   /* greedy is deterministic */
-  char *first = strdup(out);
+  char *greedy = strdup(out);
   assert_int_equal(olmoc(args), 0);
-  assert_memory_equal(out, first, strcspn(first, "\n"));
-  free(first);
+  assert_memory_equal(out, greedy, strcspn(greedy, "\n"));
+  free(greedy);
 
   snprintf(args, sizeof args, "run -m %s -p \"Language modeling is\" --ctx 2", dir);
   assert_int_equal(olmoc(args), 1);
@@ -197,6 +197,21 @@ static void test_published_layout(void **state) {
   snprintf(args, sizeof args, "run -m %s -p Hello --chat-template olmo2 -n 3 --seed 7 --temp 1", dir);
   assert_int_equal(olmoc(args), 0);
   expect_output("generation: 3 tokens");
+  /* interactive chat on a terminal (script gives it one): two turns on one
+   * KV cache, the second feeding only what the cache does not hold */
+  snprintf(args, sizeof args,
+           "printf 'Hello\\nAgain\\n' | script -qec '%s/olmoc run -m %s --chat-template olmo2 -n 3 "
+           "--temp 0' /dev/null > %s/log 2>&1",
+           OLMOC_BUILD_DIR, dir, tmpdir);
+  assert_int_equal(system(args), 0);
+  snprintf(args, sizeof args, "%s/log", tmpdir);
+  char *chat = slurp(args, &n);
+  char *first = strstr(chat, "prompt: 13 tokens"), *second = first ? strstr(first + 1, "prompt: ") : NULL;
+  assert_non_null(first);
+  assert_non_null(second);
+  assert_true(atoi(second + 8) < 20); /* the whole conversation is 30 tokens */
+  free(chat);
+
   snprintf(args, sizeof args, "run -m %s -p x --temp hot", dir);
   assert_int_equal(olmoc(args), 2);
   expect_output("--temp: expected a number");
