@@ -1,0 +1,111 @@
+/* Shared by the codegen files, never by other folders: the JIT session's
+ * state, and the IR-building kit the kernel emitters write with. An emitter
+ * builds one function into a fresh module in the JIT's context; all vectors
+ * are vw floats wide (16 on AVX-512, 8 otherwise), tails are masked or scalar. */
+#ifndef OLMOC_CG_INTERNAL_H
+#define OLMOC_CG_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "olmoc/codegen.h"
+
+typedef struct cg_kernel_entry {
+  cg_kernel_key key; /* normalized: fields the op ignores are zero */
+  void *fn;
+} cg_kernel_entry;
+
+struct cg_jit {
+  LLVMOrcLLJITRef lljit;
+  LLVMOrcThreadSafeContextRef tsc; /* every module is created in its context */
+  LLVMTargetMachineRef tm;         /* for the optimization pipeline; the LLJIT owns its own copy */
+  int vw;                          /* floats per vector */
+  char *ir_dir;                    /* where optimized IR goes, or NULL */
+  cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
+  int n_kernels, cap_kernels;
+  int compiles;
+  char session_error[512];         /* last error the execution session reported, or "" */
+};
+
+/* "+avx2,-avx512f,..." lists `name` as enabled. */
+bool cg_has_feature(const char *features, const char *name);
+
+/* Optimizes m for the JIT's target, writes its IR if asked, and hands it to
+ * the JIT. Takes ownership of m, also on failure. */
+int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
+LLVMContextRef cg_jit_context(cg_jit *j);
+
+/* ---- the IR-building kit (emit_ir.c) ---- */
+
+typedef struct cg_emit {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMValueRef fn;  /* the kernel being built */
+  LLVMBasicBlockRef entry;
+  int vw;
+  LLVMTypeRef f32, i1, i16, i32, i64, ptr, vf32; /* vf32: <vw x float> */
+} cg_emit;
+
+/* A fresh module named `name` holding `void name(ptr x n_ptrs, i64 x n_ints)`,
+ * the builder at its entry. cg_emit_finish returns the module (the caller
+ * passes it to cg_jit_add). */
+void cg_emit_begin(cg_emit *e, cg_jit *j, const char *name, int n_ptrs, int n_ints);
+LLVMModuleRef cg_emit_finish(cg_emit *e);
+LLVMValueRef cg_param(cg_emit *e, int i);
+
+/* A mutable local (an entry-block alloca, promoted to a register at -O1+). */
+LLVMValueRef cg_var(cg_emit *e, LLVMTypeRef t, LLVMValueRef init);
+LLVMValueRef cg_get(cg_emit *e, LLVMTypeRef t, LLVMValueRef var);
+void cg_set(cg_emit *e, LLVMValueRef var, LLVMValueRef v);
+
+LLVMValueRef cg_i64(cg_emit *e, int64_t v);
+/* A float constant of type t: a scalar, or splat when t is a vector. */
+LLVMValueRef cg_fconst(LLVMTypeRef t, double v);
+/* An integer constant of type t, splat when t is a vector. */
+LLVMValueRef cg_iconst(LLVMTypeRef t, int64_t v);
+/* <vw x float> with every lane the float s. */
+LLVMValueRef cg_splat(cg_emit *e, LLVMValueRef s);
+/* ptr + i elements of dtype (f32 or bf16). */
+LLVMValueRef cg_elem(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
+
+/* vw elements of dtype at ptr[i], as <vw x float>; only the first `lanes`
+ * are read when lanes < vw (masked, the rest zero). bf16 widens in registers. */
+LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i, int lanes);
+void cg_store_vec(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, int lanes);
+LLVMValueRef cg_load_f32(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
+void cg_store_f32(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i);
+
+/* Calls the overloaded intrinsic `name` (e.g. "llvm.fma") at type t. */
+LLVMValueRef cg_intrinsic(cg_emit *e, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
+LLVMValueRef cg_fma(cg_emit *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+/* The sum of v's lanes, in any order (reassoc). */
+LLVMValueRef cg_reduce_add(cg_emit *e, LLVMValueRef v);
+
+/* for (i = begin; i + step <= end; i += step): cg_loop_begin returns i and
+ * leaves the builder in the body; cg_loop_end closes it. l->var then holds
+ * the first index the loop did not cover, where a tail loop starts. */
+typedef struct cg_loop {
+  LLVMValueRef var;
+  LLVMBasicBlockRef cond, exit;
+  int64_t step;
+} cg_loop;
+LLVMValueRef cg_loop_begin(cg_emit *e, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, int64_t step);
+void cg_loop_end(cg_emit *e, cg_loop *l);
+
+/* ---- math in IR (emit_elementwise.c), on float or <n x float> ---- */
+
+/* e^x, Cephes-style polynomial: rel. error ~1e-7, inf above ~88.7, 0 below ~-104, NaN kept. */
+LLVMValueRef cg_exp(cg_emit *e, LLVMValueRef x);
+/* silu(g) * u = (g * sigmoid(g)) * u, rounded step by step as the interpreter does. */
+LLVMValueRef cg_silu_mul(cg_emit *e, LLVMValueRef g, LLVMValueRef u);
+
+/* ---- emitters: each builds the kernel for a validated key ---- */
+LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_rmsnorm(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_swiglu(cg_jit *j, const char *name);
+
+#endif

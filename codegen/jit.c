@@ -1,0 +1,185 @@
+/* The JIT session: an ORC LLJIT built from a TargetMachine for one CPU (the
+ * host's by default), into which optimized modules are added and looked up.
+ * Invariant: every LLVMErrorRef is consumed and every LLVM object has exactly
+ * one owner, also on failure paths (the builder, the TM handed to the JTMB and
+ * each thread-safe module are consumed by the call that takes them). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cg_internal.h"
+
+/* Consumes err into e as "what: message". */
+static int fail_llvm(oc_error *e, LLVMErrorRef err, const char *what) {
+  char *msg = LLVMGetErrorMessage(err);
+  oc_fail(e, "%s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return -1;
+}
+
+/* Errors the session cannot return to a caller (e.g. a failed materialization
+ * behind a lookup): kept so the lookup can tell what went wrong. */
+static void report_session_error(void *ctx, LLVMErrorRef err) {
+  cg_jit *j = ctx;
+  char *msg = LLVMGetErrorMessage(err);
+  snprintf(j->session_error, sizeof j->session_error, "%s", msg);
+  LLVMDisposeErrorMessage(msg);
+}
+
+static int make_tm(const char *cpu, const char *features, LLVMTargetMachineRef *out, oc_error *e) {
+  char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
+  LLVMTargetRef target;
+  int rc = 0;
+  if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+    rc = oc_fail(e, "no LLVM target for %s: %s", triple, msg ? msg : "unknown");
+  } else {
+    *out = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+                                   LLVMRelocPIC, LLVMCodeModelJITDefault);
+    if (!*out)
+      rc = oc_fail(e, "LLVM cannot make a target machine for cpu \"%s\" on %s", cpu, triple);
+  }
+  LLVMDisposeMessage(msg);
+  LLVMDisposeMessage(triple);
+  return rc;
+}
+
+int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_error *e) {
+  *out = NULL;
+  if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
+    return oc_fail(e, "LLVM has no native target for this machine");
+  cg_jit *j = calloc(1, sizeof *j);
+  if (!j)
+    return oc_fail(e, "out of memory for a JIT session");
+  j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
+  LLVMTargetMachineRef jit_tm;
+  if (make_tm(cpu, features, &j->tm, e) || make_tm(cpu, features, &jit_tm, e)) {
+    cg_jit_free(j);
+    return oc_wrap(e, "JIT for cpu \"%s\"", cpu);
+  }
+  LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+      builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jit_tm)); /* consumes jit_tm */
+  LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->lljit, builder); /* consumes builder */
+  if (err) {
+    j->lljit = NULL;
+    fail_llvm(e, err, "creating the LLVM JIT");
+    cg_jit_free(j);
+    return -1;
+  }
+  LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->lljit),
+                                          report_session_error, j);
+  j->tsc = LLVMOrcCreateNewThreadSafeContext();
+  *out = j;
+  return 0;
+}
+
+int cg_jit_new(cg_jit **out, oc_error *e) {
+  char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+  int rc = cg_jit_new_for_cpu(cpu, features, out, e);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+  return rc;
+}
+
+void cg_jit_free(cg_jit *j) {
+  if (!j)
+    return;
+  if (j->lljit) {
+    LLVMErrorRef err = LLVMOrcDisposeLLJIT(j->lljit);
+    if (err)
+      LLVMConsumeError(err); /* nothing left to report it to */
+  }
+  if (j->tsc)
+    LLVMOrcDisposeThreadSafeContext(j->tsc);
+  if (j->tm)
+    LLVMDisposeTargetMachine(j->tm);
+  free(j->ir_dir);
+  free(j->kernels);
+  free(j);
+}
+
+int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
+  char *copy = NULL;
+  if (dir && !(copy = strdup(dir)))
+    return oc_fail(e, "out of memory");
+  free(j->ir_dir);
+  j->ir_dir = copy;
+  return 0;
+}
+
+int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
+int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
+LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }
+
+static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {
+  size_t len;
+  const char *name = LLVMGetModuleIdentifier(m, &len);
+  char path[4096], *msg = NULL;
+  if (snprintf(path, sizeof path, "%s/%.*s.ll", j->ir_dir, (int)len, name) >= (int)sizeof path)
+    return oc_fail(e, "IR dump path too long in directory %s", j->ir_dir);
+  if (LLVMPrintModuleToFile(m, path, &msg)) {
+    oc_fail(e, "cannot write LLVM IR to %s: %s", path, msg ? msg : "unknown error");
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* Verifies, optimizes at O3 for the target, and dumps m; m stays the caller's. */
+static int prepare(cg_jit *j, LLVMModuleRef m, oc_error *e) {
+  LLVMSetDataLayout(m, LLVMOrcLLJITGetDataLayoutStr(j->lljit));
+  LLVMSetTarget(m, LLVMOrcLLJITGetTripleString(j->lljit));
+  char *msg = NULL;
+  if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+    oc_fail(e, "emitted invalid LLVM IR: %s", msg ? msg : "unknown");
+    LLVMDisposeMessage(msg);
+    return -1;
+  }
+  LLVMDisposeMessage(msg);
+  LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef err = LLVMRunPasses(m, "default<O3>", j->tm, opts);
+  LLVMDisposePassBuilderOptions(opts);
+  if (err)
+    return fail_llvm(e, err, "optimizing");
+  return j->ir_dir ? dump_ir(j, m, e) : 0;
+}
+
+int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e) {
+  size_t len;
+  const char *id = LLVMGetModuleIdentifier(m, &len);
+  char name[256];
+  snprintf(name, sizeof name, "%.*s", (int)len, id);
+  if (prepare(j, m, e)) {
+    LLVMDisposeModule(m);
+    return oc_wrap(e, "module %s", name);
+  }
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc); /* owns m */
+  LLVMErrorRef err =
+      LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm); /* consumes tsm */
+  if (err) {
+    fail_llvm(e, err, "adding to the JIT");
+    return oc_wrap(e, "module %s", name);
+  }
+  j->compiles++;
+  return 0;
+}
+
+int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e) {
+  LLVMOrcExecutorAddress a = 0;
+  j->session_error[0] = '\0';
+  LLVMErrorRef err = LLVMOrcLLJITLookup(j->lljit, &a, name);
+  if (err) {
+    fail_llvm(e, err, "JIT lookup");
+    if (j->session_error[0])
+      oc_wrap(e, "%s", j->session_error);
+    return oc_wrap(e, "symbol %s", name);
+  }
+  *addr = (void *)(uintptr_t)a;
+  return 0;
+}
