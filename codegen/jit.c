@@ -100,7 +100,7 @@ void cg_jit_free(cg_jit *j) {
   if (j->tm)
     LLVMDisposeTargetMachine(j->tm);
   free(j->ir_dir);
-  free(j->kernels);
+  cg_kernel_cache_free(j);
   free(j);
 }
 

@@ -61,6 +61,22 @@ int cg_jit_compile_count(const cg_jit *j);
  *       x, r, y [rows,D], w[D]: y = (r +) w * (x * rsqrt(mean(x^2) + eps)) per row
  *   swiglu         k(const float *g, const float *u, float *y, i0, i1)
  *       y[i] = silu(g[i]) * u[i] for i in [i0,i1)
+ *   rope           k(const float *x, const float *cos, const float *sin, float *y, row0, row1)
+ *       x, y [T,H,D] as rows = (t,h) pairs, cos and sin [T,D]; per row, with
+ *       rot = concat(-x[D/2:], x[:D/2]): y = x*cos[t] + rot*sin[t]. y may be x.
+ *   attention      k(const float *q, const float *k, const float *v, float *y, P, p0, p1)
+ *       q, y [T,H,D]; k, v [P+T,KV,D] (the cache rows); p = t*H + h in [p0,p1):
+ *       y[t,h] = softmax_j(q[t,h].k[j,g] * scale) . v[j,g] over keys j <= P+t,
+ *       g = h / (H/KV); online softmax, one pass over the keys, no T x S buffer.
+ *       D <= 512. Differs from the interpreter's double-summed two-pass softmax
+ *       by the f32 score dots' error: measured <= 1e-6 of sum_j p_j |v[j,g,d]|.
+ *   gather         k(const W *table, const int32_t *ids, float *y, t0, t1)
+ *       table[V,D], ids[T], y[T,D]: y[t] = table[ids[t]]. The ids are trusted:
+ *       the caller has checked 0 <= id < V (an id out of range reads out of bounds).
+ *   elementwise    k(const float *in0, ..., const float *in{n-1}, float *y, row0, row1)
+ *       y viewed as [rows, C] (C its last dim): expr over the f32 inputs, each
+ *       read through its broadcast, for rows in [row0,row1). y may be an input of
+ *       y's shape. The interpreter's bits, except exp and sigmoid (~1e-7 relative).
  * The int64_t range bounds are half-open. */
 typedef void cg_matmul_fn(const float *x, const void *w, float *y, int64_t m0, int64_t m1,
                           int64_t n0, int64_t n1);
@@ -70,12 +86,36 @@ typedef void cg_rmsnorm_fn(const float *x, const float *w, float *y, int64_t row
 typedef void cg_rmsnorm_add_fn(const float *x, const float *w, const float *r, float *y,
                                int64_t row0, int64_t row1);
 typedef void cg_swiglu_fn(const float *g, const float *u, float *y, int64_t i0, int64_t i1);
+typedef void cg_rope_fn(const float *x, const float *cos, const float *sin, float *y, int64_t row0,
+                        int64_t row1);
+typedef void cg_attention_fn(const float *q, const float *k, const float *v, float *y, int64_t P,
+                             int64_t p0, int64_t p1);
+typedef void cg_gather_fn(const void *table, const int32_t *ids, float *y, int64_t t0, int64_t t1);
+/* elementwise kernels take n_in input pointers then y: cast to the arity's type */
+typedef void cg_eltwise1_fn(const float *a, float *y, int64_t row0, int64_t row1);
+typedef void cg_eltwise2_fn(const float *a, const float *b, float *y, int64_t row0, int64_t row1);
+typedef void cg_eltwise3_fn(const float *a, const float *b, const float *c, float *y, int64_t row0,
+                            int64_t row1);
+typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, const float *d, float *y,
+                            int64_t row0, int64_t row1);
 
 typedef struct cg_kernel_key {
-  ir_op op;       /* IR_MATMUL, IR_MATMUL_ADD, IR_MATMUL_SWIGLU, IR_RMSNORM, IR_RMSNORM_ADD, IR_SWIGLU */
-  ir_dtype wtype; /* matmul weights: IR_F32 or IR_BF16; ignored by the others */
-  int64_t k, n;   /* matmul: x[M,K] . w[N,K]^T; rmsnorm: k = row width D; else ignored */
+  ir_op op;       /* IR_MATMUL, IR_MATMUL_ADD, IR_MATMUL_SWIGLU, IR_RMSNORM, IR_RMSNORM_ADD,
+                     IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE */
+  ir_dtype wtype; /* matmul weights, gather table: IR_F32 or IR_BF16; ignored by the others */
+  int64_t k, n;   /* matmul: x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
+                     rope, attention: k = head dim D, n = heads H; else ignored */
+  int64_t kv;     /* attention: KV heads, dividing H; else ignored */
   float eps;      /* rmsnorm: epsilon, baked into the kernel; else ignored */
+  float scale;    /* attention: the score scale (the op's value); else ignored */
+  /* elementwise: the postfix expr (ir_expr_parse's form; copied by the cache),
+   * the types' shapes of its n_in inputs and of its output. The output's last
+   * dim must be constant; each input is the output's shape, a scalar, the
+   * output's trailing dims ([D] or [H,D] for [T,H,D]), or one value per row
+   * (the output's shape with the last dim 1); leading 1s are ignored. */
+  const char *expr;
+  int n_in;
+  ir_shape in[IR_MAX_INPUTS], out;
 } cg_kernel_key;
 
 /* The kernel for key, compiled on first use; the same key gives the same
