@@ -18,6 +18,9 @@ static const char usage[] =
     "  -o, --output FILE  the .npy file to write (f32, shape [tokens, vocab])\n"
     "  -O0, -O1, -O2      pass pipeline before running (default -O2; `olmoc passes`)\n"
     "  --passes=A,B       run these passes instead\n"
+    "  --backend B        interp (the reference interpreter, the default) or jit\n"
+    "                     (LLVM kernels on all cores, needs -O2)\n"
+    "  -t, --threads N    JIT threads (default: all cores)\n"
     "  -h, --help         show this help\n";
 
 /* NPY format 1.0: magic, version, header length, a Python dict literal padded
@@ -66,7 +69,7 @@ static int logits(const char *dir, const cli_pipeline *pipeline, const char *pro
 
 int cmd_logits(int argc, char **argv) {
   const char *dir = cli_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
-  cli_pipeline pipeline = {0};
+  cli_pipeline pipeline = {.backend = "interp"};
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&pipeline),
       CLI_OPT_STRING("-m", "--model", &dir),

@@ -20,6 +20,9 @@ static const char usage[] =
     "  --max-tokens N    evaluate only the first N tokens of the text\n"
     "  -O0, -O1, -O2     pass pipeline before running (default -O2; `olmoc passes`)\n"
     "  --passes=A,B      run these passes instead\n"
+    "  --backend B       interp (the reference interpreter, the default) or jit\n"
+    "                    (LLVM kernels on all cores, needs -O2)\n"
+    "  -t, --threads N   JIT threads (default: all cores)\n"
     "  -h, --help        show this help\n";
 
 /* -log softmax(logits)[target], in double. */
@@ -78,7 +81,7 @@ done:
 int cmd_perplexity(int argc, char **argv) {
   const char *dir = cli_default_model(), *file = NULL;
   long ctx = 0, max_tokens = 0;
-  cli_pipeline pipeline = {0};
+  cli_pipeline pipeline = {.backend = "interp"};
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&pipeline),
       CLI_OPT_STRING("-m", "--model", &dir),

@@ -30,9 +30,11 @@ static const char usage[] =
     "  --repeat-penalty X      penalize tokens already seen (1: off)\n"
     "  --seed S                random seed (default: from the clock, printed)\n"
     "  --ctx N                 KV cache positions (default: the model's context)\n"
-    "  -t, --threads N         threads (the reference interpreter uses one)\n"
+    "  -t, --threads N         threads of the JIT (default: all cores)\n"
     "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"
     "  --passes=A,B            run these passes instead\n"
+    "  --backend B             jit (default: LLVM kernels, needs -O2) or interp (the\n"
+    "                          reference interpreter, one thread, any pipeline)\n"
     "  --chat                  apply the model's chat template; interactive on a terminal\n"
     "  --chat-template NAME    use a built-in template (olmo2) instead of the model's\n"
     "  --system TEXT           a system message for --chat\n"
@@ -40,7 +42,7 @@ static const char usage[] =
 
 typedef struct run_options {
   const char *model, *prompt, *chat_template, *system;
-  long tokens, ctx, threads, top_k, seed;
+  long tokens, ctx, top_k, seed;
   bool chat, seed_given;
   rt_sampling sampling; /* the values given on the command line */
   cli_pipeline pipeline;
@@ -261,7 +263,7 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-  run_options o = {.tokens = 256, .threads = 1};
+  run_options o = {.tokens = 256, .pipeline.backend = "jit"};
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&o.pipeline),
       CLI_OPT_STRING("-m", "--model", &o.model),
@@ -274,7 +276,6 @@ int cmd_run(int argc, char **argv) {
       CLI_OPT_FLOAT(NULL, "--repeat-penalty", &o.sampling.repetition_penalty, 0.01, 100, &o.set_penalty),
       CLI_OPT_INT(NULL, "--seed", &o.seed, 0, 9e18, &o.seed_given),
       CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),
-      CLI_OPT_INT("-t", "--threads", &o.threads, 1, 1024, NULL),
       CLI_OPT_FLAG(NULL, "--chat", &o.chat),
       CLI_OPT_STRING(NULL, "--chat-template", &o.chat_template),
       CLI_OPT_STRING(NULL, "--system", &o.system),

@@ -1,9 +1,12 @@
-/* Opening a checkpoint for the commands that run it. The graph reads weights
- * in the checkpoint's own dtype, so a bf16 checkpoint stays bf16 in memory. */
+/* Opening a checkpoint for the commands that run it, on the JIT (kernels
+ * lowered from the -O2 graph, run by the OpenMP executor) or the reference
+ * interpreter. The graph reads weights in the checkpoint's own dtype, so a
+ * bf16 checkpoint stays bf16 in memory. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+#include "olmoc/codegen.h"
 #include "olmoc/passes.h"
 
 const char *cli_default_model(void) { return OLMOC_SOURCE_DIR "/models/olmo2-tiny"; }
@@ -25,19 +28,50 @@ static const float *interp_forward(void *self, const int32_t *tokens, int64_t T,
 static int64_t interp_position(void *self) { return ir_interp_position(((cli_model *)self)->interp); }
 static void interp_rewind(void *self, int64_t P) { ir_interp_rewind(((cli_model *)self)->interp, P); }
 
-/* Runs the pipeline, then makes the interpreter, on the planned arena if there
- * is one: sized so that any call fits (a whole prompt of up to ctx tokens). */
+static const float *jit_forward(void *self, const int32_t *tokens, int64_t T, oc_error *e) {
+  cli_model *m = self;
+  return rt_program_run(m->program, tokens, T, m->threads, e);
+}
+
+static int64_t jit_position(void *self) { return rt_program_position(((cli_model *)self)->program); }
+static void jit_rewind(void *self, int64_t P) { rt_program_rewind(((cli_model *)self)->program, P); }
+
+/* The JIT: kernels for the planned -O2 graph, weights in place. */
+static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, oc_error *e) {
+  if (!r->planned)
+    return oc_fail(e, "the JIT backend needs the memory plan: use -O2 (or end --passes with "
+                   "plan-memory), or --backend interp");
+  if (cg_jit_new(&m->jit, e) ||
+      cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
+    return oc_wrap(e, "%s", m->dir);
+  return 0;
+}
+
+/* Runs the pipeline, then makes the backend: the JIT's program, or the
+ * interpreter on the planned arena if there is one. Either is sized so that
+ * any call fits (a whole prompt of up to ctx tokens). */
 static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *e) {
   pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
   if (p && (p->o0 + p->o1 + p->o2 + !!p->passes > 1))
     return oc_fail(e, "give one of -O0, -O1, -O2 and --passes");
+  const char *backend = p && p->backend ? p->backend : "jit";
+  bool jit = strcmp(backend, "jit") == 0;
+  if (!jit && strcmp(backend, "interp") != 0)
+    return oc_fail(e, "--backend: expected jit or interp, found '%s'", backend);
+  if (jit && p && (p->o0 || p->o1))
+    return oc_fail(e, "the JIT backend runs the fused graph of -O2, and -O%d leaves ops it has no "
+                   "kernels for: use -O2, or --backend interp", p->o0 ? 0 : 1);
   if (p)
     o.level = p->o0 ? 0 : p->o1 ? 1 : 2, o.passes = p->passes;
+  m->threads = p && p->threads > 0 ? (int)p->threads : rt_default_threads();
   pass_result r;
-  int rc = pass_run_pipeline(m->graph, &o, &r, e) ||
-           ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
-           (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,
-                                             r.plan.arena_bytes, NULL, e));
+  int rc = pass_run_pipeline(m->graph, &o, &r, e);
+  if (!rc && jit)
+    rc = make_jit(m, ctx, &r, e);
+  else if (!rc)
+    rc = ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
+         (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,
+                                           r.plan.arena_bytes, NULL, e));
   pass_result_free(&r);
   return rc ? -1 : 0;
 }
@@ -67,9 +101,9 @@ int cli_model_open(cli_model *m, const char *dir, int64_t ctx, const cli_pipelin
   m->model = (rt_model){.self = m,
                         .vocab = (int32_t)m->config.vocab_size,
                         .ctx = ctx,
-                        .forward = interp_forward,
-                        .position = interp_position,
-                        .rewind = interp_rewind};
+                        .forward = m->program ? jit_forward : interp_forward,
+                        .position = m->program ? jit_position : interp_position,
+                        .rewind = m->program ? jit_rewind : interp_rewind};
   m->load_seconds = rt_seconds() - t0;
   return 0;
 fail:
@@ -79,6 +113,8 @@ fail:
 
 void cli_model_close(cli_model *m) {
   ir_interp_free(m->interp);
+  rt_program_free(m->program);
+  cg_jit_free(m->jit);
   ir_graph_free(m->graph);
   rt_weights_close(m->weights);
   rt_tokenizer_free(m->tokenizer);

@@ -1,10 +1,11 @@
 /* A checkpoint directory opened for running: config, tokenizer, weights, the
- * frontend's graph and the backend that evaluates it (the reference
- * interpreter so far), presented to the runtime as an rt_model. */
+ * frontend's graph and the backend that evaluates it (the JIT's program or the
+ * reference interpreter), presented to the runtime as an rt_model. */
 #ifndef OLMOC_TOOLS_MODEL_H
 #define OLMOC_TOOLS_MODEL_H
 
 #include "cli.h"
+#include "olmoc/executor.h"
 #include "olmoc/generate.h"
 #include "olmoc/interp.h"
 #include "olmoc/olmo2.h"
@@ -12,15 +13,22 @@
 #include "olmoc/weights.h"
 
 /* The pass pipeline a command runs before evaluating: -O0, -O1, -O2 (the
- * default) or an explicit --passes list, as `olmoc ir` takes them. */
+ * default) or an explicit --passes list, as `olmoc ir` takes them; and the
+ * backend that evaluates the result: "jit" (the LLVM kernels on the OpenMP
+ * executor, which needs the -O2 fusions and memory plan) or "interp" (the
+ * reference interpreter, any pipeline), with a thread count for the JIT. */
 typedef struct cli_pipeline {
   bool o0, o1, o2;
   const char *passes;
+  const char *backend; /* "jit" or "interp"; the command sets its default */
+  long threads;        /* JIT threads; 0: all cores */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
   CLI_OPT_FLAG(NULL, "-O0", &(p)->o0), CLI_OPT_FLAG(NULL, "-O1", &(p)->o1),                        \
-      CLI_OPT_FLAG(NULL, "-O2", &(p)->o2), CLI_OPT_STRING(NULL, "--passes", &(p)->passes)
+      CLI_OPT_FLAG(NULL, "-O2", &(p)->o2), CLI_OPT_STRING(NULL, "--passes", &(p)->passes),         \
+      CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
+      CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL)
 
 typedef struct cli_model {
   const char *dir;
@@ -28,7 +36,10 @@ typedef struct cli_model {
   rt_tokenizer *tokenizer; /* NULL unless asked for */
   rt_weights *weights;
   ir_graph *graph;
-  ir_interp *interp;
+  ir_interp *interp;   /* the interp backend's, else NULL */
+  struct cg_jit *jit;  /* the jit backend's kernels and program, else NULL */
+  rt_program *program;
+  int threads;
   rt_model model;
   double load_seconds;
 } cli_model;
@@ -37,8 +48,8 @@ typedef struct cli_model {
 const char *cli_default_model(void);
 
 /* Opens dir with a KV cache of ctx positions (0: the model's context), runs
- * the pipeline over its graph (NULL: -O2), and places activations in the
- * planned arena when plan-memory ran. want_tokenizer: also load
+ * the pipeline over its graph (NULL: -O2 on the JIT), and places activations
+ * in the planned arena when plan-memory ran (the JIT requires it). want_tokenizer: also load
  * dir/tokenizer.json. */
 int cli_model_open(cli_model *m, const char *dir, int64_t ctx, const cli_pipeline *pipeline,
                    bool want_tokenizer, oc_error *e);

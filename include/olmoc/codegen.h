@@ -10,7 +10,10 @@
 #include <stdint.h>
 
 #include "olmoc/error.h"
+#include "olmoc/executor.h"
+#include "olmoc/interp.h"
 #include "olmoc/ir.h"
+#include "olmoc/plan.h"
 
 typedef struct cg_host {
   char cpu[64];      /* LLVM's name for the host CPU, e.g. "skylake-avx512" */
@@ -121,5 +124,15 @@ typedef struct cg_kernel_key {
 /* The kernel for key, compiled on first use; the same key gives the same
  * pointer, valid until cg_jit_free. Fields an op ignores do not matter. */
 int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
+
+/* ---- lowering ----
+ * A program for the executor (olmoc/executor.h) from g after the -O2 fusions
+ * and plan-memory: one step per compute node with its kernel from j (which
+ * must outlive the program), KV caches of ctx positions (plan->max_ctx >= ctx),
+ * weights from `weights` used in place (matrices in their dtype; small vectors
+ * such as norm weights converted to f32 once). An op without a kernel is an
+ * error that names it. */
+int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
+             void *weights_ctx, rt_program **out, oc_error *e);
 
 #endif

@@ -1,0 +1,342 @@
+/* Lowering a fused, planned graph to an executor program: one step per compute
+ * node with its kernel from the cache, views (reshape, output) as their
+ * source's bytes, KV caches as the program's, rope tables precomputed for every
+ * position at load (exactly as the interpreter computes them) and indexed by P.
+ * Invariant: every argument is a planned arena offset, a weight in place, a
+ * program-owned table or cache, or the token ids; nothing is allocated per call. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "olmoc/codegen.h"
+
+typedef struct lower {
+  const ir_graph *g;
+  const pass_plan *plan;
+  cg_jit *j;
+  rt_program *p;
+  int64_t ctx;
+  ir_weight_fn weights;
+  void *wctx;
+  rt_arg *arg;       /* [n]: where each node's value lives */
+  ir_tensor *weight; /* [n]: weight nodes' tensors */
+  rt_arg *f32;       /* [n]: a weight converted to f32 (for rmsnorm), once */
+  bool *has_f32;     /* [n] */
+  int tokens;        /* the input node of the token ids, or -1 */
+  int64_t vocab;     /* rows of the table the token ids index */
+} lower;
+
+static const char *op_name(const ir_node *n) { return ir_op_table[n->op].name; }
+
+static rt_count count_of(ir_dim d) { return (rt_count){d.c, d.t, d.p}; }
+
+/* The product of dims [from, to) of s, when it is linear in T and P. */
+static int product(const ir_node *n, const ir_shape *s, int from, int to, rt_count *out, oc_error *e) {
+  int64_t c = 1;
+  int sym = -1;
+  for (int i = from; i < to; i++) {
+    if (ir_dim_is_const(s->dim[i]))
+      c *= s->dim[i].c;
+    else if (sym < 0)
+      sym = i;
+    else
+      return oc_fail(e, "%s: a shape with two symbolic dims has no linear row count", op_name(n));
+  }
+  rt_count r = {c, 0, 0};
+  if (sym >= 0) {
+    rt_count d = count_of(s->dim[sym]);
+    r = (rt_count){d.c * c, d.t * c, d.p * c};
+  }
+  *out = r;
+  return 0;
+}
+
+static int const_dim(const ir_node *n, const ir_shape *s, int i, int64_t *out, oc_error *e) {
+  if (i < 0 || i >= s->rank || !ir_dim_is_const(s->dim[i]))
+    return oc_fail(e, "%s: dim %d must be a constant for the JIT", op_name(n), i);
+  *out = s->dim[i].c;
+  return 0;
+}
+
+static const ir_shape *shape(const lower *l, int id) { return &l->g->nodes[id].type.shape; }
+
+/* rope_cos / rope_sin of `positions`, for all ctx positions: [ctx, dim] f32,
+ * computed as ir/interp_ops.c rope_table does (f32 frequency and angle). */
+static int rope_table(lower *l, int id, oc_error *e) {
+  const ir_node *n = &l->g->nodes[id];
+  if (l->g->nodes[n->in[0]].op != IR_POSITIONS || n->dim < 2 || n->dim % 2)
+    return oc_fail(e, "%s: the JIT takes tables of the call's positions of an even width", op_name(n));
+  float *y = rt_program_alloc(l->p, (size_t)(l->ctx * n->dim) * sizeof *y, e);
+  if (!y)
+    return -1;
+  int64_t half = n->dim / 2;
+  for (int64_t t = 0; t < l->ctx; t++)
+    for (int64_t i = 0; i < n->dim; i++) {
+      float exponent = (float)(2 * (i % half)) / (float)n->dim;
+      float inv_freq = 1.0f / powf((float)n->theta, exponent);
+      float angle = (float)(int32_t)t * inv_freq;
+      y[t * n->dim + i] = (float)(n->op == IR_ROPE_COS ? cos(angle) : sin(angle));
+    }
+  l->arg[id] = (rt_arg){RT_ARG_PTR, 0, y, n->dim * (int64_t)sizeof *y};
+  return 0;
+}
+
+static int weight(lower *l, int id, oc_error *e) {
+  const ir_node *n = &l->g->nodes[id];
+  ir_tensor *w = &l->weight[id];
+  oc_fail(e, "the lookup failed without saying why");
+  if (l->weights(l->wctx, n->name, w, e))
+    return oc_wrap(e, "weight \"%s\"", n->name);
+  bool ok = w->dtype == n->type.dtype && w->rank == n->type.shape.rank && w->data;
+  for (int i = 0; ok && i < w->rank; i++)
+    ok = ir_dim_is_const(n->type.shape.dim[i]) && w->dims[i] == n->type.shape.dim[i].c;
+  if (!ok) {
+    char want[64];
+    return oc_fail(e, "weight \"%s\": the graph expects %s", n->name,
+                   ir_type_str(&n->type, want, sizeof want));
+  }
+  l->arg[id] = (rt_arg){RT_ARG_PTR, 0, w->data, 0};
+  return 0;
+}
+
+/* Input i of node n as f32: small weights in another dtype are converted once. */
+static int f32_arg(lower *l, const ir_node *n, int i, rt_arg *out, oc_error *e) {
+  int src = n->in[i];
+  const ir_node *s = &l->g->nodes[src];
+  if (s->type.dtype == IR_F32) {
+    *out = l->arg[src];
+    return 0;
+  }
+  if (s->op != IR_WEIGHT)
+    return oc_fail(e, "%s: input %d is %s; the JIT's kernels read f32", op_name(n), i,
+                   ir_dtype_name(s->type.dtype));
+  if (!l->has_f32[src]) {
+    const ir_tensor *w = &l->weight[src];
+    int64_t total = 1;
+    for (int d = 0; d < w->rank; d++)
+      total *= w->dims[d];
+    float *y = rt_program_alloc(l->p, (size_t)total * sizeof *y, e);
+    if (!y)
+      return -1;
+    for (int64_t k = 0; k < total; k++)
+      y[k] = ir_load_f32(w->dtype, w->data, k);
+    l->f32[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->has_f32[src] = true;
+  }
+  *out = l->f32[src];
+  return 0;
+}
+
+static int kernel(lower *l, const cg_kernel_key *key, void **fn, oc_error *e) {
+  return cg_kernel_get(l->j, key, fn, e);
+}
+
+/* Matrix weights (matmul's, gather's table) are read in place, f32 or bf16. */
+static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *e) {
+  const ir_node *w = &l->g->nodes[n->in[i]];
+  if (w->op != IR_WEIGHT || w->type.shape.rank != 2)
+    return oc_fail(e, "%s: input %d must be a 2-D weight for the JIT", op_name(n), i);
+  *wtype = w->type.dtype;
+  return 0;
+}
+
+/* Input i of n is read as it is: matmul's weights and gather's table (in their
+ * own dtype, in place) and gather's ids. */
+static bool in_place(const ir_node *n, int i) {
+  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1) ||
+         (n->op == IR_MATMUL_SWIGLU && i >= 1) || n->op == IR_GATHER;
+}
+
+/* The step computing node id into its planned arena offset. */
+static int compute(lower *l, int id, oc_error *e) {
+  const ir_node *n = &l->g->nodes[id];
+  int64_t off = l->plan->offset[id];
+  if (off < 0 || n->type.dtype != IR_F32)
+    return oc_fail(e, "%s: the JIT needs an f32 value placed in the arena", op_name(n));
+  l->arg[id] = (rt_arg){RT_ARG_ARENA, off, NULL, 0};
+  rt_step s = {.what = op_name(n), .grain = 1};
+  cg_kernel_key key = {.op = n->op};
+  const ir_shape *x = shape(l, n->in[0]);
+  int arity = ir_arity(n);
+  for (int i = 0; i < arity; i++)
+    if (in_place(n, i))
+      s.arg[i] = l->arg[n->in[i]];
+    else if (f32_arg(l, n, i, &s.arg[i], e))
+      return -1;
+  s.n_args = arity + 1;
+  s.arg[arity] = l->arg[id];
+  switch (n->op) {
+  case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
+    if (matrix(l, n, 1, &key.wtype, e) || (n->op == IR_MATMUL_SWIGLU && matrix(l, n, 2, &key.wtype, e)) ||
+        const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
+        product(n, x, 0, x->rank - 1, &s.rows, e))
+      return -1;
+    s.call = n->op == IR_MATMUL ? RT_CALL_MATMUL : RT_CALL_MATMUL3;
+    s.work = (rt_count){key.n, 0, 0};
+    s.grain = 4;
+    break;
+  case IR_RMSNORM: case IR_RMSNORM_ADD:
+    key.eps = (float)n->value;
+    if (const_dim(n, x, x->rank - 1, &key.k, e) || product(n, x, 0, x->rank - 1, &s.work, e))
+      return -1;
+    s.call = RT_CALL_RANGE;
+    break;
+  case IR_ROPE: case IR_ATTENTION:
+    if (x->rank != 3 || const_dim(n, x, 1, &key.n, e) || const_dim(n, x, 2, &key.k, e) ||
+        product(n, x, 0, 2, &s.work, e))
+      return x->rank != 3 ? oc_fail(e, "%s: expected q or x as [T,H,D]", op_name(n)) : -1;
+    if (n->op == IR_ATTENTION) {
+      key.scale = (float)n->value;
+      if (const_dim(n, shape(l, n->in[1]), 1, &key.kv, e))
+        return -1;
+    }
+    s.call = n->op == IR_ROPE ? RT_CALL_RANGE : RT_CALL_ATTENTION;
+    break;
+  case IR_GATHER:
+    if (matrix(l, n, 0, &key.wtype, e) || const_dim(n, x, 1, &key.k, e) ||
+        product(n, shape(l, n->in[1]), 0, shape(l, n->in[1])->rank, &s.work, e))
+      return -1;
+    if (n->in[1] != l->tokens)
+      return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
+    l->vocab = shape(l, n->in[0])->dim[0].c;
+    s.call = RT_CALL_GATHER;
+    break;
+  case IR_SWIGLU:
+    if (product(n, &n->type.shape, 0, n->type.shape.rank, &s.work, e))
+      return -1;
+    s.call = RT_CALL_RANGE;
+    break;
+  case IR_ELTWISE:
+    key.expr = n->name;
+    key.n_in = n->n_in;
+    for (int i = 0; i < n->n_in; i++)
+      key.in[i] = *shape(l, n->in[i]);
+    key.out = n->type.shape;
+    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
+      return -1;
+    s.call = RT_CALL_RANGE;
+    break;
+  default:
+    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp or -O2)", op_name(n));
+  }
+  if (kernel(l, &key, &s.fn, e))
+    return -1;
+  return rt_program_add_step(l->p, &s, e);
+}
+
+static int node(lower *l, int id, oc_error *e) {
+  const ir_node *n = &l->g->nodes[id];
+  switch (n->op) {
+  case IR_INPUT:
+    if (n->type.dtype != IR_I32 || n->type.shape.rank != 1 || !ir_dim_eq(n->type.shape.dim[0], IR_DIM_T))
+      return oc_fail(e, "input \"%s\": the JIT binds one input, the token ids i32[T]", n->name);
+    l->tokens = id;
+    l->arg[id] = (rt_arg){RT_ARG_TOKENS, 0, NULL, 0};
+    return 0;
+  case IR_WEIGHT:
+    return weight(l, id, e);
+  case IR_CONST: {
+    float *v = rt_program_alloc(l->p, sizeof *v, e);
+    if (!v)
+      return -1;
+    *v = (float)n->value;
+    l->arg[id] = (rt_arg){RT_ARG_PTR, 0, v, 0};
+    return 0;
+  }
+  case IR_POSITIONS: {
+    l->arg[id] = (rt_arg){RT_ARG_ARENA, l->plan->offset[id], NULL, 0};
+    bool tables_only = true;
+    for (int u = id + 1; u < l->g->n; u++)
+      for (int i = 0; i < ir_arity(&l->g->nodes[u]); i++)
+        if (l->g->nodes[u].in[i] == id)
+          tables_only &= l->g->nodes[u].op == IR_ROPE_COS || l->g->nodes[u].op == IR_ROPE_SIN;
+    if (tables_only)
+      return 0;
+    if (l->plan->offset[id] < 0)
+      return oc_fail(e, "positions: the plan gives it no arena storage");
+    rt_step s = {.call = RT_CALL_POSITIONS, .n_args = 1, .arg = {l->arg[id]}, .work = {0, 1, 0},
+                 .grain = 1, .what = "positions"};
+    return rt_program_add_step(l->p, &s, e);
+  }
+  case IR_ROPE_COS: case IR_ROPE_SIN:
+    return rope_table(l, id, e);
+  case IR_KV_CACHE: {
+    rt_count row;
+    int64_t index;
+    if (n->type.dtype != IR_F32 || n->type.shape.rank < 2 ||
+        product(n, &n->type.shape, 1, n->type.shape.rank, &row, e) || row.t || row.p)
+      return oc_fail(e, "kv_cache \"%s\": the JIT keeps f32 caches of constant rows", n->name);
+    if (rt_program_add_cache(l->p, row.c, &index, e))
+      return -1;
+    l->arg[id] = (rt_arg){RT_ARG_CACHE, index, NULL, 0};
+    return 0;
+  }
+  case IR_KV_APPEND: {
+    const ir_node *cache = &l->g->nodes[n->in[0]];
+    rt_count row;
+    if (cache->op != IR_KV_CACHE || product(n, &cache->type.shape, 1, cache->type.shape.rank, &row, e))
+      return oc_fail(e, "kv_append: the JIT appends to a kv_cache node only");
+    rt_arg src;
+    if (f32_arg(l, n, 1, &src, e))
+      return -1;
+    l->arg[id] = l->arg[n->in[0]];
+    rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .arg = {src, l->arg[id]},
+                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append"};
+    return rt_program_add_step(l->p, &s, e);
+  }
+  case IR_RESHAPE:
+    l->arg[id] = l->arg[n->in[0]];
+    return 0;
+  case IR_OUTPUT: {
+    int64_t cols = 0;
+    const ir_shape *s = &n->type.shape;
+    if (strcmp(n->name, "logits") || l->g->nodes[n->in[0]].type.dtype != IR_F32 || s->rank != 2 ||
+        !ir_dim_eq(s->dim[0], IR_DIM_T) || const_dim(n, s, 1, &cols, e))
+      return oc_fail(e, "output \"%s\": the JIT returns one output, f32 logits [T,vocab]", n->name);
+    l->arg[id] = l->arg[n->in[0]];
+    rt_program_set_output(l->p, l->arg[id], cols, 0);
+    return 0;
+  }
+  default:
+    return compute(l, id, e);
+  }
+}
+
+int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
+             void *wctx, rt_program **out, oc_error *e) {
+  *out = NULL;
+  if (ir_verify(g, e))
+    return oc_wrap(e, "the JIT needs a graph that verifies");
+  if (!plan || plan->n != g->n || plan->max_ctx < ctx || ctx < 1)
+    return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
+                   "(run plan-memory: -O2)", (long long)ctx);
+  lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1};
+  l.arg = calloc((size_t)g->n, sizeof *l.arg);
+  l.weight = calloc((size_t)g->n, sizeof *l.weight);
+  l.f32 = calloc((size_t)g->n, sizeof *l.f32);
+  l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
+  int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
+  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32
+               ? oc_fail(e, "out of memory lowering the graph")
+               : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
+  int output = -1;
+  for (int id = 0; !rc && id < g->n; id++) {
+    if ((rc = node(&l, id, e)))
+      oc_wrap(e, "node %%%d (%s)", id, op_name(&g->nodes[id]));
+    output = g->nodes[id].op == IR_OUTPUT ? id : output;
+  }
+  if (!rc && (output < 0 || l.tokens < 0 || !l.vocab))
+    rc = oc_fail(e, "the JIT needs token ids gathered from a table and a logits output");
+  if (!rc) {
+    const ir_shape *s = &g->nodes[output].type.shape;
+    rt_program_set_output(l.p, l.arg[output], s->dim[1].c, l.vocab);
+    *out = l.p;
+  } else {
+    rt_program_free(l.p);
+  }
+  free(l.arg);
+  free(l.weight);
+  free(l.f32);
+  free(l.has_f32);
+  return rc ? -1 : 0;
+}

@@ -1,0 +1,92 @@
+/* The plan executor: a compiled forward call as a list of steps (a kernel, how
+ * to call it, its argument buffers, its work count as a function of T and P),
+ * run inside one OpenMP parallel region with a static contiguous slice of each
+ * step's work per thread and a barrier between steps. Kernels never reduce
+ * across work items, so the results are the same bits for any thread count.
+ * No LLVM here: kernels arrive as plain function pointers. */
+#ifndef OLMOC_EXECUTOR_H
+#define OLMOC_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "olmoc/error.h"
+
+/* How a step calls its kernel (the exact C signature, see olmoc/codegen.h);
+ * r0, r1 is the thread's half-open slice of the step's work. */
+typedef enum rt_call {
+  RT_CALL_MATMUL,    /* fn(a0, a1, y, 0, rows, r0, r1): work = output columns */
+  RT_CALL_MATMUL3,   /* fn(a0, a1, a2, y, 0, rows, r0, r1) */
+  RT_CALL_RANGE,     /* fn(a0, ..., a[n_args-2], y, r0, r1), all float pointers, 2..5 args */
+  RT_CALL_GATHER,    /* fn(table, ids (int32), y, r0, r1) */
+  RT_CALL_ATTENTION, /* fn(q, k, v, y, P, r0, r1) */
+  RT_CALL_KV_APPEND, /* built in: rows r0..r1 of a0 (row_floats f32 each) to cache a1 at row P+r */
+  RT_CALL_POSITIONS, /* built in: y[r] = P + r as int32 */
+} rt_call;
+
+/* Where an argument lives; its address is base + P * p_stride bytes. */
+typedef enum rt_arg_kind {
+  RT_ARG_ARENA,  /* `offset` bytes into the activation arena */
+  RT_ARG_PTR,    /* `ptr`: a weight (mmap'ed) or a table the program owns */
+  RT_ARG_CACHE,  /* the base of KV cache number `offset` */
+  RT_ARG_TOKENS, /* the call's token ids, int32[T] */
+} rt_arg_kind;
+
+typedef struct rt_arg {
+  rt_arg_kind kind;
+  int64_t offset;
+  const void *ptr;
+  int64_t p_stride; /* bytes added per cached position (rope tables indexed by P), usually 0 */
+} rt_arg;
+
+/* A count linear in the call's symbols: c + t*T + p*P. */
+typedef struct rt_count {
+  int64_t c, t, p;
+} rt_count;
+
+#define RT_MAX_ARGS 5
+
+typedef struct rt_step {
+  rt_call call;
+  void *fn;                 /* the kernel; NULL for built-in calls */
+  rt_arg arg[RT_MAX_ARGS];  /* inputs, then the output last */
+  int n_args;
+  rt_count work;            /* work items split over threads: [0, work) */
+  rt_count rows;            /* matmul: rows of x (M); else unused */
+  int64_t grain;            /* slice boundaries are multiples of it (>= 1) */
+  int64_t row_floats;       /* kv_append: floats per cache row */
+  const char *what;         /* the op's name, for messages */
+} rt_step;
+
+typedef struct rt_program rt_program;
+
+/* An empty program with an activation arena of arena_bytes (planned for calls
+ * of up to max_tokens tokens) and KV caches of ctx positions. */
+int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_program **out,
+                   oc_error *e);
+void rt_program_free(rt_program *p);
+
+/* An f32 KV cache of ctx rows of row_floats each (not zeroed: only rows < P
+ * are ever read); *index names it in args. */
+int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_error *e);
+/* Appends a copy of step s. */
+int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e);
+/* bytes of 64-byte aligned memory the program owns (tables, converted weights). */
+void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e);
+/* The call's result: f32[T, cols] at `logits`; token ids must lie in [0, vocab). */
+void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t vocab);
+
+/* Runs T tokens at the current position P with `threads` threads (< 1: all
+ * cores) and advances P by T; returns the f32[T, cols] output, valid until the
+ * next run, or NULL with a message (context full, token id out of range). */
+const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int threads,
+                            oc_error *e);
+int64_t rt_program_position(const rt_program *p);
+/* Forgets cached positions from P on (P <= the current position). */
+void rt_program_rewind(rt_program *p, int64_t P);
+int64_t rt_program_steps(const rt_program *p);
+
+/* Threads to use by default: the cores OpenMP sees. */
+int rt_default_threads(void);
+
+#endif

@@ -1,0 +1,257 @@
+/* The plan executor: owns the activation arena, the KV caches and the tables a
+ * program needs, and runs the steps in one OpenMP parallel region per call.
+ * Invariant: thread i of n computes the contiguous slice [w*i/n, w*(i+1)/n) of
+ * each step's work (rounded to the grain), every work item is computed by the
+ * same kernel code whatever the slice, and a barrier separates the steps, so
+ * the output does not depend on the thread count. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "olmoc/executor.h"
+
+#define HUGE_PAGE (2u << 20)
+
+struct rt_program {
+  int64_t ctx;           /* positions every cache holds */
+  int64_t max_tokens;    /* the largest T the arena was planned for */
+  int64_t P;             /* positions cached so far */
+  unsigned char *arena;  /* activations: [arena_bytes] */
+  int64_t arena_bytes;
+  float **caches;        /* [n_caches]: f32[ctx, cache_row[i]] */
+  int64_t *cache_row, n_caches;
+  void **owned;          /* [n_owned]: tables and converted weights */
+  int64_t n_owned;
+  rt_step *steps;        /* [n_steps] */
+  int64_t n_steps, cap_steps;
+  rt_arg output;         /* f32[T, out_cols] */
+  int64_t out_cols, vocab;
+  const int32_t *tokens; /* this call's ids */
+};
+
+/* 64-byte aligned memory (2 MiB when large, so the kernel can back it with
+ * huge pages), or NULL. Not zeroed: pages appear as they are first written,
+ * so an arena planned for a whole-context prompt costs nothing until used. */
+static void *big_alloc(size_t bytes) {
+  size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
+  size_t size = (bytes + 63) / 64 * 64;
+  void *p = NULL;
+  if (posix_memalign(&p, align, size ? size : 64))
+    return NULL;
+  if (bytes >= HUGE_PAGE)
+    (void)madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* a hint: failure is fine */
+  return p;
+}
+
+int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_program **out,
+                   oc_error *e) {
+  *out = NULL;
+  if (arena_bytes < 0 || ctx < 1 || max_tokens < 1)
+    return oc_fail(e, "a program needs an arena of >= 0 bytes, calls of >= 1 token and a context "
+                   "of >= 1 position");
+  rt_program *p = calloc(1, sizeof *p);
+  if (!p || !(p->arena = big_alloc((size_t)arena_bytes))) {
+    free(p);
+    return oc_fail(e, "out of memory for an activation arena of %lld bytes", (long long)arena_bytes);
+  }
+  p->arena_bytes = arena_bytes;
+  p->max_tokens = max_tokens;
+  p->ctx = ctx;
+  *out = p;
+  return 0;
+}
+
+void rt_program_free(rt_program *p) {
+  if (!p)
+    return;
+  for (int64_t i = 0; i < p->n_caches; i++)
+    free(p->caches[i]);
+  for (int64_t i = 0; i < p->n_owned; i++)
+    free(p->owned[i]);
+  free(p->caches);
+  free(p->cache_row);
+  free(p->owned);
+  free(p->steps);
+  free(p->arena);
+  free(p);
+}
+
+int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_error *e) {
+  if (row_floats < 1 || row_floats > INT64_MAX / 4 / p->ctx)
+    return oc_fail(e, "a KV cache of %lld positions of %lld floats is too large", (long long)p->ctx,
+                   (long long)row_floats);
+  float **caches = realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
+  if (caches)
+    p->caches = caches;
+  int64_t *rows = realloc(p->cache_row, (size_t)(p->n_caches + 1) * sizeof *rows);
+  if (rows)
+    p->cache_row = rows;
+  float *c = caches && rows ? big_alloc((size_t)(p->ctx * row_floats) * sizeof(float)) : NULL;
+  if (!c)
+    return oc_fail(e, "out of memory for a KV cache of %lld positions of %lld floats",
+                   (long long)p->ctx, (long long)row_floats);
+  p->caches[p->n_caches] = c;
+  p->cache_row[p->n_caches] = row_floats;
+  *index = p->n_caches++;
+  return 0;
+}
+
+void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
+  void **owned = realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
+  if (owned)
+    p->owned = owned;
+  void *m = owned ? big_alloc(bytes) : NULL;
+  if (!m) {
+    oc_fail(e, "out of memory for %zu bytes", bytes);
+    return NULL;
+  }
+  p->owned[p->n_owned++] = m;
+  return m;
+}
+
+int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
+  if (s->n_args < 1 || s->n_args > RT_MAX_ARGS || (!s->fn && s->call != RT_CALL_KV_APPEND &&
+                                                     s->call != RT_CALL_POSITIONS))
+    return oc_fail(e, "step %s: %d arguments, kernel %p", s->what ? s->what : "?", s->n_args, s->fn);
+  for (int i = 0; i < s->n_args; i++)
+    if (s->arg[i].kind == RT_ARG_CACHE && (s->arg[i].offset < 0 || s->arg[i].offset >= p->n_caches))
+      return oc_fail(e, "step %s: argument %d names KV cache %lld of %lld", s->what, i,
+                     (long long)s->arg[i].offset, (long long)p->n_caches);
+  if (p->n_steps == p->cap_steps) {
+    int64_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
+    rt_step *grown = realloc(p->steps, (size_t)cap * sizeof *grown);
+    if (!grown)
+      return oc_fail(e, "out of memory for the program's steps");
+    p->steps = grown;
+    p->cap_steps = cap;
+  }
+  p->steps[p->n_steps] = *s;
+  if (p->steps[p->n_steps].grain < 1)
+    p->steps[p->n_steps].grain = 1;
+  p->n_steps++;
+  return 0;
+}
+
+void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t vocab) {
+  p->output = logits;
+  p->out_cols = cols;
+  p->vocab = vocab;
+}
+
+int64_t rt_program_position(const rt_program *p) { return p->P; }
+int64_t rt_program_steps(const rt_program *p) { return p->n_steps; }
+
+void rt_program_rewind(rt_program *p, int64_t P) {
+  if (P >= 0 && P < p->P)
+    p->P = P;
+}
+
+int rt_default_threads(void) { return omp_get_num_procs(); }
+
+static int64_t count(rt_count c, int64_t T, int64_t P) { return c.c + c.t * T + c.p * P; }
+
+static void *addr(const rt_program *p, const rt_arg *a, int64_t P) {
+  unsigned char *base = NULL;
+  switch (a->kind) {
+  case RT_ARG_ARENA: base = p->arena + a->offset; break;
+  case RT_ARG_PTR: base = (unsigned char *)a->ptr; break;
+  case RT_ARG_CACHE: base = (unsigned char *)p->caches[a->offset]; break;
+  case RT_ARG_TOKENS: base = (unsigned char *)p->tokens; break;
+  }
+  return base + P * a->p_stride;
+}
+
+typedef void range2_fn(const float *, float *, int64_t, int64_t);
+typedef void range3_fn(const float *, const float *, float *, int64_t, int64_t);
+typedef void range4_fn(const float *, const float *, const float *, float *, int64_t, int64_t);
+typedef void range5_fn(const float *, const float *, const float *, const float *, float *, int64_t,
+                       int64_t);
+typedef void matmul_fn(const float *, const void *, float *, int64_t, int64_t, int64_t, int64_t);
+typedef void matmul3_fn(const float *, const void *, const void *, float *, int64_t, int64_t,
+                        int64_t, int64_t);
+typedef void gather_fn(const void *, const int32_t *, float *, int64_t, int64_t);
+typedef void attention_fn(const float *, const float *, const float *, float *, int64_t, int64_t,
+                          int64_t);
+
+/* Work items [r0, r1) of step s. */
+static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, int64_t r0, int64_t r1) {
+  void *a[RT_MAX_ARGS];
+  for (int i = 0; i < s->n_args; i++)
+    a[i] = addr(p, &s->arg[i], P);
+  int64_t rows = count(s->rows, T, P);
+  switch (s->call) {
+  case RT_CALL_MATMUL: ((matmul_fn *)s->fn)(a[0], a[1], a[2], 0, rows, r0, r1); break;
+  case RT_CALL_MATMUL3: ((matmul3_fn *)s->fn)(a[0], a[1], a[2], a[3], 0, rows, r0, r1); break;
+  case RT_CALL_GATHER: ((gather_fn *)s->fn)(a[0], a[1], a[2], r0, r1); break;
+  case RT_CALL_ATTENTION: ((attention_fn *)s->fn)(a[0], a[1], a[2], a[3], P, r0, r1); break;
+  case RT_CALL_RANGE:
+    switch (s->n_args) {
+    case 2: ((range2_fn *)s->fn)(a[0], a[1], r0, r1); break;
+    case 3: ((range3_fn *)s->fn)(a[0], a[1], a[2], r0, r1); break;
+    case 4: ((range4_fn *)s->fn)(a[0], a[1], a[2], a[3], r0, r1); break;
+    default: ((range5_fn *)s->fn)(a[0], a[1], a[2], a[3], a[4], r0, r1); break;
+    }
+    break;
+  case RT_CALL_KV_APPEND:
+    memcpy((float *)a[1] + (P + r0) * s->row_floats, (const float *)a[0] + r0 * s->row_floats,
+           (size_t)((r1 - r0) * s->row_floats) * sizeof(float));
+    break;
+  case RT_CALL_POSITIONS:
+    for (int64_t r = r0; r < r1; r++)
+      ((int32_t *)a[s->n_args - 1])[r] = (int32_t)(P + r);
+    break;
+  }
+}
+
+/* Thread `id` of n's slice of [0, w), its bounds multiples of grain (but w). */
+static void slice(int64_t w, int64_t grain, int id, int n, int64_t *r0, int64_t *r1) {
+  int64_t chunks = (w + grain - 1) / grain;
+  *r0 = chunks * id / n * grain;
+  *r1 = chunks * (id + 1) / n * grain;
+  *r0 = *r0 < w ? *r0 : w;
+  *r1 = *r1 < w ? *r1 : w;
+}
+
+const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int threads,
+                            oc_error *e) {
+  if (T < 1) {
+    oc_fail(e, "a call needs at least one token, found T = %lld", (long long)T);
+    return NULL;
+  }
+  if (T > p->ctx - p->P) {
+    oc_fail(e, "context full: P + T = %lld + %lld = %lld exceeds the %lld positions of the KV "
+            "cache (reset to start over)", (long long)p->P, (long long)T, (long long)(p->P + T),
+            (long long)p->ctx);
+    return NULL;
+  }
+  if (T > p->max_tokens) {
+    oc_fail(e, "%lld tokens in one call exceed the %lld the memory plan allows", (long long)T,
+            (long long)p->max_tokens);
+    return NULL;
+  }
+  for (int64_t i = 0; i < T; i++)
+    if (tokens[i] < 0 || tokens[i] >= p->vocab) {
+      oc_fail(e, "token id %d is outside the model's vocabulary of %lld", tokens[i],
+              (long long)p->vocab);
+      return NULL;
+    }
+  p->tokens = tokens;
+  int64_t P = p->P;
+  const rt_program *prog = p;
+#pragma omp parallel num_threads(threads > 0 ? threads : rt_default_threads())
+  {
+    int id = omp_get_thread_num(), n = omp_get_num_threads();
+    for (int64_t i = 0; i < prog->n_steps; i++) {
+      const rt_step *s = &prog->steps[i];
+      int64_t r0, r1;
+      slice(count(s->work, T, P), s->grain, id, n, &r0, &r1);
+      if (r0 < r1)
+        call(prog, s, T, P, r0, r1);
+#pragma omp barrier
+    }
+  }
+  p->tokens = NULL;
+  p->P += T;
+  return addr(p, &p->output, P);
+}
