@@ -4,9 +4,9 @@ JOBS ?= $(shell nproc)
 
 .PHONY: run test test-asan build deps clean bench-tokenizer
 
-# Build everything and show the bundled model's graph summary.
+# Build everything and let the bundled model continue a prompt.
 run: build
-	./$(BUILD)/olmoc ir -m models/olmo2-1b --emit summary
+	./$(BUILD)/olmoc run -p "Language modeling is " -n 64
 
 # Build with -Werror and run the whole test suite.
 test: deps

@@ -1,5 +1,5 @@
 /* `olmoc perplexity`: how well a model predicts a text. The text is cut into
- * non-overlapping windows of N tokens, each evaluated from an empty cache;
+ * non-overlapping whole windows of N tokens, each evaluated from an empty cache;
  * perplexity = exp(mean negative log-likelihood of tokens 1..N-1 of every
  * window given the tokens before them in the window). */
 #include <math.h>
@@ -55,10 +55,16 @@ static int perplexity(const char *dir, const cli_pipeline *pipeline, const char 
     oc_fail(e, "%s: %zu tokens: perplexity needs at least 2", file, n);
     goto done;
   }
+  /* Whole windows only, as llama.cpp and the reference script count: a tail
+   * shorter than a window is dropped, unless the text is shorter than one. */
+  int64_t windows = (int64_t)n / window;
+  if (windows == 0)
+    windows = 1, window = (int64_t)n;
   double total = 0, t0 = rt_seconds();
-  int64_t counted = 0, windows = 0;
-  for (size_t at = 0; at + 1 < n; at += (size_t)window, windows++) {
-    int64_t T = n - at < (size_t)window ? (int64_t)(n - at) : window;
+  int64_t counted = 0;
+  for (int64_t w = 0; w < windows; w++) {
+    size_t at = (size_t)(w * window);
+    int64_t T = window;
     m.model.rewind(m.model.self, 0);
     const float *logits = m.model.forward(m.model.self, ids + at, T, e);
     if (!logits)
@@ -67,7 +73,7 @@ static int perplexity(const char *dir, const cli_pipeline *pipeline, const char 
       total += nll(logits + (i - 1) * m.model.vocab, m.model.vocab, ids[at + (size_t)i]);
     counted += T - 1;
   }
-  printf("perplexity: %.4f over %lld predicted tokens (%lld windows of up to %lld tokens), %.1f tok/s\n",
+  printf("perplexity: %.4f over %lld predicted tokens (%lld windows of %lld tokens), %.1f tok/s\n",
          exp(total / (double)counted), (long long)counted, (long long)windows, (long long)window,
          (double)n / (rt_seconds() - t0));
   rc = 0;
