@@ -103,7 +103,9 @@ def main():
             "formula": (f"windows ids[k*{N}:(k+1)*{N}], k < floor(tokens/{N}) (tail dropped), each from "
                         f"position 0 with an empty cache; in each window positions 0..{N - 2} predict "
                         f"tokens 1..{N - 1}; ppl = exp(mean NLL over all predicted tokens), "
-                        f"NLL = -log softmax(float32 logits)[target] (log-softmax and mean in float64)"),
+                        f"NLL = -log softmax(float32 logits)[target] (log-softmax and mean in float64); "
+                        f"all_with_tail also scores the final shorter window (L tokens: L-1 predicted) "
+                        f"the same way"),
         },
     }
     print(f"heldout.txt: {len(text)} chars, {len(ids)} tokens", flush=True)
