@@ -4,67 +4,13 @@
  * plus the kernel cache (one compile per key), range splits that change no
  * bit, the IR dump, and errors that are messages. */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "jit_harness.h"
 
-#include "olmoc/codegen.h"
-
-#define NJITS 2 /* the host's, and haswell (AVX2) */
 static const int64_t Ks[] = {1, 15, 17, 64, 100}, Ns[] = {1, 3, 33}, Ms[] = {1, 5, 8};
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static void check(int rc, const oc_error *e) {
-  if (rc)
-    fail_msg("%s", e->msg);
-}
-
-static int setup(void **state) {
-  static cg_jit *jits[NJITS];
-  oc_error e;
-  check(cg_jit_new(&jits[0], &e), &e);
-  check(cg_jit_new_for_cpu("haswell", "+avx2,+fma", &jits[1], &e), &e);
-  *state = jits;
-  return 0;
-}
-
-static int teardown(void **state) {
-  cg_jit **jits = *state;
-  for (int i = 0; i < NJITS; i++)
-    cg_jit_free(jits[i]);
-  return 0;
-}
-
-static void *kernel(cg_jit *j, cg_kernel_key key) {
-  void *fn = NULL;
-  oc_error e;
-  check(cg_kernel_get(j, &key, &fn, &e), &e);
-  return fn;
-}
 
 /* ---- inputs ---- */
-
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-static float uniform(float lo, float hi) { /* xorshift64* */
-  rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-  uint64_t r = rng * 2685821657736338717u;
-  return lo + (hi - lo) * (float)((r >> 40) / 16777216.0);
-}
-
-static float *randoms(int64_t n, float lo, float hi) {
-  float *a = malloc((size_t)n * sizeof *a);
-  assert_non_null(a);
-  for (int64_t i = 0; i < n; i++)
-    a[i] = uniform(lo, hi);
-  return a;
-}
 
 static float bf16_to_f32(uint16_t h) {
   uint32_t bits = (uint32_t)h << 16;
@@ -296,15 +242,6 @@ static void test_vector_widths(void **state) {
   assert_int_equal(cg_jit_vector_width(jits[1]), 8);
 }
 
-static void expect_error(cg_jit *j, cg_kernel_key key, const char *part) {
-  void *fn = NULL;
-  oc_error e = {{0}};
-  assert_int_equal(cg_kernel_get(j, &key, &fn, &e), -1);
-  assert_null(fn);
-  if (!strstr(e.msg, part))
-    fail_msg("error \"%s\" does not mention \"%s\"", e.msg, part);
-}
-
 static void test_errors(void **state) {
   cg_jit **jits = *state, *j = jits[0];
   int compiles = cg_jit_compile_count(j);
@@ -361,5 +298,5 @@ int main(void) {
       cmocka_unit_test(test_swiglu),        cmocka_unit_test(test_cache),
       cmocka_unit_test(test_errors),        cmocka_unit_test(test_ir_dump),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, make_jits, free_jits);
 }

@@ -4,72 +4,8 @@
  * width and a forced AVX2 target; splitting a kernel's range into pieces (as
  * threads do) changes no bit; keys out of scope fail with a message. */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <cmocka.h>
-
-#include "olmoc/codegen.h"
-
-#define NJITS 2 /* the host's, and haswell (AVX2) */
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static void check(int rc, const oc_error *e) {
-  if (rc)
-    fail_msg("%s", e->msg);
-}
-
-static int setup(void **state) {
-  static cg_jit *jits[NJITS];
-  oc_error e;
-  check(cg_jit_new(&jits[0], &e), &e);
-  check(cg_jit_new_for_cpu("haswell", "+avx2,+fma", &jits[1], &e), &e);
-  *state = jits;
-  return 0;
-}
-
-static int teardown(void **state) {
-  cg_jit **jits = *state;
-  for (int i = 0; i < NJITS; i++)
-    cg_jit_free(jits[i]);
-  return 0;
-}
-
-static void *kernel(cg_jit *j, cg_kernel_key key) {
-  void *fn = NULL;
-  oc_error e;
-  check(cg_kernel_get(j, &key, &fn, &e), &e);
-  return fn;
-}
-
-static void expect_error(cg_jit *j, cg_kernel_key key, const char *part) {
-  void *fn = NULL;
-  oc_error e = {{0}};
-  assert_int_equal(cg_kernel_get(j, &key, &fn, &e), -1);
-  assert_null(fn);
-  if (!strstr(e.msg, part))
-    fail_msg("error \"%s\" does not mention \"%s\"", e.msg, part);
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-static float uniform(float lo, float hi) { /* xorshift64* */
-  rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-  uint64_t r = rng * 2685821657736338717u;
-  return lo + (hi - lo) * (float)((r >> 40) / 16777216.0);
-}
-
-static float *randoms(int64_t n, float lo, float hi) {
-  float *a = malloc((size_t)(n ? n : 1) * sizeof *a);
-  assert_non_null(a);
-  for (int64_t i = 0; i < n; i++)
-    a[i] = uniform(lo, hi);
-  return a;
-}
+#include "jit_harness.h"
 
 static float *copy(const float *a, int64_t n) {
   float *b = randoms(n, 0, 0);
@@ -256,20 +192,6 @@ static ir_shape shape(int rank, const int64_t *dims) { /* -1 stands for T */
 #define SHAPE(...) shape(COUNT(((int64_t[]){__VA_ARGS__})), (int64_t[]){__VA_ARGS__})
 #define SCALAR_SHAPE shape(0, NULL)
 
-static double op_ref(ir_op op, double x, double y) {
-  switch (op) {
-  case IR_ADD: return x + y;
-  case IR_SUB: return x - y;
-  case IR_MUL: return x * y;
-  case IR_DIV: return x / y;
-  case IR_NEG: return -x;
-  case IR_EXP: return exp(x);
-  case IR_SQRT: return sqrt(x);
-  case IR_RSQRT: return 1.0 / sqrt(x);
-  default: return 1.0 / (1.0 + exp(-x));
-  }
-}
-
 /* The interpreter's elementwise: each input read through broadcast strides,
  * each op rounded to f32. */
 static void eltwise_ref(const cg_kernel_key *k, int64_t T, float *const *in, float *y) {
@@ -306,7 +228,7 @@ static void eltwise_ref(const cg_kernel_key *k, int64_t T, float *const *in, flo
       }
       int arity = ir_op_table[tok[t].op].arity;
       sp -= arity;
-      stack[sp] = (float)op_ref(tok[t].op, stack[sp], arity > 1 ? stack[sp + 1] : 0);
+      stack[sp] = (float)ir_op_apply(tok[t].op, stack[sp], arity > 1 ? stack[sp + 1] : 0);
       sp++;
     }
     y[at] = stack[0];
@@ -406,5 +328,5 @@ int main(void) {
       cmocka_unit_test(test_attention),
       cmocka_unit_test(test_elementwise),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, make_jits, free_jits);
 }
