@@ -25,6 +25,7 @@ static const struct {
     {"perplexity", cmd_perplexity, "measure a model's perplexity on a text file"},
     {"logits", cmd_logits, "write the logits of every prompt position as a .npy file"},
     {"checkpoint", cmd_checkpoint, "write a random-weight checkpoint in the published layout"},
+    {"bench", cmd_bench, "measure prefill and decode speed against the machine's roofline"},
     {"ir", cmd_ir, "build, verify, optimize and print a graph (text, DOT, summary)"},
     {"passes", cmd_passes, "list the passes `olmoc ir` can run, with their -O levels"},
     {"version", cmd_version, "print the version and the host CPU the backend targets"},

@@ -1,0 +1,309 @@
+/* Roofline probes: a streaming read over >= 1 GiB of huge-page memory and
+ * loops of independent FMAs (f32) or vdpbf16ps (bf16) per thread, in the
+ * widest vectors the CPU has, chosen at run time (the library is built for
+ * the baseline x86-64, so the wide loops carry target attributes). */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "olmoc/roofline.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define X86 1
+#else
+#define X86 0
+#endif
+
+void *rt_huge_alloc(size_t bytes) {
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+  (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure is fine */
+  return p;
+}
+
+void rt_huge_free(void *p, size_t bytes) {
+  if (p)
+    munmap(p, bytes);
+}
+
+const char *rt_thp_mode(void) {
+  static const char *const modes[] = {"always", "madvise", "never"};
+  char line[256] = "";
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (!f)
+    return "unknown";
+  if (!fgets(line, sizeof line, f))
+    line[0] = '\0';
+  fclose(f);
+  for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+    char bracketed[32];
+    snprintf(bracketed, sizeof bracketed, "[%s]", modes[i]);
+    if (strstr(line, bracketed))
+      return modes[i];
+  }
+  return "unknown";
+}
+
+long rt_anon_huge_kib(void) {
+  char line[256];
+  long kib = 0, v;
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "AnonHugePages: %ld kB", &v) == 1)
+      kib = v;
+  fclose(f);
+  return kib;
+}
+
+/* ---- read bandwidth ---- */
+
+#if X86
+__attribute__((target("avx512f"))) static float sum512(const float *x, size_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (size_t i = 0; i + 128 <= n; i += 128) {
+    a0 = _mm512_add_ps(a0, _mm512_load_ps(x + i));
+    a1 = _mm512_add_ps(a1, _mm512_load_ps(x + i + 16));
+    a2 = _mm512_add_ps(a2, _mm512_load_ps(x + i + 32));
+    a3 = _mm512_add_ps(a3, _mm512_load_ps(x + i + 48));
+    a4 = _mm512_add_ps(a4, _mm512_load_ps(x + i + 64));
+    a5 = _mm512_add_ps(a5, _mm512_load_ps(x + i + 80));
+    a6 = _mm512_add_ps(a6, _mm512_load_ps(x + i + 96));
+    a7 = _mm512_add_ps(a7, _mm512_load_ps(x + i + 112));
+  }
+  a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                     _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+  return _mm512_reduce_add_ps(a0);
+}
+
+__attribute__((target("avx2"))) static float sum256(const float *x, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(x + i));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(x + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(x + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(x + i + 24));
+  }
+  float t[8];
+  _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+#endif
+
+static float sum_scalar(const float *x, size_t n) {
+  float s[8] = {0};
+  for (size_t i = 0; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++)
+      s[k] += x[i + k];
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+static int read_width(void) {
+#if X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f"))
+    return 512;
+  if (__builtin_cpu_supports("avx2"))
+    return 256;
+#endif
+  return 64;
+}
+
+static float sum_floats(const float *x, size_t n, int width) {
+#if X86
+  if (width == 512)
+    return sum512(x, n);
+  if (width == 256)
+    return sum256(x, n);
+#endif
+  (void)width;
+  return sum_scalar(x, n);
+}
+
+int rt_probe_read_bandwidth(size_t bytes, int threads, int runs, double *gbps, int *width_bits,
+                            oc_error *e) {
+  const size_t block = 2u << 20; /* slices are whole huge pages */
+  size_t blocks = (bytes + block - 1) / block;
+  bytes = blocks * block;
+  float *x = rt_huge_alloc(bytes);
+  if (!x)
+    return oc_fail(e, "cannot map %zu MiB for the bandwidth probe", bytes >> 20);
+  if (threads < 1)
+    threads = omp_get_num_procs();
+  int width = read_width();
+  double best = 0;
+  volatile float sink = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    size_t b0 = blocks * (size_t)t / (size_t)nt, b1 = blocks * (size_t)(t + 1) / (size_t)nt;
+    size_t f0 = b0 * block / sizeof(float), f1 = b1 * block / sizeof(float);
+    for (size_t i = f0; i < f1; i++) /* first touch by the reading thread */
+      x[i] = 1.0f;
+    for (int r = 0; r < runs; r++) {
+#pragma omp barrier
+      double t0 = omp_get_wtime();
+#pragma omp barrier
+      float s = sum_floats(x + f0, f1 - f0, width);
+#pragma omp barrier
+#pragma omp master
+      {
+        double dt = omp_get_wtime() - t0;
+        if (dt > 0 && (double)bytes / dt / 1e9 > best)
+          best = (double)bytes / dt / 1e9;
+      }
+#pragma omp atomic
+      sink += s;
+    }
+  }
+  (void)sink;
+  rt_huge_free(x, bytes);
+  *gbps = best;
+  *width_bits = width;
+  return 0;
+}
+
+/* ---- compute peaks ---- */
+
+#define ITERS 4000000L
+
+#if X86
+/* 12 independent chains: enough to fill two FMA pipes of latency 4-6. */
+__attribute__((target("avx512f"))) static float fma512(long iters, float seed) {
+  __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f); /* fixed point 1: no denormals */
+  __m512 a[12];
+  for (int k = 0; k < 12; k++)
+    a[k] = _mm512_set1_ps(seed + (float)k);
+  for (long i = 0; i < iters; i++) {
+    a[0] = _mm512_fmadd_ps(a[0], b, c), a[1] = _mm512_fmadd_ps(a[1], b, c);
+    a[2] = _mm512_fmadd_ps(a[2], b, c), a[3] = _mm512_fmadd_ps(a[3], b, c);
+    a[4] = _mm512_fmadd_ps(a[4], b, c), a[5] = _mm512_fmadd_ps(a[5], b, c);
+    a[6] = _mm512_fmadd_ps(a[6], b, c), a[7] = _mm512_fmadd_ps(a[7], b, c);
+    a[8] = _mm512_fmadd_ps(a[8], b, c), a[9] = _mm512_fmadd_ps(a[9], b, c);
+    a[10] = _mm512_fmadd_ps(a[10], b, c), a[11] = _mm512_fmadd_ps(a[11], b, c);
+  }
+  for (int k = 1; k < 12; k++)
+    a[0] = _mm512_add_ps(a[0], a[k]);
+  return _mm512_reduce_add_ps(a[0]);
+}
+
+__attribute__((target("avx2,fma"))) static float fma256(long iters, float seed) {
+  __m256 b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
+  __m256 a[12];
+  for (int k = 0; k < 12; k++)
+    a[k] = _mm256_set1_ps(seed + (float)k);
+  for (long i = 0; i < iters; i++) {
+    a[0] = _mm256_fmadd_ps(a[0], b, c), a[1] = _mm256_fmadd_ps(a[1], b, c);
+    a[2] = _mm256_fmadd_ps(a[2], b, c), a[3] = _mm256_fmadd_ps(a[3], b, c);
+    a[4] = _mm256_fmadd_ps(a[4], b, c), a[5] = _mm256_fmadd_ps(a[5], b, c);
+    a[6] = _mm256_fmadd_ps(a[6], b, c), a[7] = _mm256_fmadd_ps(a[7], b, c);
+    a[8] = _mm256_fmadd_ps(a[8], b, c), a[9] = _mm256_fmadd_ps(a[9], b, c);
+    a[10] = _mm256_fmadd_ps(a[10], b, c), a[11] = _mm256_fmadd_ps(a[11], b, c);
+  }
+  float t[8];
+  for (int k = 1; k < 12; k++)
+    a[0] = _mm256_add_ps(a[0], a[k]);
+  _mm256_storeu_ps(t, a[0]);
+  return t[0] + t[7];
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static float dpbf16(long iters, float seed) {
+  __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80); /* bf16 1.0 */
+  __m512bh x = (__m512bh)_mm512_set1_epi16((short)0x3c00);
+  __m512 a[12];
+  for (int k = 0; k < 12; k++)
+    a[k] = _mm512_set1_ps(seed + (float)k);
+  for (long i = 0; i < iters; i++) {
+    a[0] = _mm512_dpbf16_ps(a[0], x, b), a[1] = _mm512_dpbf16_ps(a[1], x, b);
+    a[2] = _mm512_dpbf16_ps(a[2], x, b), a[3] = _mm512_dpbf16_ps(a[3], x, b);
+    a[4] = _mm512_dpbf16_ps(a[4], x, b), a[5] = _mm512_dpbf16_ps(a[5], x, b);
+    a[6] = _mm512_dpbf16_ps(a[6], x, b), a[7] = _mm512_dpbf16_ps(a[7], x, b);
+    a[8] = _mm512_dpbf16_ps(a[8], x, b), a[9] = _mm512_dpbf16_ps(a[9], x, b);
+    a[10] = _mm512_dpbf16_ps(a[10], x, b), a[11] = _mm512_dpbf16_ps(a[11], x, b);
+  }
+  for (int k = 1; k < 12; k++)
+    a[0] = _mm512_add_ps(a[0], a[k]);
+  return _mm512_reduce_add_ps(a[0]);
+}
+#endif
+
+static float fma_scalar(long iters, float seed) {
+  float a[12];
+  for (int k = 0; k < 12; k++)
+    a[k] = seed + (float)k;
+  for (long i = 0; i < iters; i++)
+    for (int k = 0; k < 12; k++)
+      a[k] = a[k] * 0.999f + 1e-3f;
+  return a[0] + a[11];
+}
+
+/* kind 0: f32 FMA, 1: bf16 dot. Flops per iteration per thread in *flops. */
+static float run_kernel(int kind, long iters, float seed, double *flops) {
+#if X86
+  if (kind == 1) {
+    *flops = 12.0 * 16 * 4;
+    return dpbf16(iters, seed);
+  }
+  if (__builtin_cpu_supports("avx512f")) {
+    *flops = 12.0 * 16 * 2;
+    return fma512(iters, seed);
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    *flops = 12.0 * 8 * 2;
+    return fma256(iters, seed);
+  }
+#endif
+  (void)kind;
+  *flops = 12.0 * 2;
+  return fma_scalar(iters, seed);
+}
+
+static double peak(int kind, int threads, int runs) {
+  if (threads < 1)
+    threads = omp_get_num_procs();
+  double best = 0;
+  volatile float sink = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    for (int r = 0; r < runs; r++) {
+      double flops = 0;
+#pragma omp barrier
+      double t0 = omp_get_wtime();
+#pragma omp barrier
+      float s = run_kernel(kind, ITERS, (float)omp_get_thread_num(), &flops);
+#pragma omp barrier
+#pragma omp master
+      {
+        double dt = omp_get_wtime() - t0, g = flops * (double)ITERS * omp_get_num_threads() / dt / 1e9;
+        if (dt > 0 && g > best)
+          best = g;
+      }
+#pragma omp atomic
+      sink += s;
+    }
+  }
+  (void)sink;
+  return best;
+}
+
+double rt_probe_fma_peak(int threads, int runs) {
+#if X86
+  __builtin_cpu_init();
+#endif
+  return peak(0, threads, runs);
+}
+
+double rt_probe_bf16_peak(int threads, int runs) {
+#if X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"))
+    return peak(1, threads, runs);
+#endif
+  (void)threads, (void)runs;
+  return 0;
+}

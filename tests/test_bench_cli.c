@@ -1,0 +1,95 @@
+/* `olmoc bench` on the small dolma-tiny config, run as a user would: the
+ * table names every figure, --json prints one object with the keys the
+ * README documents and positive numbers in them, and a wrong dtype is a
+ * clear error. No timing assertions: benchmarks measure, tests check. */
+#include <cjson/cJSON.h>
+
+#include "cli_harness.h"
+
+static double number(const cJSON *o, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!cJSON_IsNumber(v))
+    fail_msg("key \"%s\" is missing or not a number in:\n%.3000s", key, out);
+  return v->valuedouble;
+}
+
+static void expect_positive(const cJSON *o, const char *key) {
+  if (!(number(o, key) > 0))
+    fail_msg("key \"%s\" is not positive in:\n%.3000s", key, out);
+}
+
+static const cJSON *array(const cJSON *o, const char *key, int n) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+    fail_msg("key \"%s\" is not an array of %d in:\n%.3000s", key, n, out);
+  return a;
+}
+
+static void test_json(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny/config.json --json -t 1"), 0);
+  cJSON *o = cJSON_Parse(out);
+  if (!cJSON_IsObject(o))
+    fail_msg("not one JSON object:\n%.3000s", out);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "dtype")->valuestring, "f32");
+  assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "model")));
+  assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "page_mode")));
+  assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "thp")));
+  assert_true(number(o, "threads") == 1);
+  assert_true(number(o, "huge_page_bytes") >= 0);
+  assert_true(number(o, "passes_s") >= 0);
+  static const char *const positive[] = {"read_bandwidth_gbs", "fma_peak_gflops", "weights_s",
+                                         "jit_compile_s", "matmul_params",
+                                         "weight_bytes_per_token"};
+  for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
+    expect_positive(o, positive[i]);
+  const cJSON *bf16 = cJSON_GetObjectItemCaseSensitive(o, "bf16_dot_peak_gflops");
+  assert_true(cJSON_IsNull(bf16) || (cJSON_IsNumber(bf16) && bf16->valuedouble > 0));
+  const cJSON *r;
+  cJSON_ArrayForEach(r, array(o, "prefill", 2)) {
+    static const char *const keys[] = {"tokens", "tok_s", "flops_per_token", "roofline_tok_s",
+                                       "fraction"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+      expect_positive(r, keys[i]);
+    assert_true(number(r, "tokens") <= 128); /* the config's context */
+  }
+  cJSON_ArrayForEach(r, array(o, "decode", 3)) {
+    static const char *const keys[] = {"tok_s", "roofline_tok_s", "fraction"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+      expect_positive(r, keys[i]);
+    assert_true(number(r, "position") >= 0 && number(r, "position") < 128);
+  }
+  cJSON_Delete(o);
+}
+
+static void test_table(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 -t 2"), 0);
+  expect_output("bf16 weights");
+  expect_output("MADV_HUGEPAGE");
+  expect_output("read bandwidth");
+  expect_output("f32 FMA peak");
+  expect_output("bf16 dot peak");
+  expect_output("JIT compile");
+  expect_output("prefill T=128");
+  expect_output("decode P=0");
+  expect_output("decode P=120"); /* 512 and 2048 clamped to the context of 128, less 8 steps */
+  expect_output("fraction");
+}
+
+static void test_errors(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
+  expect_output("--dtype: expected f32 or bf16, found 'f16'");
+  assert_int_equal(olmoc("bench --json"), 2);
+  expect_output("-m MODEL is required");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_json),
+      cmocka_unit_test(test_table),
+      cmocka_unit_test(test_errors),
+  };
+  return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}

@@ -1,0 +1,387 @@
+/* `olmoc bench`: the model of a config.json with random weights made in
+ * huge-page memory (no checkpoint), compiled by the JIT at -O2, timed on
+ * prefill and decode, each speed set against a roofline probed in the same
+ * process: read bandwidth for decode (weight bytes per token), FMA peak for
+ * prefill (model FLOPs per token). Prints a table, or one JSON object. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "olmoc/codegen.h"
+#include "olmoc/generate.h"
+#include "olmoc/olmo2.h"
+#include "olmoc/passes.h"
+#include "olmoc/roofline.h"
+
+static const char usage[] =
+    "usage: olmoc bench -m MODEL [options]\n"
+    "\n"
+    "Builds MODEL's config.json with random weights in memory, JIT-compiles it at\n"
+    "-O2 and measures read bandwidth, FMA peak, compile time, prefill tokens/s\n"
+    "(T=128, 512) and decode tokens/s (P=0, 512, 2048), each against its roofline.\n"
+    "T and P are clamped to the model's context.\n"
+    "\n"
+    "options:\n"
+    "  -m, --model PATH     a model directory or config.json (e.g. models/olmo2-1b)\n"
+    "  --dtype f32|bf16     weight dtype (default f32)\n"
+    "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
+    "  --json               print one JSON object (keys in README.md) instead of a table\n"
+    "  -h, --help           show this help\n";
+
+#define DECODE_STEPS 8
+static const int64_t prefill_T[] = {128, 512};
+static const int64_t decode_P[] = {0, 512, 2048};
+#define N_PREFILL (int)(sizeof prefill_T / sizeof *prefill_T)
+#define N_DECODE (int)(sizeof decode_P / sizeof *decode_P)
+
+typedef struct bench_weight {
+  const char *name;
+  ir_tensor t;
+  size_t bytes;
+} bench_weight;
+
+typedef struct bench_weights {
+  bench_weight *w;
+  int n;
+  void *mem;
+  size_t mem_bytes;
+} bench_weights;
+
+static int lookup(void *ctx, const char *name, ir_tensor *out, oc_error *e) {
+  const bench_weights *ws = ctx;
+  for (int i = 0; i < ws->n; i++)
+    if (!strcmp(ws->w[i].name, name)) {
+      *out = ws->w[i].t;
+      return 0;
+    }
+  return oc_fail(e, "no weight '%s'", name);
+}
+
+/* A hash of (tensor, index) as a uniform value in [-1, 1). */
+static float noise(uint64_t tensor, uint64_t i) {
+  uint64_t z = tensor * 0x9e3779b97f4a7c15u + i * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 31)) * 0x94d049bb133111ebu;
+  z ^= z >> 29;
+  return (float)(z >> 40) * 0x1.0p-23f - 1.0f;
+}
+
+static uint16_t to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+/* Every weight node of g, random, in one huge-page mapping: norms near 1,
+ * matrices with standard deviation 1/sqrt(fan_in), as `olmoc checkpoint`. */
+static int make_weights(const ir_graph *g, bench_weights *ws, int threads, oc_error *e) {
+  *ws = (bench_weights){0};
+  ws->w = calloc((size_t)g->n, sizeof *ws->w);
+  if (!ws->w)
+    return oc_fail(e, "out of memory");
+  for (int i = 0; i < g->n; i++) {
+    const ir_node *node = &g->nodes[i];
+    if (node->op != IR_WEIGHT)
+      continue;
+    bench_weight *w = &ws->w[ws->n++];
+    w->name = node->name;
+    w->t.dtype = node->type.dtype;
+    w->t.rank = node->type.shape.rank;
+    size_t count = 1;
+    for (int d = 0; d < w->t.rank; d++)
+      count *= (size_t)(w->t.dims[d] = node->type.shape.dim[d].c);
+    w->bytes = count * ir_dtype_size(w->t.dtype);
+    ws->mem_bytes += (w->bytes + 4095) / 4096 * 4096;
+  }
+  unsigned char *mem = ws->mem = rt_huge_alloc(ws->mem_bytes);
+  if (!mem)
+    return oc_fail(e, "cannot map %.2f GB for the weights", (double)ws->mem_bytes / 1e9);
+  for (int k = 0; k < ws->n; k++) {
+    bench_weight *w = &ws->w[k];
+    w->t.data = mem;
+    bool norm = w->t.rank == 1, bf16 = w->t.dtype == IR_BF16;
+    float scale = norm ? 0.1f : 1.7320508f / sqrtf((float)w->t.dims[w->t.rank - 1]);
+    long long count = (long long)(w->bytes / ir_dtype_size(w->t.dtype));
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long long i = 0; i < count; i++) {
+      float x = (norm ? 1.0f : 0.0f) + scale * noise((uint64_t)k + 1, (uint64_t)i);
+      if (bf16)
+        ((uint16_t *)(void *)mem)[i] = to_bf16(x);
+      else
+        ((float *)(void *)mem)[i] = x;
+    }
+    mem += (w->bytes + 4095) / 4096 * 4096;
+  }
+  return 0;
+}
+
+static void free_weights(bench_weights *ws) {
+  rt_huge_free(ws->mem, ws->mem_bytes);
+  free(ws->w);
+}
+
+typedef struct figures {
+  double bandwidth_gbs, fma_gflops, bf16_gflops;
+  int read_width;
+  double passes_s, compile_s, weights_s;
+  double matmul_params, weight_bytes_token;
+  int64_t prefill_tokens[N_PREFILL], decode_position[N_DECODE];
+  double prefill_tok_s[N_PREFILL], prefill_flops_token[N_PREFILL];
+  double decode_tok_s[N_DECODE];
+} figures;
+
+/* The program's position moved to P: rewound, or filled by prefill chunks. */
+static int fill_to(rt_program *p, int64_t P, int64_t chunk, const int32_t *tokens, int threads,
+                   oc_error *e) {
+  if (rt_program_position(p) > P)
+    rt_program_rewind(p, P);
+  while (rt_program_position(p) < P) {
+    int64_t T = P - rt_program_position(p) < chunk ? P - rt_program_position(p) : chunk;
+    if (!rt_program_run(p, tokens, T, threads, e))
+      return -1;
+  }
+  return 0;
+}
+
+static int measure(rt_program *p, int64_t ctx, int64_t max_tokens, int64_t vocab, int threads,
+                   figures *f, oc_error *e) {
+  int32_t *tokens = malloc((size_t)max_tokens * sizeof *tokens);
+  if (!tokens)
+    return oc_fail(e, "out of memory");
+  for (int64_t i = 0; i < max_tokens; i++)
+    tokens[i] = (int32_t)((i * 7919 + 11) % vocab);
+  int rc = -1;
+  if (!rt_program_run(p, tokens, 1, threads, e)) /* warm-up: pages of the arena and cache */
+    goto done;
+  for (int k = 0; k < N_DECODE + N_PREFILL; k++) {
+    /* decode P=0, prefill 128, prefill 512, decode 512 (after it), decode 2048 */
+    static const int order[] = {0, -1, -2, 1, 2};
+    int i = order[k];
+    if (i < 0) {
+      int j = -i - 1;
+      int64_t T = prefill_T[j] < max_tokens ? prefill_T[j] : max_tokens;
+      if (fill_to(p, 0, max_tokens, tokens, threads, e))
+        goto done;
+      double t0 = rt_seconds();
+      if (!rt_program_run(p, tokens, T, threads, e))
+        goto done;
+      f->prefill_tok_s[j] = (double)T / (rt_seconds() - t0);
+      f->prefill_tokens[j] = T;
+    } else {
+      int64_t P = decode_P[i] < ctx - DECODE_STEPS ? decode_P[i] : ctx - DECODE_STEPS;
+      if (fill_to(p, P, max_tokens, tokens, threads, e))
+        goto done;
+      double t0 = rt_seconds();
+      for (int s = 0; s < DECODE_STEPS; s++)
+        if (!rt_program_run(p, tokens + s, 1, threads, e))
+          goto done;
+      f->decode_tok_s[i] = DECODE_STEPS / (rt_seconds() - t0);
+      f->decode_position[i] = P;
+    }
+  }
+  rc = 0;
+done:
+  free(tokens);
+  return rc;
+}
+
+/* Model FLOPs per token of a prefill of T from P=0: 2 per matmul weight,
+ * plus QK^T and AV over the causal context (T+1)/2 on average. */
+static double flops_per_token(const olmo2_config *c, double matmul_params, int64_t T) {
+  double attn = 4.0 * (double)c->num_attention_heads * (double)c->head_dim * (double)(T + 1) / 2;
+  return 2 * matmul_params + (double)c->num_hidden_layers * attn;
+}
+
+static void print_table(const char *model, const char *dtype, int threads, const figures *f,
+                        long huge_kib) {
+  printf("olmoc bench: %s, %s weights (random, in memory), %d threads\n", model, dtype, threads);
+  printf("pages: anonymous memory with madvise(MADV_HUGEPAGE), THP mode '%s', %.2f GiB on huge pages\n",
+         rt_thp_mode(), (double)huge_kib / (1 << 20));
+  printf("read bandwidth   %8.1f GB/s   (%d-bit loads, 1 GiB, best of 5)\n", f->bandwidth_gbs,
+         f->read_width);
+  printf("f32 FMA peak     %8.1f GFLOP/s\n", f->fma_gflops);
+  if (f->bf16_gflops > 0)
+    printf("bf16 dot peak    %8.1f GFLOP/s (vdpbf16ps)\n", f->bf16_gflops);
+  else
+    printf("bf16 dot peak    not measured (no AVX512_BF16)\n");
+  printf("weights          %8.3f s to generate; %.0f matmul params, %.1f MB read per decoded token\n",
+         f->weights_s, f->matmul_params, f->weight_bytes_token / 1e6);
+  printf("passes (-O2)     %8.3f s\nJIT compile      %8.3f s\n", f->passes_s, f->compile_s);
+  printf("\n%-16s %10s %12s %10s\n", "", "tok/s", "roofline", "fraction");
+  for (int j = 0; j < N_PREFILL; j++) {
+    double roof = f->fma_gflops * 1e9 / f->prefill_flops_token[j];
+    char name[32];
+    snprintf(name, sizeof name, "prefill T=%lld", (long long)f->prefill_tokens[j]);
+    printf("%-16s %10.2f %12.2f %9.1f%%\n", name, f->prefill_tok_s[j], roof,
+           100 * f->prefill_tok_s[j] / roof);
+  }
+  for (int i = 0; i < N_DECODE; i++) {
+    double roof = f->bandwidth_gbs * 1e9 / f->weight_bytes_token;
+    char name[32];
+    snprintf(name, sizeof name, "decode P=%lld", (long long)f->decode_position[i]);
+    printf("%-16s %10.2f %12.2f %9.1f%%\n", name, f->decode_tok_s[i], roof,
+           100 * f->decode_tok_s[i] / roof);
+  }
+  printf("\nprefill roofline: f32 FMA peak / model FLOPs per token (2 x matmul params + "
+         "causal attention);\ndecode roofline: read bandwidth / weight bytes per token "
+         "(KV cache reads not counted).\n");
+}
+
+static int print_json(const char *model, const char *dtype, int threads, const figures *f,
+                      long huge_kib, oc_error *e) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "model", model);
+  cJSON_AddStringToObject(o, "dtype", dtype);
+  cJSON_AddNumberToObject(o, "threads", threads);
+  cJSON_AddStringToObject(o, "page_mode", "madvise_hugepage");
+  cJSON_AddStringToObject(o, "thp", rt_thp_mode());
+  cJSON_AddNumberToObject(o, "huge_page_bytes", (double)huge_kib * 1024);
+  cJSON_AddNumberToObject(o, "read_bandwidth_gbs", f->bandwidth_gbs);
+  cJSON_AddNumberToObject(o, "fma_peak_gflops", f->fma_gflops);
+  if (f->bf16_gflops > 0)
+    cJSON_AddNumberToObject(o, "bf16_dot_peak_gflops", f->bf16_gflops);
+  else
+    cJSON_AddNullToObject(o, "bf16_dot_peak_gflops");
+  cJSON_AddNumberToObject(o, "weights_s", f->weights_s);
+  cJSON_AddNumberToObject(o, "passes_s", f->passes_s);
+  cJSON_AddNumberToObject(o, "jit_compile_s", f->compile_s);
+  cJSON_AddNumberToObject(o, "matmul_params", f->matmul_params);
+  cJSON_AddNumberToObject(o, "weight_bytes_per_token", f->weight_bytes_token);
+  cJSON *pre = cJSON_AddArrayToObject(o, "prefill"), *dec = cJSON_AddArrayToObject(o, "decode");
+  for (int j = 0; j < N_PREFILL; j++) {
+    cJSON *r = cJSON_CreateObject();
+    double roof = f->fma_gflops * 1e9 / f->prefill_flops_token[j];
+    cJSON_AddNumberToObject(r, "tokens", (double)f->prefill_tokens[j]);
+    cJSON_AddNumberToObject(r, "tok_s", f->prefill_tok_s[j]);
+    cJSON_AddNumberToObject(r, "flops_per_token", f->prefill_flops_token[j]);
+    cJSON_AddNumberToObject(r, "roofline_tok_s", roof);
+    cJSON_AddNumberToObject(r, "fraction", f->prefill_tok_s[j] / roof);
+    cJSON_AddItemToArray(pre, r);
+  }
+  for (int i = 0; i < N_DECODE; i++) {
+    cJSON *r = cJSON_CreateObject();
+    double roof = f->bandwidth_gbs * 1e9 / f->weight_bytes_token;
+    cJSON_AddNumberToObject(r, "position", (double)f->decode_position[i]);
+    cJSON_AddNumberToObject(r, "tok_s", f->decode_tok_s[i]);
+    cJSON_AddNumberToObject(r, "roofline_tok_s", roof);
+    cJSON_AddNumberToObject(r, "fraction", f->decode_tok_s[i] / roof);
+    cJSON_AddItemToArray(dec, r);
+  }
+  char *text = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!text)
+    return oc_fail(e, "out of memory");
+  printf("%s\n", text);
+  cJSON_free(text);
+  return 0;
+}
+
+static int bench(const char *model, const char *dtype_name, int threads, bool json, oc_error *e) {
+  olmo2_config c;
+  ir_dtype dtype;
+  if (!strcmp(dtype_name, "f32"))
+    dtype = IR_F32;
+  else if (!strcmp(dtype_name, "bf16"))
+    dtype = IR_BF16;
+  else
+    return oc_fail(e, "--dtype: expected f32 or bf16, found '%s'", dtype_name);
+  if (olmo2_config_load(model, &c, e))
+    return -1;
+  int64_t ctx = c.max_position_embeddings < 2048 + DECODE_STEPS ? c.max_position_embeddings
+                                                                 : 2048 + DECODE_STEPS;
+  int64_t max_tokens = ctx < 512 ? ctx : 512;
+  if (ctx <= DECODE_STEPS)
+    return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
+                   (long long)ctx);
+  figures f = {0};
+  ir_graph *g = NULL;
+  cg_jit *jit = NULL;
+  rt_program *prog = NULL;
+  bench_weights ws = {0};
+  pass_result r = {0};
+  bool have_r = false;
+  int rc = -1;
+  if (!json)
+    fprintf(stderr, "probing the machine...\n");
+  if (rt_probe_read_bandwidth((size_t)1 << 30, threads, 5, &f.bandwidth_gbs, &f.read_width, e))
+    return -1;
+  f.fma_gflops = rt_probe_fma_peak(threads, 3);
+  f.bf16_gflops = rt_probe_bf16_peak(threads, 3);
+  if (olmo2_build_graph(&c, dtype, &g, e))
+    goto done;
+  double t0 = rt_seconds();
+  if (make_weights(g, &ws, threads, e))
+    goto done;
+  f.weights_s = rt_seconds() - t0;
+  for (int i = 0; i < ws.n; i++) {
+    const bench_weight *w = &ws.w[i];
+    bool embed = strstr(w->name, "embed_tokens") != NULL;
+    if (w->t.rank == 2 && !embed)
+      f.matmul_params += (double)(w->t.dims[0] * w->t.dims[1]);
+    /* a decoded token reads every weight once, but only its row of the embedding */
+    f.weight_bytes_token += embed ? (double)w->bytes / (double)w->t.dims[0] : (double)w->bytes;
+  }
+  if (c.tie_word_embeddings) {
+    f.matmul_params += (double)(c.vocab_size * c.hidden_size);
+    f.weight_bytes_token += (double)(c.vocab_size * c.hidden_size) * (double)ir_dtype_size(dtype);
+  }
+  for (int j = 0; j < N_PREFILL; j++) {
+    f.prefill_tokens[j] = prefill_T[j] < max_tokens ? prefill_T[j] : max_tokens;
+    f.prefill_flops_token[j] = flops_per_token(&c, f.matmul_params, f.prefill_tokens[j]);
+  }
+  if (!json)
+    fprintf(stderr, "compiling...\n");
+  pass_options o = {.level = 2, .max_tokens = max_tokens, .max_ctx = ctx};
+  t0 = rt_seconds();
+  if (pass_run_pipeline(g, &o, &r, e))
+    goto done;
+  have_r = true;
+  f.passes_s = rt_seconds() - t0;
+  if (!r.planned) {
+    oc_fail(e, "the -O2 pipeline did not plan memory");
+    goto done;
+  }
+  t0 = rt_seconds();
+  if (cg_jit_new(&jit, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+    goto done;
+  f.compile_s = rt_seconds() - t0;
+  if (!json)
+    fprintf(stderr, "running...\n");
+  if (measure(prog, ctx, max_tokens, c.vocab_size, threads, &f, e))
+    goto done;
+  long huge_kib = rt_anon_huge_kib();
+  if (json)
+    rc = print_json(model, dtype_name, threads, &f, huge_kib, e);
+  else
+    print_table(model, dtype_name, threads, &f, huge_kib), rc = 0;
+done:
+  if (have_r)
+    pass_result_free(&r);
+  rt_program_free(prog);
+  cg_jit_free(jit);
+  free_weights(&ws);
+  ir_graph_free(g);
+  return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+  const char *model = NULL, *dtype = "f32";
+  long threads = 0;
+  bool json = false;
+  const cli_option opts[] = {
+      CLI_OPT_STRING("-m", "--model", &model),
+      CLI_OPT_STRING(NULL, "--dtype", &dtype),
+      CLI_OPT_INT("-t", "--threads", &threads, 1, 1024, NULL),
+      CLI_OPT_FLAG(NULL, "--json", &json),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  if (!parsed && !model)
+    parsed = oc_fail(&e, "-m MODEL is required");
+  int t = threads > 0 ? (int)threads : rt_default_threads();
+  return cli_exit("bench", usage, parsed, !parsed && bench(model, dtype, t, json, &e), &e);
+}
