@@ -103,11 +103,28 @@ static void test_default_model_samples(void **state) {
   free(first);
 }
 
+/* --emit-llvm leaves each kernel's optimized IR for a person to read. */
+static void test_emit_llvm(void **state) {
+  (void)state;
+  char args[512], path[512];
+  snprintf(args, sizeof args, "run -p Hi -n 2 --temp 0 --emit-llvm %s", tmpdir);
+  assert_int_equal(olmoc(args), 0);
+  snprintf(path, sizeof path, "%s/cg_matmul_swiglu_bf16_k256_n352.ll", tmpdir);
+  size_t n;
+  char *ir = slurp(path, &n);
+  assert_non_null(strstr(ir, "define"));
+  assert_non_null(strstr(ir, "<16 x float>") ? ir : strstr(ir, "<8 x float>"));
+  free(ir);
+  assert_int_equal(olmoc("run -p Hi --backend interp --emit-llvm /tmp"), 1);
+  expect_output("--emit-llvm writes the JIT's kernels: it needs --backend jit");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_heldout_perplexity),
       cmocka_unit_test(test_greedy_continuations),
       cmocka_unit_test(test_default_model_samples),
+      cmocka_unit_test(test_emit_llvm),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -37,11 +37,12 @@ static int64_t jit_position(void *self) { return rt_program_position(((cli_model
 static void jit_rewind(void *self, int64_t P) { rt_program_rewind(((cli_model *)self)->program, P); }
 
 /* The JIT: kernels for the planned -O2 graph, weights in place. */
-static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, oc_error *e) {
+static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const char *emit_llvm,
+                    oc_error *e) {
   if (!r->planned)
     return oc_fail(e, "the JIT backend needs the memory plan: use -O2 (or end --passes with "
                    "plan-memory), or --backend interp");
-  if (cg_jit_new(&m->jit, e) ||
+  if (cg_jit_new(&m->jit, e) || (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;
@@ -58,6 +59,8 @@ static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *
   bool jit = strcmp(backend, "jit") == 0;
   if (!jit && strcmp(backend, "interp") != 0)
     return oc_fail(e, "--backend: expected jit or interp, found '%s'", backend);
+  if (!jit && p && p->emit_llvm)
+    return oc_fail(e, "--emit-llvm writes the JIT's kernels: it needs --backend jit");
   if (jit && p && (p->o0 || p->o1))
     return oc_fail(e, "the JIT backend runs the fused graph of -O2, and -O%d leaves ops it has no "
                    "kernels for: use -O2, or --backend interp", p->o0 ? 0 : 1);
@@ -67,7 +70,7 @@ static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *
   pass_result r;
   int rc = pass_run_pipeline(m->graph, &o, &r, e);
   if (!rc && jit)
-    rc = make_jit(m, ctx, &r, e);
+    rc = make_jit(m, ctx, &r, p ? p->emit_llvm : NULL, e);
   else if (!rc)
     rc = ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
          (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,

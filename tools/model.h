@@ -22,13 +22,15 @@ typedef struct cli_pipeline {
   const char *passes;
   const char *backend; /* "jit" or "interp"; the command sets its default */
   long threads;        /* JIT threads; 0: all cores */
+  const char *emit_llvm; /* a directory for each JIT kernel's optimized LLVM IR, or NULL */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
   CLI_OPT_FLAG(NULL, "-O0", &(p)->o0), CLI_OPT_FLAG(NULL, "-O1", &(p)->o1),                        \
       CLI_OPT_FLAG(NULL, "-O2", &(p)->o2), CLI_OPT_STRING(NULL, "--passes", &(p)->passes),         \
       CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
-      CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL)
+      CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
+      CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm)
 
 typedef struct cli_model {
   const char *dir;
