@@ -2,7 +2,7 @@
  * input is IR text (cut at its first NUL). Checks: parse fails with a message
  * or gives a graph whose printed form parses again and prints the same bytes
  * (print(parse(print(g))) == print(g), ir_text.h); a graph the verifier
- * accepts can also be summarized and exported as DOT. */
+ * accepts can also be summarized and exported as DOT, whole and its layer 0. */
 #include "fuzz.h"
 
 #include "olmoc/ir_text.h"
@@ -42,6 +42,8 @@ int fuzz_ir(const uint8_t *data, size_t size) {
     ir_print_summary(g, out);
     FUZZ_CHECK(ir_print_dot(g, -1, out, &e) == 0, "DOT export of a verified graph: %s", e.msg);
     oc_error e2 = {{0}};
+    if (ir_print_dot(g, 0, out, &e2) != 0) /* layer 0 alone, or why not */
+      FUZZ_CHECK(e2.msg[0], "DOT export of layer 0 failed without a message");
     FUZZ_CHECK(ir_verify(again, &e2) == 0, "the reparsed graph does not verify: %s", e2.msg);
   } else {
     FUZZ_CHECK(e.msg[0], "ir_verify failed without a message");

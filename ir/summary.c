@@ -29,13 +29,13 @@ static int64_t numel(const ir_shape *s, int64_t P) {
 }
 
 int ir_print_summary(const ir_graph *g, FILE *out) {
-  int count[IR_OP_COUNT] = {0}, layers = 0;
-  int64_t params = 0, weight_bytes = 0, cache_row_bytes = 0;
+  int count[IR_OP_COUNT] = {0};
+  int64_t layers = 0, params = 0, weight_bytes = 0, cache_row_bytes = 0; /* layer may be INT_MAX */
   for (int i = 0; i < g->n; i++) {
     const ir_node *n = &g->nodes[i];
     count[n->op]++;
-    if (n->layer + 1 > layers)
-      layers = n->layer + 1;
+    if (n->layer + INT64_C(1) > layers)
+      layers = n->layer + INT64_C(1);
     if (n->op == IR_WEIGHT) {
       int64_t k = numel(&n->type.shape, 0);
       params = add_product(params, k, 1);
@@ -46,7 +46,7 @@ int ir_print_summary(const ir_graph *g, FILE *out) {
                                     (int64_t)ir_dtype_size(n->type.dtype));
     }
   }
-  fprintf(out, "nodes            %d in %d layers\n", g->n, layers);
+  fprintf(out, "nodes            %d in %" PRId64 " layers\n", g->n, layers);
   if (params == TOO_MANY || weight_bytes == TOO_MANY)
     fprintf(out, "parameters       more than int64_t counts in %d weights\n", count[IR_WEIGHT]);
   else
