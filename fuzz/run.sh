@@ -11,15 +11,23 @@ cd "$(dirname "$0")/.."
 build=$1
 seconds=$2
 shift 2
-targets=${*:-safetensors config tokenizer tokenizer_dolma2 ir chat}
+targets=${*:-safetensors config tokenizer tokenizer_dolma2 ir ir_passes chat}
 
 # Largest input per target, in bytes: room for the seeds and some growth,
 # small enough that an execution stays cheap.
 max_len() {
   case $1 in
   safetensors | tokenizer) echo 16384 ;;
-  ir | chat) echo 8192 ;;
+  ir | ir_passes | chat) echo 8192 ;;
   *) echo 4096 ;;
+  esac
+}
+
+# The seed directory: ir_passes starts from the IR seeds.
+seeds() {
+  case $1 in
+  ir_passes) echo fuzz/corpus/ir ;;
+  *) echo "fuzz/corpus/$1" ;;
   esac
 }
 
@@ -28,11 +36,11 @@ for t in $targets; do
   mkdir -p "$build/corpus/$t" "$build/artifacts/$t"
   log=$build/fuzz-$t.log
   dict=""
-  [ -f "fuzz/$t.dict" ] && dict="-dict=fuzz/$t.dict"
+  [ -f "fuzz/${t%_passes}.dict" ] && dict="-dict=fuzz/${t%_passes}.dict"
   # shellcheck disable=SC2086
   "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len="$(max_len "$t")" \
     -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="$build/artifacts/$t/" $dict "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1
+    -artifact_prefix="$build/artifacts/$t/" $dict "$build/corpus/$t" "$(seeds "$t")" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)

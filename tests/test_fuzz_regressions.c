@@ -54,9 +54,10 @@ static int replay_dir(const char *dir, harness fn) {
   return count;
 }
 
-static void replay(const char *target, harness fn, int min_seeds) {
+/* The seeds of fuzz/corpus/<seed_dir>, then the regressions of <target>. */
+static void replay(const char *target, const char *seed_dir, harness fn, int min_seeds) {
   char dir[256];
-  snprintf(dir, sizeof dir, "fuzz/corpus/%s", target);
+  snprintf(dir, sizeof dir, "fuzz/corpus/%s", seed_dir);
   int seeds = replay_dir(dir, fn);
   if (seeds < min_seeds) fail_msg("%s: %d seeds, expected at least %d", dir, seeds, min_seeds);
   snprintf(dir, sizeof dir, "tests/data/fuzz-regressions/%s", target);
@@ -65,39 +66,45 @@ static void replay(const char *target, harness fn, int min_seeds) {
 
 static void test_safetensors(void **state) {
   (void)state;
-  replay("safetensors", fuzz_safetensors, 1);
+  replay("safetensors", "safetensors", fuzz_safetensors, 1);
 }
 
 static void test_config(void **state) {
   (void)state;
-  replay("config", fuzz_config, 1);
+  replay("config", "config", fuzz_config, 1);
 }
 
 static void test_tokenizer(void **state) {
   (void)state;
-  replay("tokenizer", fuzz_tokenizer, 1);
+  replay("tokenizer", "tokenizer", fuzz_tokenizer, 1);
 }
 
 static void test_tokenizer_dolma2(void **state) {
   (void)state;
-  replay("tokenizer_dolma2", fuzz_tokenizer_dolma2, 1);
+  replay("tokenizer_dolma2", "tokenizer_dolma2", fuzz_tokenizer_dolma2, 1);
 }
 
 static void test_ir(void **state) {
   (void)state;
-  replay("ir", fuzz_ir, 1);
+  replay("ir", "ir", fuzz_ir, 1);
+}
+
+static void test_ir_passes(void **state) {
+  (void)state;
+  replay("ir_passes", "ir", fuzz_ir_passes, 1);
 }
 
 static void test_chat(void **state) {
   (void)state;
-  replay("chat", fuzz_chat, 1);
+  replay("chat", "chat", fuzz_chat, 1);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_safetensors), cmocka_unit_test(test_config),
       cmocka_unit_test(test_tokenizer),   cmocka_unit_test(test_tokenizer_dolma2),
-      cmocka_unit_test(test_ir),          cmocka_unit_test(test_chat),
+      cmocka_unit_test(test_ir),          cmocka_unit_test(test_ir_passes),
+      cmocka_unit_test(test_chat),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
