@@ -4,8 +4,8 @@
  * Without the separator SEP the input is model.safetensors; with it, the part
  * before the first SEP is model.safetensors.index.json and the parts after
  * are shards model-1.safetensors, model-2.safetensors, ... (at most 8). An
- * index naming a path with ".." is skipped, to keep the fuzzer inside its
- * directory. Checks: a refused checkpoint has a message; an accepted one
+ * index holding ".." or a \u00XX escape anywhere is skipped, so that no shard
+ * path leaves the directory. Checks: a refused checkpoint has a message; an accepted one
  * holds tensors whose bytes (all read) lie in their files, found by name. */
 #include "fuzz.h"
 
@@ -71,7 +71,9 @@ static bool write_files(const uint8_t *data, size_t size) {
   }
   size_t index_len = (size_t)(sep - data);
   for (size_t i = 0; i + 1 < index_len; i++)
-    if (data[i] == '.' && data[i + 1] == '.') return false;
+    if ((data[i] == '.' && data[i + 1] == '.') ||
+        (data[i] == '\\' && index_len - i >= 4 && memcmp(data + i + 1, "u00", 3) == 0))
+      return false;
   write_part(0, data, index_len);
   const uint8_t *p = sep + strlen(SEP);
   for (int part = 1; part <= MAX_SHARDS; part++) {
