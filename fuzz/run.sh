@@ -7,6 +7,7 @@
 # report in BUILD/fuzz-<target>.log, and makes the script exit 1 at the end.
 #   usage: fuzz/run.sh BUILD SECONDS [TARGET...]
 set -u
+export LC_ALL=C # libFuzzer's log lines may hold any bytes; sed must match them
 cd "$(dirname "$0")/.."
 build=$1
 seconds=$2
@@ -43,7 +44,7 @@ for t in $targets; do
     -artifact_prefix="$build/artifacts/$t/" $dict "$build/corpus/$t" "$(seeds "$t")" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
+  last=$(grep -aE '^#[0-9]+.*cov: ' "$log" | tail -n 1)
   cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
   ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
   corp=$(echo "$last" | sed -n 's/.*corp: \([^ ]*\).*/\1/p')
@@ -52,7 +53,7 @@ for t in $targets; do
   if [ $rc -ne 0 ]; then
     failed="$failed $t"
     echo "  FAILED (exit $rc): see $log; input saved in $build/artifacts/$t/:"
-    grep -E 'ERROR:|SUMMARY:|fuzz invariant|runtime error|Test unit written' "$log" | head -n 8 |
+    grep -aE 'ERROR:|SUMMARY:|fuzz invariant|runtime error|Test unit written' "$log" | head -n 8 |
       sed 's/^/    /'
   fi
 done
