@@ -27,6 +27,7 @@ struct cg_jit {
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;
   int compiles;
+  double compile_seconds;           /* spent emitting and compiling kernels */
   char session_error[512];         /* last error the execution session reported, or "" */
 };
 
@@ -76,6 +77,12 @@ LLVMValueRef cg_elem(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
  * are read when lanes < vw (masked, the rest zero). bf16 widens in registers. */
 LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i, int lanes);
 void cg_store_vec(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, int lanes);
+/* f32 vectors at ptr[i] on the lanes of a <vw x i1> mask (others read as 0,
+ * never touched): the mask may cover lanes past the end of the buffer. */
+LLVMValueRef cg_load_vec_masked(cg_emit *e, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask);
+void cg_store_vec_masked(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask);
+/* <vw x i1>: lane l set when lo <= first + l < hi (i64 scalars). */
+LLVMValueRef cg_lanes_in(cg_emit *e, LLVMValueRef first, LLVMValueRef lo, LLVMValueRef hi);
 LLVMValueRef cg_load_f32(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
 void cg_store_f32(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i);
 

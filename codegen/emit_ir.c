@@ -121,6 +121,14 @@ static LLVMValueRef widen_bf16(cg_emit *e, LLVMValueRef v) {
   return LLVMBuildBitCast(e->b, LLVMBuildShl(e->b, wide, cg_iconst(it, 16), ""), ft, "");
 }
 
+static LLVMValueRef masked_load(cg_emit *e, LLVMTypeRef vt, LLVMValueRef at, unsigned align, LLVMValueRef mask) {
+  LLVMValueRef args[] = {at, LLVMConstInt(e->i32, align, 0), mask, LLVMConstNull(vt)};
+  LLVMTypeRef over[] = {vt, e->ptr};
+  unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
+  return LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+}
+
 LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i, int lanes) {
   LLVMTypeRef et = elem_type(e, dt), vt = LLVMVectorType(et, (unsigned)e->vw);
   LLVMValueRef at = cg_elem(e, dt, ptr, i), v;
@@ -129,26 +137,50 @@ LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef
     v = LLVMBuildLoad2(e->b, vt, at, "");
     LLVMSetAlignment(v, align);
   } else {
-    LLVMValueRef args[] = {at, LLVMConstInt(e->i32, align, 0), lane_mask(e, lanes), LLVMConstNull(vt)};
-    LLVMTypeRef over[] = {vt, e->ptr};
-    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
-    v = LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+    v = masked_load(e, vt, at, align, lane_mask(e, lanes));
   }
   return dt == IR_BF16 ? widen_bf16(e, v) : v;
 }
 
-void cg_store_vec(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, int lanes) {
-  LLVMValueRef at = cg_elem(e, IR_F32, ptr, i);
-  if (lanes >= e->vw) {
-    LLVMSetAlignment(LLVMBuildStore(e->b, v, at), 4);
-    return;
-  }
-  LLVMValueRef args[] = {v, at, LLVMConstInt(e->i32, 4, 0), lane_mask(e, lanes)};
+/* ptr + i floats, without inbounds: a masked access may start past the end. */
+static LLVMValueRef f32_at(cg_emit *e, LLVMValueRef ptr, LLVMValueRef i) {
+  return LLVMBuildGEP2(e->b, e->f32, ptr, &i, 1, "");
+}
+
+LLVMValueRef cg_load_vec_masked(cg_emit *e, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask) {
+  return masked_load(e, e->vf32, f32_at(e, ptr, i), 4, mask);
+}
+
+void cg_store_vec_masked(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask) {
+  LLVMValueRef args[] = {v, f32_at(e, ptr, i), LLVMConstInt(e->i32, 4, 0), mask};
   LLVMTypeRef over[] = {e->vf32, e->ptr};
   unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", 17);
   LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
   LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+}
+
+void cg_store_vec(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, int lanes) {
+  if (lanes < e->vw) {
+    cg_store_vec_masked(e, v, ptr, i, lane_mask(e, lanes));
+    return;
+  }
+  LLVMSetAlignment(LLVMBuildStore(e->b, v, cg_elem(e, IR_F32, ptr, i)), 4);
+}
+
+/* <vw x i64> with every lane v. */
+static LLVMValueRef splat_i64(cg_emit *e, LLVMValueRef v) {
+  LLVMTypeRef vt = LLVMVectorType(e->i64, (unsigned)e->vw);
+  LLVMValueRef one = LLVMBuildInsertElement(e->b, LLVMGetUndef(vt), v, LLVMConstInt(e->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(e->b, one, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(e->i32, (unsigned)e->vw)), "");
+}
+
+LLVMValueRef cg_lanes_in(cg_emit *e, LLVMValueRef first, LLVMValueRef lo, LLVMValueRef hi) {
+  LLVMValueRef step[64];
+  for (int i = 0; i < e->vw; i++)
+    step[i] = cg_i64(e, i);
+  LLVMValueRef idx = LLVMBuildAdd(e->b, splat_i64(e, first), LLVMConstVector(step, (unsigned)e->vw), "");
+  return LLVMBuildAnd(e->b, LLVMBuildICmp(e->b, LLVMIntSGE, idx, splat_i64(e, lo), ""),
+                      LLVMBuildICmp(e->b, LLVMIntSLT, idx, splat_i64(e, hi), ""), "");
 }
 
 LLVMValueRef cg_load_f32(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i) {

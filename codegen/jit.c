@@ -115,6 +115,7 @@ int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
+double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }
 
 static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {

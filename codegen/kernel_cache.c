@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cg_internal.h"
+#include "olmoc/generate.h"
 
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
 static bool is_rmsnorm(ir_op op) { return op == IR_RMSNORM || op == IR_RMSNORM_ADD; }
@@ -171,11 +172,13 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
   key_name(j, &k, name, sizeof name);
   if (k.expr && !(k.expr = strdup(k.expr)))
     return oc_fail(e, "out of memory for the kernel cache");
+  double t0 = rt_seconds();
   if (cg_jit_add(j, emit(j, &k, name), e) || cg_jit_lookup(j, name, fn, e)) {
     free((char *)k.expr);
     *fn = NULL;
     return oc_wrap(e, "compiling kernel %s", name);
   }
+  j->compile_seconds += rt_seconds() - t0;
   j->kernels[j->n_kernels++] = (cg_kernel_entry){k, *fn};
   return 0;
 }

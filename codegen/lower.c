@@ -2,8 +2,10 @@
  * node with its kernel from the cache, views (reshape, output) as their
  * source's bytes, KV caches as the program's, rope tables precomputed for every
  * position at load (exactly as the interpreter computes them) and indexed by P.
- * Invariant: every argument is a planned arena offset, a weight in place, a
- * program-owned table or cache, or the token ids; nothing is allocated per call. */
+ * Matmul weights are packed into the kernels' panels once, at load.
+ * Invariant: every argument is a planned arena offset, a weight in place (the
+ * embedding table), a program-owned table, packed weight or cache, or the
+ * token ids; nothing is allocated per call. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,8 @@ typedef struct lower {
   ir_tensor *weight; /* [n]: weight nodes' tensors */
   rt_arg *f32;       /* [n]: a weight converted to f32 (for rmsnorm), once */
   bool *has_f32;     /* [n] */
+  rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
+  bool *has_packed;  /* [n] */
   int tokens;        /* the input node of the token ids, or -1 */
   int64_t vocab;     /* rows of the table the token ids index */
 } lower;
@@ -131,7 +135,7 @@ static int kernel(lower *l, const cg_kernel_key *key, void **fn, oc_error *e) {
   return cg_kernel_get(l->j, key, fn, e);
 }
 
-/* Matrix weights (matmul's, gather's table) are read in place, f32 or bf16. */
+/* Matrix weights (matmul's, gather's table) are f32 or bf16. */
 static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *e) {
   const ir_node *w = &l->g->nodes[n->in[i]];
   if (w->op != IR_WEIGHT || w->type.shape.rank != 2)
@@ -140,11 +144,28 @@ static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *
   return 0;
 }
 
-/* Input i of n is read as it is: matmul's weights and gather's table (in their
- * own dtype, in place) and gather's ids. */
-static bool in_place(const ir_node *n, int i) {
-  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1) ||
-         (n->op == IR_MATMUL_SWIGLU && i >= 1) || n->op == IR_GATHER;
+/* Input i of matmul node n, a 2-D weight, packed into panels once (a tied
+ * embedding table is packed for the head and read in place by gather). */
+static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg *out, oc_error *e) {
+  int src = n->in[i];
+  if (matrix(l, n, i, wtype, e))
+    return -1;
+  if (!l->has_packed[src]) {
+    const ir_tensor *w = &l->weight[src];
+    void *y = rt_program_alloc(l->p, cg_packed_bytes(l->j, w->dtype, w->dims[0], w->dims[1]), e);
+    if (!y)
+      return -1;
+    cg_pack_matrix(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+    l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->has_packed[src] = true;
+  }
+  *out = l->packed[src];
+  return 0;
+}
+
+/* Input i of n is a matmul's weight matrix (read packed). */
+static bool matmul_weight(const ir_node *n, int i) {
+  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1) || (n->op == IR_MATMUL_SWIGLU && i >= 1);
 }
 
 /* The step computing node id into its planned arena offset. */
@@ -158,22 +179,22 @@ static int compute(lower *l, int id, oc_error *e) {
   cg_kernel_key key = {.op = n->op};
   const ir_shape *x = shape(l, n->in[0]);
   int arity = ir_arity(n);
-  for (int i = 0; i < arity; i++)
-    if (in_place(n, i))
+  for (int i = 0; i < arity; i++) {
+    if (n->op == IR_GATHER)
       s.arg[i] = l->arg[n->in[i]];
-    else if (f32_arg(l, n, i, &s.arg[i], e))
+    else if (matmul_weight(n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e) : f32_arg(l, n, i, &s.arg[i], e))
       return -1;
+  }
   s.n_args = arity + 1;
   s.arg[arity] = l->arg[id];
   switch (n->op) {
   case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
-    if (matrix(l, n, 1, &key.wtype, e) || (n->op == IR_MATMUL_SWIGLU && matrix(l, n, 2, &key.wtype, e)) ||
-        const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
+    if (const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
         product(n, x, 0, x->rank - 1, &s.rows, e))
       return -1;
     s.call = n->op == IR_MATMUL ? RT_CALL_MATMUL : RT_CALL_MATMUL3;
     s.work = (rt_count){key.n, 0, 0};
-    s.grain = 4;
+    s.grain = cg_matmul_panel(l->j);
     break;
   case IR_RMSNORM: case IR_RMSNORM_ADD:
     key.eps = (float)n->value;
@@ -315,8 +336,10 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   l.weight = calloc((size_t)g->n, sizeof *l.weight);
   l.f32 = calloc((size_t)g->n, sizeof *l.f32);
   l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
+  l.packed = calloc((size_t)g->n, sizeof *l.packed);
+  l.has_packed = calloc((size_t)g->n, sizeof *l.has_packed);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
-  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32
+  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
   int output = -1;
@@ -338,5 +361,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.weight);
   free(l.f32);
   free(l.has_f32);
+  free(l.packed);
+  free(l.has_packed);
   return rc ? -1 : 0;
 }

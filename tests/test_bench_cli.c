@@ -39,7 +39,7 @@ static void test_json(void **state) {
   assert_true(number(o, "huge_page_bytes") >= 0);
   assert_true(number(o, "passes_s") >= 0);
   static const char *const positive[] = {"read_bandwidth_gbs", "fma_peak_gflops", "weights_s",
-                                         "jit_compile_s", "matmul_params",
+                                         "jit_compile_s", "pack_weights_s", "matmul_params",
                                          "weight_bytes_per_token"};
   for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
     expect_positive(o, positive[i]);

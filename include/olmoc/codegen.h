@@ -45,8 +45,9 @@ int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 /* Floats per vector register in the kernels this JIT emits: 16 (AVX-512) or 8. */
 int cg_jit_vector_width(const cg_jit *j);
 
-/* How many kernel modules this JIT has compiled. */
+/* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
+double cg_jit_compile_seconds(const cg_jit *j);
 
 /* ---- kernels ----
  * A kernel is a plain C function over a range of its work; threads split the
@@ -57,8 +58,11 @@ int cg_jit_compile_count(const cg_jit *j);
  *   matmul         k(const float *x, const W *w, float *y, m0, m1, n0, n1)
  *   matmul_add     k(const float *x, const W *w, const float *r, float *y, m0, m1, n0, n1)
  *   matmul_swiglu  k(const float *x, const W *wg, const W *wu, float *y, m0, m1, n0, n1)
- *       x[M,K], w[N,K], r and y [M,N]; for m in [m0,m1), n in [n0,n1):
- *       y[m,n] = x[m].w[n] (+ r[m,n]; or silu(x[m].wg[n]) * (x[m].wu[n]))
+ *       x[M,K], w[N,K] packed by cg_pack_matrix, r and y [M,N]; for m in
+ *       [m0,m1), n in [n0,n1): y[m,n] = x[m].w[n] (+ r[m,n]; or
+ *       silu(x[m].wg[n]) * (x[m].wu[n])). Each y[m,n] is one f32 fma chain over
+ *       k = 0..K-1, the same bits whatever the ranges. Ranges that start on a
+ *       panel (a multiple of cg_matmul_panel) share no work.
  *   rmsnorm        k(const float *x, const float *w, float *y, row0, row1)
  *   rmsnorm_add    k(const float *x, const float *w, const float *r, float *y, row0, row1)
  *       x, r, y [rows,D], w[D]: y = (r +) w * (x * rsqrt(mean(x^2) + eps)) per row
@@ -121,6 +125,13 @@ typedef struct cg_kernel_key {
   ir_shape in[IR_MAX_INPUTS], out;
 } cg_kernel_key;
 
+/* Matmul weights w[N,K] (f32 or bf16) in the kernels' layout: panels of
+ * cg_matmul_panel(j) columns (32 on AVX-512, 16 on AVX2), codegen/pack.c.
+ * out holds cg_packed_bytes; packing uses the OpenMP threads. */
+int64_t cg_matmul_panel(const cg_jit *j);
+size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k);
+void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, void *out);
+
 /* The kernel for key, compiled on first use; the same key gives the same
  * pointer, valid until cg_jit_free. Fields an op ignores do not matter. */
 int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
@@ -129,8 +140,9 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * A program for the executor (olmoc/executor.h) from g after the -O2 fusions
  * and plan-memory: one step per compute node with its kernel from j (which
  * must outlive the program), KV caches of ctx positions (plan->max_ctx >= ctx),
- * weights from `weights` used in place (matrices in their dtype; small vectors
- * such as norm weights converted to f32 once). An op without a kernel is an
+ * weights from `weights`: matmul matrices packed once into program memory in
+ * their dtype, the embedding table used in place, small vectors such as norm
+ * weights converted to f32 once. An op without a kernel is an
  * error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *weights_ctx, rt_program **out, oc_error *e);
