@@ -175,7 +175,7 @@ static int compute(lower *l, int id, oc_error *e) {
   if (off < 0 || n->type.dtype != IR_F32)
     return oc_fail(e, "%s: the JIT needs an f32 value placed in the arena", op_name(n));
   l->arg[id] = (rt_arg){RT_ARG_ARENA, off, NULL, 0};
-  rt_step s = {.what = op_name(n), .grain = 1};
+  rt_step s = {.what = op_name(n), .grain = 1, .layer = n->layer};
   cg_kernel_key key = {.op = n->op};
   const ir_shape *x = shape(l, n->in[0]);
   int arity = ir_arity(n);
@@ -276,7 +276,7 @@ static int node(lower *l, int id, oc_error *e) {
     if (l->plan->offset[id] < 0)
       return oc_fail(e, "positions: the plan gives it no arena storage");
     rt_step s = {.call = RT_CALL_POSITIONS, .n_args = 1, .arg = {l->arg[id]}, .work = {0, 1, 0},
-                 .grain = 1, .what = "positions"};
+                 .grain = 1, .what = "positions", .layer = -1};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_ROPE_COS: case IR_ROPE_SIN:
@@ -302,7 +302,7 @@ static int node(lower *l, int id, oc_error *e) {
       return -1;
     l->arg[id] = l->arg[n->in[0]];
     rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .arg = {src, l->arg[id]},
-                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append"};
+                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append", .layer = n->layer};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_RESHAPE:

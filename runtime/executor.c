@@ -28,6 +28,7 @@ struct rt_program {
   rt_arg output;         /* f32[T, out_cols] */
   int64_t out_cols, vocab;
   const int32_t *tokens; /* this call's ids */
+  double *step_seconds;  /* [n_steps] while profiling, else NULL */
 };
 
 /* 64-byte aligned memory (2 MiB when large, so the kernel can back it with
@@ -73,6 +74,7 @@ void rt_program_free(rt_program *p) {
   free(p->cache_row);
   free(p->owned);
   free(p->steps);
+  free(p->step_seconds);
   free(p->arena);
   free(p);
 }
@@ -141,6 +143,14 @@ void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t v
 
 int64_t rt_program_position(const rt_program *p) { return p->P; }
 int64_t rt_program_steps(const rt_program *p) { return p->n_steps; }
+const rt_step *rt_program_step(const rt_program *p, int64_t i) { return &p->steps[i]; }
+const double *rt_program_step_seconds(const rt_program *p) { return p->step_seconds; }
+
+int rt_program_set_profiling(rt_program *p, bool on, oc_error *e) {
+  free(p->step_seconds);
+  p->step_seconds = on ? calloc((size_t)p->n_steps + 1, sizeof *p->step_seconds) : NULL;
+  return on && !p->step_seconds ? oc_fail(e, "out of memory for the profile") : 0;
+}
 
 void rt_program_rewind(rt_program *p, int64_t P) {
   if (P >= 0 && P < p->P)
@@ -242,6 +252,7 @@ const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int
 #pragma omp parallel num_threads(threads > 0 ? threads : rt_default_threads())
   {
     int id = omp_get_thread_num(), n = omp_get_num_threads();
+    double *seconds = id == 0 ? prog->step_seconds : NULL, t = seconds ? omp_get_wtime() : 0;
     for (int64_t i = 0; i < prog->n_steps; i++) {
       const rt_step *s = &prog->steps[i];
       int64_t r0, r1;
@@ -249,6 +260,11 @@ const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int
       if (r0 < r1)
         call(prog, s, T, P, r0, r1);
 #pragma omp barrier
+      if (seconds) {
+        double now = omp_get_wtime();
+        seconds[i] += now - t;
+        t = now;
+      }
     }
   }
   p->tokens = NULL;
