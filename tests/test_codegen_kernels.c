@@ -165,7 +165,7 @@ static void attention_case(cg_jit *j, int64_t T, int64_t P, int64_t H, int64_t K
 
 static void test_attention(void **state) {
   cg_jit **jits = *state;
-  const int64_t Ts[] = {1, 3}, Ps[] = {0, 5}, KVs[] = {1, 2, 4}, Ds[] = {16, 20, 24, 128};
+  const int64_t Ts[] = {1, 3}, Ps[] = {0, 5, 17}, KVs[] = {1, 2, 4}, Ds[] = {16, 20, 24, 128};
   for (int j = 0; j < NJITS; j++)
     for (int a = 0; a < COUNT(Ts); a++)
       for (int b = 0; b < COUNT(Ps); b++)
