@@ -140,24 +140,13 @@ LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *n
 LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name);
 
-/* How an elementwise kernel reads an input, viewing the output as [rows, C]. */
-typedef enum cg_bcast {
-  CG_FULL,   /* the output's shape: in[row*C + c] */
-  CG_SCALAR, /* one value: in[0] */
-  CG_TRAIL,  /* the output's trailing dims: in[(row % period)*C + c] */
-  CG_PER_ROW /* [..., 1]: in[period ? row % period : row] */
-} cg_bcast;
-
 typedef struct cg_eltwise_plan {
   ir_expr_tok tok[IR_EXPR_MAX];
   int n_tok;
-  int64_t cols; /* C */
-  cg_bcast how[IR_MAX_INPUTS];
-  int64_t period[IR_MAX_INPUTS]; /* rows an input repeats over (0: never) */
 } cg_eltwise_plan;
 
-/* Checks an elementwise key (expr, shapes, broadcasts) and, when plan is not
- * NULL, fills it. The message says which input broadcasts how. */
+/* Checks an elementwise key (expr, ranks, each input broadcasting to the
+ * output) and, when plan is not NULL, fills it. The message names the input. */
 int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *e);
 
 /* Frees the cache's entries (jit.c, at cg_jit_free). */

@@ -12,6 +12,16 @@
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
 static bool is_rmsnorm(ir_op op) { return op == IR_RMSNORM || op == IR_RMSNORM_ADD; }
 
+bool cg_kernel_shaped(const cg_kernel_key *key) {
+  if (key->op != IR_ELTWISE)
+    return false;
+  const ir_shape *o = &key->out;
+  for (int d = 0; d < o->rank && d < IR_MAX_DIMS; d++)
+    if (!ir_dim_is_const(o->dim[d]) && (d > 0 || o->rank == 1))
+      return true;
+  return false;
+}
+
 static const char *op_name(ir_op op) {
   return (unsigned)op < IR_OP_COUNT ? ir_op_table[op].name : "(unknown)";
 }

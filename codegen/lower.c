@@ -214,7 +214,7 @@ static int compute(lower *l, int id, oc_error *e) {
     key.out = n->type.shape;
     if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
       return -1;
-    s.call = RT_CALL_RANGE;
+    s.call = cg_kernel_shaped(&key) ? RT_CALL_SHAPED : RT_CALL_RANGE;
     break;
   default:
     return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp or -O2)", op_name(n));

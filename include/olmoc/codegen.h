@@ -78,8 +78,17 @@ int cg_jit_compile_count(const cg_jit *j);
  *       the caller has checked 0 <= id < V (an id out of range reads out of bounds).
  *   elementwise    k(const float *in0, ..., const float *in{n-1}, float *y, row0, row1)
  *       y viewed as [rows, C] (C its last dim): expr over the f32 inputs, each
- *       read through its broadcast, for rows in [row0,row1). y may be an input of
- *       y's shape. The interpreter's bits, except exp and sigmoid (~1e-7 relative).
+ *       read through its numpy broadcast, for rows in [row0,row1). y may be an
+ *       input of y's shape. The interpreter's bits, except exp and sigmoid
+ *       (~1e-7 relative). When a dim of y other than a leading one is symbolic
+ *       (scores [H,T,P+T], a [T] vector) the kernel takes the shaped form.
+ *
+ * Shaped kernels, for the primitive ops whose extents depend on the call, take
+ * the addresses of their inputs then of y in an array, and the call's T and P:
+ *   shaped         k(void *const *arg, T, P, row0, row1)
+ * Their work is the rows of y (all dims but the last) in [row0,row1); every
+ * value is f32 and row-major with the key's shapes evaluated at T and P:
+ *   elementwise    as above, when cg_kernel_shaped says so.
  * The int64_t range bounds are half-open. */
 typedef void cg_matmul_fn(const float *x, const void *w, float *y, int64_t m0, int64_t m1,
                           int64_t n0, int64_t n1);
@@ -112,14 +121,15 @@ typedef struct cg_kernel_key {
   float eps;      /* rmsnorm: epsilon, baked into the kernel; else ignored */
   float scale;    /* attention: the score scale (the op's value); else ignored */
   /* elementwise: the postfix expr (ir_expr_parse's form; copied by the cache),
-   * the types' shapes of its n_in inputs and of its output. The output's last
-   * dim must be constant; each input is the output's shape, a scalar, the
-   * output's trailing dims ([D] or [H,D] for [T,H,D]), or one value per row
-   * (the output's shape with the last dim 1); leading 1s are ignored. */
+   * the types' shapes of its n_in inputs and of its output; each input
+   * broadcasts to the output numpy-style (right-aligned, dims equal or 1). */
   const char *expr;
   int n_in;
   ir_shape in[IR_MAX_INPUTS], out;
 } cg_kernel_key;
+
+/* Whether key's kernel takes the shaped form k(arg, T, P, row0, row1). */
+bool cg_kernel_shaped(const cg_kernel_key *key);
 
 /* The kernel for key, compiled on first use; the same key gives the same
  * pointer, valid until cg_jit_free. Fields an op ignores do not matter. */
