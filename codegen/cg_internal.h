@@ -139,6 +139,10 @@ LLVMModuleRef cg_emit_rope(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_reduce(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_batched_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_copy(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_causal_mask(cg_jit *j, const cg_kernel_key *k, const char *name);
 
 typedef struct cg_eltwise_plan {
   ir_expr_tok tok[IR_EXPR_MAX];

@@ -245,7 +245,8 @@ static void test_vector_widths(void **state) {
 static void test_errors(void **state) {
   cg_jit **jits = *state, *j = jits[0];
   int compiles = cg_jit_compile_count(j);
-  expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "no kernel for op softmax");
+  expect_error(j, (cg_kernel_key){.op = IR_KV_APPEND}, "no kernel for op kv_append");
+  expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "softmax kernel: 0 input shapes, expected 1");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_I8, .k = 4, .n = 4}, "expected f32 or bf16");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL_ADD, .wtype = IR_F32, .k = 0, .n = 4}, "must both be positive");
   expect_error(j, (cg_kernel_key){.op = IR_RMSNORM, .k = 8, .eps = NAN}, "eps");

@@ -88,6 +88,14 @@ int cg_jit_compile_count(const cg_jit *j);
  *   shaped         k(void *const *arg, T, P, row0, row1)
  * Their work is the rows of y (all dims but the last) in [row0,row1); every
  * value is f32 and row-major with the key's shapes evaluated at T and P:
+ *   reduce_sum, reduce_mean  x[...,L] -> y[...,1]: the row's sum (mean), summed
+ *       in double and rounded once, as the interpreter does.
+ *   softmax        x[...,L] -> y: max in f32, exp(x - max) in f32, the sum in
+ *       double, y = exp / sum rounded once; within 1e-5 relative of the interpreter.
+ *   matmul (n_in 2) a[...,M,K], b[...,N,K] or b[N,K], both activations:
+ *       y[...,m,n] = a[...,m].b[...,n], f32 accumulators (as the matmul kernels).
+ *   slice, concat, transpose, repeat: copies, exact.
+ *   causal_mask    x[...,Tq,S]: y = x, or -inf where key j > P + query i.
  *   elementwise    as above, when cg_kernel_shaped says so.
  * The int64_t range bounds are half-open. */
 typedef void cg_matmul_fn(const float *x, const void *w, float *y, int64_t m0, int64_t m1,
@@ -113,9 +121,10 @@ typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, cons
 
 typedef struct cg_kernel_key {
   ir_op op;       /* IR_MATMUL, IR_MATMUL_ADD, IR_MATMUL_SWIGLU, IR_RMSNORM, IR_RMSNORM_ADD,
-                     IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE */
+                     IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE, and the
+                     shaped ones below */
   ir_dtype wtype; /* matmul weights, gather table: IR_F32 or IR_BF16; ignored by the others */
-  int64_t k, n;   /* matmul: x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
+  int64_t k, n;   /* matmul (n_in 0): x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
                      rope, attention: k = head dim D, n = heads H; else ignored */
   int64_t kv;     /* attention: KV heads, dividing H; else ignored */
   float eps;      /* rmsnorm: epsilon, baked into the kernel; else ignored */
@@ -126,6 +135,14 @@ typedef struct cg_kernel_key {
   const char *expr;
   int n_in;
   ir_shape in[IR_MAX_INPUTS], out;
+  /* shaped kernels (reduce_sum, reduce_mean, softmax, causal_mask, slice,
+   * concat, transpose, repeat, and matmul with n_in 2): the n_in input shapes
+   * and out as above, which must agree by the IR's type rules, and the op's
+   * attributes: */
+  int axis;                /* slice, concat, repeat */
+  int64_t start;           /* slice: the first index along axis (the end is out's) */
+  int times;               /* repeat */
+  int perm[IR_MAX_DIMS];   /* transpose: output axis i is input axis perm[i] */
 } cg_kernel_key;
 
 /* Whether key's kernel takes the shaped form k(arg, T, P, row0, row1). */
