@@ -153,9 +153,10 @@ bool cg_kernel_shaped(const cg_kernel_key *key);
 int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
 
 /* ---- lowering ----
- * A program for the executor (olmoc/executor.h) from g after the -O2 fusions
- * and plan-memory: one step per compute node with its kernel from j (which
- * must outlive the program), KV caches of ctx positions (plan->max_ctx >= ctx),
+ * A program for the executor (olmoc/executor.h) from g after any passes and
+ * plan-memory last (fused or primitive ops alike): one step per compute node
+ * with its kernel from j (which must outlive the program; reshapes are their
+ * source's bytes, as the plan aliases them), KV caches of ctx positions (plan->max_ctx >= ctx),
  * weights from `weights` used in place (matrices in their dtype; small vectors
  * such as norm weights converted to f32 once). An op without a kernel is an
  * error that names it. */
