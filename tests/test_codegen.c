@@ -258,6 +258,16 @@ static void test_errors(void **state) {
   assert_int_equal(cg_jit_lookup(j, "no_such_kernel", &addr, &e), -1);
   assert_non_null(strstr(e.msg, "no_such_kernel"));
 
+  /* a CPU without AVX2 and FMA: refused, not given untested SSE code */
+  cg_jit *sse = NULL;
+  assert_int_equal(cg_jit_new_for_cpu("x86-64", "+sse2,+sse4.2", &sse, &e), -1);
+  assert_null(sse);
+  assert_non_null(strstr(e.msg, "cpu \"x86-64\" lacks AVX2: use --backend interp"));
+  assert_int_equal(cg_jit_new_for_cpu("x86-64", "+avx2,-fma", &sse, &e), -1);
+  assert_non_null(strstr(e.msg, "lacks FMA"));
+  assert_int_equal(cg_jit_new_for_target("sse", &sse, &e), -1);
+  assert_non_null(strstr(e.msg, "--target: expected native or avx2, found 'sse'"));
+
   /* an IR dump into a directory that does not exist fails with its path */
   cg_jit *fresh;
   check(cg_jit_new(&fresh, &e), &e);

@@ -277,7 +277,8 @@ static float *cli_logits(const char *args, int i) {
 static void test_cli_backends(void **state) {
   (void)state;
   const char *args[] = {"--backend interp", "--backend jit -t 1", "--backend jit -t 2", "--backend interp -O0",
-                        "--backend jit -O0", "--backend jit -O1", "--backend jit --passes=dce"};
+                        "--backend jit -O0", "--backend jit -O1", "--backend jit --passes=dce",
+                        "--backend jit --target avx2"};
   float *logits[COUNT(args)];
   for (int i = 0; i < COUNT(args); i++)
     logits[i] = cli_logits(args[i], i);
@@ -294,6 +295,10 @@ static void test_cli_backends(void **state) {
   expect_output("--backend: expected jit or interp, found 'gpu'");
   assert_int_equal(olmoc("logits -m " TINY " --backend jit --ids 1,256 -o /dev/null"), 1);
   expect_output("token id 256 is outside the model's vocabulary of 256");
+  assert_int_equal(olmoc("logits -m " TINY " --backend jit --target sse2 --ids 1 -o /dev/null"), 1);
+  expect_output("--target: expected native or avx2, found 'sse2'");
+  assert_int_equal(olmoc("logits -m " TINY " --target avx2 --ids 1 -o /dev/null"), 1);
+  expect_output("--target picks the JIT's instruction set: it needs --backend jit");
 }
 
 int main(void) {

@@ -36,6 +36,7 @@ static const char usage[] =
     "  --emit-llvm DIR         write each JIT kernel's optimized LLVM IR to DIR\n"
     "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
     "                          reference interpreter, one thread, any pipeline)\n"
+    "  --target T              the JIT's instruction set: native (default) or avx2\n"
     "  --chat                  apply the model's chat template; interactive on a terminal\n"
     "  --chat-template NAME    use a built-in template (olmo2) instead of the model's\n"
     "  --system TEXT           a system message for --chat\n"

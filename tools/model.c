@@ -41,7 +41,7 @@ static void jit_rewind(void *self, int64_t P) { rt_program_rewind(((cli_model *)
 static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p,
                     oc_error *e) {
   const char *emit_llvm = p ? p->emit_llvm : NULL;
-  if (cg_jit_new(&m->jit, e) ||
+  if (cg_jit_new_for_target(p ? p->target : NULL, &m->jit, e) ||
       (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
@@ -61,6 +61,8 @@ static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *
     return oc_fail(e, "--backend: expected jit or interp, found '%s'", backend);
   if (!jit && p && p->emit_llvm)
     return oc_fail(e, "--emit-llvm writes the JIT's kernels: it needs --backend jit");
+  if (!jit && p && p->target)
+    return oc_fail(e, "--target picks the JIT's instruction set: it needs --backend jit");
   if (p)
     o.level = p->o0 ? 0 : p->o1 ? 1 : 2, o.passes = p->passes;
   o.need_plan = jit;

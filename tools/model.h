@@ -17,13 +17,14 @@
  * backend that evaluates the result: "jit" (the LLVM kernels on the OpenMP
  * executor: any pipeline, plan-memory appended when it does not end with it)
  * or "interp" (the reference interpreter, any pipeline), with a thread count
- * for the JIT. */
+ * and an instruction set for the JIT. */
 typedef struct cli_pipeline {
   bool o0, o1, o2;
   const char *passes;
   const char *backend; /* "jit" or "interp"; the command sets its default */
   long threads;        /* JIT threads; 0: all cores */
   const char *emit_llvm; /* a directory for each JIT kernel's optimized LLVM IR, or NULL */
+  const char *target;    /* the JIT's instruction set: "native" (NULL too) or "avx2" */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
@@ -31,7 +32,8 @@ typedef struct cli_pipeline {
       CLI_OPT_FLAG(NULL, "-O2", &(p)->o2), CLI_OPT_STRING(NULL, "--passes", &(p)->passes),         \
       CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
-      CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm)
+      CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
+      CLI_OPT_STRING(NULL, "--target", &(p)->target)
 
 typedef struct cli_model {
   const char *dir;

@@ -27,12 +27,18 @@ void cg_host_detect(cg_host *h);
 
 typedef struct cg_jit cg_jit;
 
-/* A JIT for the host CPU (its name and features as LLVM detects them). */
+/* A JIT for the host CPU (its name and features as LLVM detects them): 16-wide
+ * kernels with AVX-512, 8-wide with AVX2+FMA; a CPU without AVX2 and FMA is
+ * refused with a message (the kernels are not written for SSE). */
 int cg_jit_new(cg_jit **out, oc_error *e);
 /* A JIT for a given CPU and feature string ("haswell", "+avx2,+fma"), e.g. to
- * test the AVX2 kernels on an AVX-512 host. Code for features the host lacks
- * compiles but must not be run. */
+ * test the AVX2 kernels on an AVX-512 host; the features must include avx2 and
+ * fma. Code for features the host lacks compiles but must not be run. */
 int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_error *e);
+/* A JIT for a target by name: "native" (or NULL), the host as cg_jit_new; or
+ * "avx2", Haswell's AVX2+FMA (8-wide) whatever the host has beyond it,
+ * refused on a host without AVX2 and FMA. */
+int cg_jit_new_for_target(const char *target, cg_jit **out, oc_error *e);
 void cg_jit_free(cg_jit *j);
 
 /* Writes each module's optimized LLVM IR to DIR/<module>.ll from now on
