@@ -88,8 +88,8 @@ static void tile(cg_emit *e, const mm *g, LLVMValueRef m, LLVMValueRef p, int ro
         if (g->mats == 2)
           v = cg_silu_mul(e, v, cg_get(e, e->vf32, a[2]));
         if (g->r)
-          v = LLVMBuildFAdd(e->b, cg_load_vec_masked(e, g->r, at, mask), v, "");
-        cg_store_vec_masked(e, v, g->y, at, mask);
+          v = LLVMBuildFAdd(e->b, cg_load_masked(e, g->r, at, mask, 0.0), v, "");
+        cg_store_masked(e, v, g->y, at, mask);
       }
   }
 }

@@ -1,5 +1,7 @@
-/* Lowering a fused, planned graph to an executor program: one step per compute
- * node with its kernel from the cache, views (reshape, output) as their
+/* Lowering a planned graph, fused or not, to an executor program: one step per
+ * compute node with its kernel from the cache (fused ops by their own kernels;
+ * primitives by the shaped kernels over the rows of their output, elementwise
+ * ones as one-op elementwise kernels), views (reshape, output) as their
  * source's bytes, KV caches as the program's, rope tables precomputed for every
  * position at load (exactly as the interpreter computes them) and indexed by P.
  * Matmul weights are packed into the kernels' panels once, at load.
@@ -7,6 +9,7 @@
  * embedding table), a program-owned table, packed weight or cache, or the
  * token ids; nothing is allocated per call. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,9 +166,49 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   return 0;
 }
 
+/* Whether matmul n multiplies by a weight matrix (else by an activation). */
+static bool by_weight(const lower *l, const ir_node *n) {
+  const ir_node *b = &l->g->nodes[n->in[1]];
+  return n->op != IR_MATMUL || (b->op == IR_WEIGHT && b->type.shape.rank == 2);
+}
+
 /* Input i of n is a matmul's weight matrix (read packed). */
-static bool matmul_weight(const ir_node *n, int i) {
-  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1) || (n->op == IR_MATMUL_SWIGLU && i >= 1);
+static bool matmul_weight(const lower *l, const ir_node *n, int i) {
+  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1 && by_weight(l, n)) ||
+         (n->op == IR_MATMUL_SWIGLU && i >= 1);
+}
+
+/* Whether n's kernel works over the rows of its output and takes its key from
+ * the shapes: elementwise ops, reductions, data movement, the causal mask,
+ * and matmul of two activations. */
+static bool over_rows(const lower *l, const ir_node *n) {
+  switch (n->op) {
+  case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: case IR_CAUSAL_MASK:
+  case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT:
+    return true;
+  case IR_MATMUL:
+    return !by_weight(l, n);
+  default:
+    return (ir_op_table[n->op].flags & IR_ELEMENTWISE) != 0;
+  }
+}
+
+/* The key of a shaped kernel or an elementwise one: n's input shapes, its
+ * shape, its attributes. A primitive elementwise op becomes the one-op expr
+ * written into expr[32]. */
+static cg_kernel_key shaped_key(const lower *l, const ir_node *n, char *expr) {
+  cg_kernel_key key = {.op = n->op, .n_in = ir_arity(n), .out = n->type.shape, .axis = n->axis,
+                       .start = n->start, .times = n->times};
+  memcpy(key.perm, n->perm, sizeof key.perm);
+  for (int i = 0; i < key.n_in; i++)
+    key.in[i] = *shape(l, n->in[i]);
+  if (ir_op_table[n->op].flags & IR_ELEMENTWISE) {
+    if (n->op != IR_ELTWISE)
+      snprintf(expr, 32, key.n_in == 1 ? "%%0 %s" : "%%0 %%1 %s", op_name(n));
+    key.expr = n->op == IR_ELTWISE ? n->name : expr;
+    key.op = IR_ELTWISE;
+  }
+  return key;
 }
 
 /* The step computing node id into its planned arena offset. */
@@ -179,15 +222,21 @@ static int compute(lower *l, int id, oc_error *e) {
   cg_kernel_key key = {.op = n->op};
   const ir_shape *x = shape(l, n->in[0]);
   int arity = ir_arity(n);
+  char expr[32];
   for (int i = 0; i < arity; i++) {
     if (n->op == IR_GATHER)
       s.arg[i] = l->arg[n->in[i]];
-    else if (matmul_weight(n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e) : f32_arg(l, n, i, &s.arg[i], e))
+    else if (matmul_weight(l, n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e) : f32_arg(l, n, i, &s.arg[i], e))
       return -1;
   }
   s.n_args = arity + 1;
   s.arg[arity] = l->arg[id];
-  switch (n->op) {
+  if (over_rows(l, n)) { /* work: the rows of the output, all its dims but the last */
+    key = shaped_key(l, n, expr);
+    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
+      return -1;
+    s.call = cg_kernel_shaped(&key) ? RT_CALL_SHAPED : RT_CALL_RANGE;
+  } else switch (n->op) {
   case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
     if (const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
         product(n, x, 0, x->rank - 1, &s.rows, e))
@@ -227,18 +276,8 @@ static int compute(lower *l, int id, oc_error *e) {
       return -1;
     s.call = RT_CALL_RANGE;
     break;
-  case IR_ELTWISE:
-    key.expr = n->name;
-    key.n_in = n->n_in;
-    for (int i = 0; i < n->n_in; i++)
-      key.in[i] = *shape(l, n->in[i]);
-    key.out = n->type.shape;
-    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
-      return -1;
-    s.call = RT_CALL_RANGE;
-    break;
   default:
-    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp or -O2)", op_name(n));
+    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp)", op_name(n));
   }
   if (kernel(l, &key, &s.fn, e))
     return -1;
@@ -330,7 +369,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     return oc_wrap(e, "the JIT needs a graph that verifies");
   if (!plan || plan->n != g->n || plan->max_ctx < ctx || ctx < 1)
     return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
-                   "(run plan-memory: -O2)", (long long)ctx);
+                   "(end the passes with plan-memory)", (long long)ctx);
   lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1};
   l.arg = calloc((size_t)g->n, sizeof *l.arg);
   l.weight = calloc((size_t)g->n, sizeof *l.weight);

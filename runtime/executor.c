@@ -183,6 +183,7 @@ typedef void matmul3_fn(const float *, const void *, const void *, float *, int6
 typedef void gather_fn(const void *, const int32_t *, float *, int64_t, int64_t);
 typedef void attention_fn(const float *, const float *, const float *, float *, int64_t, int64_t,
                           int64_t);
+typedef void shaped_fn(void *const *, int64_t, int64_t, int64_t, int64_t);
 
 /* Work items [r0, r1) of step s. */
 static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, int64_t r0, int64_t r1) {
@@ -195,6 +196,7 @@ static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, in
   case RT_CALL_MATMUL3: ((matmul3_fn *)s->fn)(a[0], a[1], a[2], a[3], 0, rows, r0, r1); break;
   case RT_CALL_GATHER: ((gather_fn *)s->fn)(a[0], a[1], a[2], r0, r1); break;
   case RT_CALL_ATTENTION: ((attention_fn *)s->fn)(a[0], a[1], a[2], a[3], P, r0, r1); break;
+  case RT_CALL_SHAPED: ((shaped_fn *)s->fn)(a, T, P, r0, r1); break;
   case RT_CALL_RANGE:
     switch (s->n_args) {
     case 2: ((range2_fn *)s->fn)(a[0], a[1], r0, r1); break;

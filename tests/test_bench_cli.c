@@ -30,11 +30,12 @@ static const cJSON *array(const cJSON *o, const char *key, int n) {
 
 static void test_json(void **state) {
   (void)state;
-  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny/config.json --json -t 1"), 0);
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny/config.json --json -t 1 --target avx2"), 0);
   cJSON *o = cJSON_Parse(out);
   if (!cJSON_IsObject(o))
     fail_msg("not one JSON object:\n%.3000s", out);
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "dtype")->valuestring, "f32");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "target")->valuestring, "avx2");
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "model")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "page_mode")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "thp")));
@@ -69,6 +70,7 @@ static void test_table(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 -t 2"), 0);
   expect_output("bf16 weights");
+  expect_output("2 threads, native kernels");
   expect_output("MADV_HUGEPAGE");
   expect_output("read bandwidth");
   expect_output("f32 FMA peak");
@@ -124,6 +126,8 @@ static void test_errors(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
   expect_output("--dtype: expected f32 or bf16, found 'f16'");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --target sse2"), 2);
+  expect_output("--target: expected native or avx2, found 'sse2'");
   assert_int_equal(olmoc("bench --json"), 2);
   expect_output("-m MODEL is required");
 }

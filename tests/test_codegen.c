@@ -264,7 +264,8 @@ static void test_vector_widths(void **state) {
 static void test_errors(void **state) {
   cg_jit **jits = *state, *j = jits[0];
   int compiles = cg_jit_compile_count(j);
-  expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "no kernel for op softmax");
+  expect_error(j, (cg_kernel_key){.op = IR_KV_APPEND}, "no kernel for op kv_append");
+  expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "softmax kernel: 0 input shapes, expected 1");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_I8, .k = 4, .n = 4}, "expected f32 or bf16");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL_ADD, .wtype = IR_F32, .k = 0, .n = 4}, "must both be positive");
   expect_error(j, (cg_kernel_key){.op = IR_RMSNORM, .k = 8, .eps = NAN}, "eps");
@@ -275,6 +276,16 @@ static void test_errors(void **state) {
   oc_error e;
   assert_int_equal(cg_jit_lookup(j, "no_such_kernel", &addr, &e), -1);
   assert_non_null(strstr(e.msg, "no_such_kernel"));
+
+  /* a CPU without AVX2 and FMA: refused, not given untested SSE code */
+  cg_jit *sse = NULL;
+  assert_int_equal(cg_jit_new_for_cpu("x86-64", "+sse2,+sse4.2", &sse, &e), -1);
+  assert_null(sse);
+  assert_non_null(strstr(e.msg, "cpu \"x86-64\" lacks AVX2: use --backend interp"));
+  assert_int_equal(cg_jit_new_for_cpu("x86-64", "+avx2,-fma", &sse, &e), -1);
+  assert_non_null(strstr(e.msg, "lacks FMA"));
+  assert_int_equal(cg_jit_new_for_target("sse", &sse, &e), -1);
+  assert_non_null(strstr(e.msg, "--target: expected native or avx2, found 'sse'"));
 
   /* an IR dump into a directory that does not exist fails with its path */
   cg_jit *fresh;

@@ -30,6 +30,7 @@ static const char usage[] =
     "  -m, --model PATH     a model directory or config.json (e.g. models/olmo2-1b)\n"
     "  --dtype f32|bf16     weight dtype (default f32)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
+    "  --target T           the JIT's instruction set: native (default) or avx2\n"
     "  --json               print one JSON object (keys in README.md) instead of a table\n"
     "  --profile            also time each kernel family and each layer (one prefill of\n"
     "                       512 tokens or the context, decode from P=0), in the table or\n"
@@ -128,6 +129,7 @@ static void free_weights(bench_weights *ws) {
 }
 
 typedef struct figures {
+  const char *target; /* the JIT's: "native" or "avx2" */
   double bandwidth_gbs, fma_gflops, bf16_gflops;
   int read_width;
   double passes_s, compile_s, pack_s, weights_s;
@@ -193,7 +195,8 @@ static double flops_per_token(const olmo2_config *c, double matmul_params, int64
 
 static void print_table(const char *model, const char *dtype, int threads, const figures *f,
                         long huge_kib) {
-  printf("olmoc bench: %s, %s weights (random, in memory), %d threads\n", model, dtype, threads);
+  printf("olmoc bench: %s, %s weights (random, in memory), %d threads, %s kernels\n", model, dtype, threads,
+         f->target);
   printf("pages: anonymous memory with madvise(MADV_HUGEPAGE), THP mode '%s', %.2f GiB on huge pages\n",
          rt_thp_mode(), (double)huge_kib / (1 << 20));
   printf("read bandwidth   %8.1f GB/s   (%d-bit loads, 1 GiB, best of 5)\n", f->bandwidth_gbs,
@@ -233,6 +236,7 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   cJSON_AddStringToObject(o, "model", model);
   cJSON_AddStringToObject(o, "dtype", dtype);
   cJSON_AddNumberToObject(o, "threads", threads);
+  cJSON_AddStringToObject(o, "target", f->target);
   cJSON_AddStringToObject(o, "page_mode", "madvise_hugepage");
   cJSON_AddStringToObject(o, "thp", rt_thp_mode());
   cJSON_AddNumberToObject(o, "huge_page_bytes", (double)huge_kib * 1024);
@@ -282,8 +286,8 @@ static int print_json(cJSON *o, oc_error *e) {
   return 0;
 }
 
-static int bench(const char *model, const char *dtype_name, int threads, bool json, bool profile,
-                 oc_error *e) {
+static int bench(const char *model, const char *dtype_name, const char *target, int threads, bool json,
+                 bool profile, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
   if (!strcmp(dtype_name, "f32"))
@@ -300,7 +304,7 @@ static int bench(const char *model, const char *dtype_name, int threads, bool js
   if (ctx <= DECODE_STEPS)
     return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
                    (long long)ctx);
-  figures f = {0};
+  figures f = {.target = target};
   ir_graph *g = NULL;
   cg_jit *jit = NULL;
   rt_program *prog = NULL;
@@ -350,7 +354,7 @@ static int bench(const char *model, const char *dtype_name, int threads, bool js
     goto done;
   }
   t0 = rt_seconds();
-  if (cg_jit_new(&jit, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if (cg_jit_new_for_target(target, &jit, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;
@@ -386,7 +390,7 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *model = NULL, *dtype = "f32";
+  const char *model = NULL, *dtype = "f32", *target = "native";
   long threads = 0;
   bool json = false, profile = false;
   const cli_option opts[] = {
@@ -395,12 +399,15 @@ int cmd_bench(int argc, char **argv) {
       CLI_OPT_INT("-t", "--threads", &threads, 1, 1024, NULL),
       CLI_OPT_FLAG(NULL, "--json", &json),
       CLI_OPT_FLAG(NULL, "--profile", &profile),
+      CLI_OPT_STRING(NULL, "--target", &target),
       {0},
   };
   oc_error e = {{0}};
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !model)
     parsed = oc_fail(&e, "-m MODEL is required");
+  if (!parsed && strcmp(target, "native") && strcmp(target, "avx2")) /* before minutes of probing */
+    parsed = oc_fail(&e, "--target: expected native or avx2, found '%s'", target);
   int t = threads > 0 ? (int)threads : rt_default_threads();
-  return cli_exit("bench", usage, parsed, !parsed && bench(model, dtype, t, json, profile, &e), &e);
+  return cli_exit("bench", usage, parsed, !parsed && bench(model, dtype, target, t, json, profile, &e), &e);
 }

@@ -23,6 +23,8 @@ typedef enum rt_call {
   RT_CALL_ATTENTION, /* fn(q, k, v, y, P, r0, r1) */
   RT_CALL_KV_APPEND, /* built in: rows r0..r1 of a0 (row_floats f32 each) to cache a1 at row P+r */
   RT_CALL_POSITIONS, /* built in: y[r] = P + r as int32 */
+  RT_CALL_SHAPED,    /* fn(a, T, P, r0, r1), a: the n_args argument addresses (output last),
+                        for kernels whose shapes depend on T and P */
 } rt_call;
 
 /* Where an argument lives; its address is base + P * p_stride bytes. */
