@@ -23,6 +23,7 @@ struct cg_jit {
   LLVMOrcThreadSafeContextRef tsc; /* every module is created in its context */
   LLVMTargetMachineRef tm;         /* for the optimization pipeline; the LLJIT owns its own copy */
   int vw;                          /* floats per vector */
+  bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
   char *ir_dir;                    /* where optimized IR goes, or NULL */
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;
@@ -118,6 +119,13 @@ LLVMModuleRef cg_emit_rope(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_matmul_q8(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_q8_quantize(cg_jit *j, const cg_kernel_key *k, const char *name);
+
+/* q8 packing (pack_q8.c): bytes of one group block of a panel nr wide, and
+ * of a packed matrix. */
+int64_t cg_q8_block_bytes(int64_t nr);
+size_t cg_q8_packed_bytes(const cg_jit *j, int64_t n, int64_t k);
 
 /* How an elementwise kernel reads an input, viewing the output as [rows, C]. */
 typedef enum cg_bcast {

@@ -57,6 +57,7 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
   if (!j)
     return oc_fail(e, "out of memory for a JIT session");
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
+  j->vnni = j->vw == 16 && cg_has_feature(features, "avx512vnni");
   LLVMTargetMachineRef jit_tm;
   if (make_tm(cpu, features, &j->tm, e) || make_tm(cpu, features, &jit_tm, e)) {
     cg_jit_free(j);
