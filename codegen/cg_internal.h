@@ -24,6 +24,7 @@ struct cg_jit {
   LLVMTargetMachineRef tm;         /* for the optimization pipeline; the LLJIT owns its own copy */
   int vw;                          /* floats per vector */
   bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
+  bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
   char *ir_dir;                    /* where optimized IR goes, or NULL */
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;

@@ -115,6 +115,8 @@ int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
 }
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
+void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }
+bool cg_jit_q8(const cg_jit *j) { return j->q8; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
 double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }

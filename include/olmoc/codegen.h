@@ -45,6 +45,12 @@ int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 /* Floats per vector register in the kernels this JIT emits: 16 (AVX-512) or 8. */
 int cg_jit_vector_width(const cg_jit *j);
 
+/* Whether programs cg_lower makes with j from now on quantize their matmul
+ * weights to q8 at load (from f32, bf16 or f16; see cg_pack_matrix_q8). Off
+ * by default: each matrix stays in its checkpoint dtype. */
+void cg_jit_set_q8(cg_jit *j, bool on);
+bool cg_jit_q8(const cg_jit *j);
+
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
 double cg_jit_compile_seconds(const cg_jit *j);
@@ -169,7 +175,9 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * and plan-memory: one step per compute node with its kernel from j (which
  * must outlive the program), KV caches of ctx positions (plan->max_ctx >= ctx),
  * weights from `weights`: matmul matrices packed once into program memory in
- * their dtype, the embedding table used in place, small vectors such as norm
+ * their dtype (or q8, cg_jit_set_q8: then each matmul reads its rows quantized
+ * by a q8_quantize step, shared by matmuls of the same input, into one
+ * program-owned buffer), the embedding table used in place, small vectors such as norm
  * weights converted to f32 once. An op without a kernel is an
  * error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
