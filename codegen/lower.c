@@ -94,7 +94,8 @@ static int weight(lower *l, int id, oc_error *e) {
   oc_fail(e, "the lookup failed without saying why");
   if (l->weights(l->wctx, n->name, w, e))
     return oc_wrap(e, "weight \"%s\"", n->name);
-  bool ok = w->dtype == n->type.dtype && w->rank == n->type.shape.rank && w->data;
+  bool prepacked = l->q8 && w->dtype == IR_I8 && w->rank == 2; /* see cg_lower */
+  bool ok = (w->dtype == n->type.dtype || prepacked) && w->rank == n->type.shape.rank && w->data;
   for (int i = 0; ok && i < w->rank; i++)
     ok = ir_dim_is_const(n->type.shape.dim[i]) && w->dims[i] == n->type.shape.dim[i].c;
   if (!ok) {
@@ -155,6 +156,10 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
     return -1;
   if (l->q8)
     *wtype = IR_I8;
+  if (!l->has_packed[src] && l->weight[src].dtype == IR_I8) { /* already packed, used in place */
+    l->packed[src] = l->arg[src];
+    l->has_packed[src] = true;
+  }
   if (!l->has_packed[src]) {
     const ir_tensor *w = &l->weight[src];
     void *y = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
@@ -243,6 +248,9 @@ static int compute(lower *l, int id, oc_error *e) {
       return -1;
     if (n->in[1] != l->tokens)
       return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
+    if (l->weight[n->in[0]].dtype == IR_I8)
+      return oc_fail(e, "gather: the table \"%s\" is a packed q8 matrix; gather reads f32 or bf16 rows",
+                     l->g->nodes[n->in[0]].name);
     l->vocab = shape(l, n->in[0])->dim[0].c;
     s.call = RT_CALL_GATHER;
     break;

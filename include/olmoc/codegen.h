@@ -177,7 +177,9 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * weights from `weights`: matmul matrices packed once into program memory in
  * their dtype (or q8, cg_jit_set_q8: then each matmul reads its rows quantized
  * by a q8_quantize step, shared by matmuls of the same input, into one
- * program-owned buffer), the embedding table used in place, small vectors such as norm
+ * program-owned buffer; a lookup may then return a matmul weight already
+ * packed: dtype IR_I8, dims [N,K], the bytes cg_pack_matrix_q8 makes for j,
+ * used in place), the embedding table used in place, small vectors such as norm
  * weights converted to f32 once. An op without a kernel is an
  * error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
