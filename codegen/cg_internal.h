@@ -112,6 +112,14 @@ LLVMValueRef cg_exp(cg_emit *e, LLVMValueRef x);
 /* silu(g) * u = (g * sigmoid(g)) * u, rounded step by step as the interpreter does. */
 LLVMValueRef cg_silu_mul(cg_emit *e, LLVMValueRef g, LLVMValueRef u);
 
+/* ---- the matmul kernels' loops (emit_matmul.c), shared by f32/bf16 and q8 ----
+ * tile(e, g, m, p, rows, panels) emits one tile: rows m.. by panels p..; the
+ * loops: one row (m1 - m0 == 1, decode) in tiles of gemv_panels panels, then
+ * single panels; else per panel, tiles of gemm_rows rows, then 4, then 1. */
+typedef void cg_tile_fn(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels);
+void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile, const void *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef p0,
+                     LLVMValueRef p1, int gemv_panels, int gemm_rows);
+
 /* ---- emitters: each builds the kernel for a validated key ---- */
 LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_rmsnorm(cg_jit *j, const cg_kernel_key *k, const char *name);

@@ -149,6 +149,10 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
   }
 }
 
+static void q8_tile(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels) {
+  tile(e, g, m, p, rows, panels);
+}
+
 /* k(xq, w, [w2 | r,] y, m0, m1, n0, n1) */
 LLVMModuleRef cg_emit_matmul_q8(cg_jit *j, const cg_kernel_key *k, const char *name) {
   int np = k->op == IR_MATMUL ? 3 : 4;
@@ -168,30 +172,7 @@ LLVMModuleRef cg_emit_matmul_q8(cg_jit *j, const cg_kernel_key *k, const char *n
   LLVMValueRef p0 = LLVMBuildSDiv(e->b, g.n0, cg_i64(e, g.nr), "");
   LLVMValueRef p1 = LLVMBuildSDiv(e->b, LLVMBuildNSWAdd(e->b, g.n1, cg_i64(e, g.nr - 1), ""), cg_i64(e, g.nr), "");
 
-  LLVMBasicBlockRef gemv = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemv");
-  LLVMBasicBlockRef gemm = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemm");
-  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "ret");
-  LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntEQ, LLVMBuildNSWSub(e->b, m1, m0, ""), cg_i64(e, 1), ""), gemv, gemm);
-
-  LLVMPositionBuilderAtEnd(e->b, gemv);
-  cg_loop wide, narrow;
-  tile(e, &g, m0, cg_loop_begin(e, &wide, p0, p1, gemv_panels), 1, gemv_panels);
-  cg_loop_end(e, &wide);
-  tile(e, &g, m0, cg_loop_begin(e, &narrow, cg_get(e, e->i64, wide.var), p1, 1), 1, 1);
-  cg_loop_end(e, &narrow);
-  LLVMBuildBr(e->b, done);
-
-  LLVMPositionBuilderAtEnd(e->b, gemm);
-  cg_loop panels, tiles, rest;
-  LLVMValueRef p = cg_loop_begin(e, &panels, p0, p1, 1);
-  tile(e, &g, cg_loop_begin(e, &tiles, m0, m1, gemm_rows), p, gemm_rows, 1);
-  cg_loop_end(e, &tiles);
-  tile(e, &g, cg_loop_begin(e, &rest, cg_get(e, e->i64, tiles.var), m1, 1), p, 1, 1);
-  cg_loop_end(e, &rest);
-  cg_loop_end(e, &panels);
-  LLVMBuildBr(e->b, done);
-
-  LLVMPositionBuilderAtEnd(e->b, done);
+  cg_matmul_loops(e, q8_tile, &g, m0, m1, p0, p1, gemv_panels, gemm_rows);
   return cg_emit_finish(e);
 }
 
