@@ -60,8 +60,13 @@ static uint16_t f16_up(float s) {
 /* Column col's group g of w (zero past k or n) as f32. */
 static void load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t col, int64_t g, float *out) {
   int64_t k0 = g * CG_Q8_GROUP, len = col < n ? (k - k0 < CG_Q8_GROUP ? k - k0 : CG_Q8_GROUP) : 0;
-  for (int64_t i = 0; i < CG_Q8_GROUP; i++)
-    out[i] = i < len ? ir_load_f32(src, w, col * k + k0 + i) : 0.0f;
+  if (src == IR_F32 && len > 0)
+    memcpy(out, (const float *)w + col * k + k0, (size_t)len * sizeof *out);
+  else
+    for (int64_t i = 0; i < len; i++)
+      out[i] = ir_load_f32(src, w, col * k + k0 + i);
+  for (int64_t i = len > 0 ? len : 0; i < CG_Q8_GROUP; i++)
+    out[i] = 0.0f;
 }
 
 void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
