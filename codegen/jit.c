@@ -62,6 +62,7 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
   if (!j)
     return oc_fail(e, "out of memory for a JIT session");
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
+  j->vnni = j->vw == 16 && cg_has_feature(features, "avx512vnni");
   LLVMTargetMachineRef jit_tm;
   if (make_tm(cpu, features, &j->tm, e) || make_tm(cpu, features, &jit_tm, e)) {
     cg_jit_free(j);
@@ -132,6 +133,8 @@ int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
 }
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
+void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }
+bool cg_jit_q8(const cg_jit *j) { return j->q8; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
 double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }
