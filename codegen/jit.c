@@ -14,6 +14,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg_internal.h"
+#include "olmoc/alloc.h"
 
 /* Consumes err into e as "what: message". */
 static int fail_llvm(oc_error *e, LLVMErrorRef err, const char *what) {
@@ -53,7 +54,7 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
   *out = NULL;
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
     return oc_fail(e, "LLVM has no native target for this machine");
-  cg_jit *j = calloc(1, sizeof *j);
+  cg_jit *j = oc_calloc(1, sizeof *j);
   if (!j)
     return oc_fail(e, "out of memory for a JIT session");
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
@@ -106,7 +107,7 @@ void cg_jit_free(cg_jit *j) {
 
 int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
   char *copy = NULL;
-  if (dir && !(copy = strdup(dir)))
+  if (dir && !(copy = oc_strdup(dir)))
     return oc_fail(e, "out of memory");
   free(j->ir_dir);
   j->ir_dir = copy;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 
 typedef struct lower {
@@ -311,10 +312,10 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
                    "(run plan-memory: -O2)", (long long)ctx);
   lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1};
-  l.arg = calloc((size_t)g->n, sizeof *l.arg);
-  l.weight = calloc((size_t)g->n, sizeof *l.weight);
-  l.f32 = calloc((size_t)g->n, sizeof *l.f32);
-  l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
+  l.arg = oc_calloc((size_t)g->n, sizeof *l.arg);
+  l.weight = oc_calloc((size_t)g->n, sizeof *l.weight);
+  l.f32 = oc_calloc((size_t)g->n, sizeof *l.f32);
+  l.has_f32 = oc_calloc((size_t)g->n, sizeof *l.has_f32);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
   int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32
                ? oc_fail(e, "out of memory lowering the graph")

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/plan.h"
 
 /* A buffer of the arena: a value with its own storage plus the values computed
@@ -214,13 +215,13 @@ int pass_plan_memory(const ir_graph *g, int64_t max_tokens, int64_t max_ctx, pas
     return oc_fail(e, "plan-memory: need 1 <= max_tokens <= max_ctx, found max_tokens = %lld, "
                    "max_ctx = %lld", (long long)max_tokens, (long long)max_ctx);
   size_t n = (size_t)g->n;
-  plan->bytes = calloc(n + 1, sizeof *plan->bytes);
-  plan->offset = calloc(n + 1, sizeof *plan->offset);
-  plan->alias_of = calloc(n + 1, sizeof *plan->alias_of);
-  int *root = calloc(n + 1, sizeof *root), *end = calloc(n + 1, sizeof *end);
-  int *buf_of = calloc(n + 1, sizeof *buf_of);
-  buffer *bufs = calloc(n + 1, sizeof *bufs), *sorted = calloc(n + 1, sizeof *sorted);
-  int64_t *s_off = calloc(n + 2, sizeof *s_off), *s_end = calloc(n + 2, sizeof *s_end);
+  plan->bytes = oc_calloc(n + 1, sizeof *plan->bytes);
+  plan->offset = oc_calloc(n + 1, sizeof *plan->offset);
+  plan->alias_of = oc_calloc(n + 1, sizeof *plan->alias_of);
+  int *root = oc_calloc(n + 1, sizeof *root), *end = oc_calloc(n + 1, sizeof *end);
+  int *buf_of = oc_calloc(n + 1, sizeof *buf_of);
+  buffer *bufs = oc_calloc(n + 1, sizeof *bufs), *sorted = oc_calloc(n + 1, sizeof *sorted);
+  int64_t *s_off = oc_calloc(n + 2, sizeof *s_off), *s_end = oc_calloc(n + 2, sizeof *s_end);
   int rc = -1;
   if (!plan->bytes || !plan->offset || !plan->alias_of || !root || !end || !buf_of || !sorted ||
       !bufs || !s_off || !s_end) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/output.h"
 
 int rt_output_open(rt_output *o, const char *path, oc_error *e) {
@@ -18,12 +19,12 @@ int rt_output_open(rt_output *o, const char *path, oc_error *e) {
   if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
     if (!(o->f = fopen(path, "w")))
       return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    o->path = strdup(path);
+    o->path = oc_strdup(path);
     return 0;
   }
   size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
-  o->path = strdup(path);
-  o->tmp = malloc(n);
+  o->path = oc_strdup(path);
+  o->tmp = oc_malloc(n);
   if (!o->path || !o->tmp) {
     rt_output_abandon(o);
     return oc_fail(e, "%s: out of memory", path);

@@ -5,6 +5,7 @@
  * rewritten so that PCRE2 reads it the same way, or refused. Text given to the
  * steps is valid UTF-8 (bpe.c sanitizes it), so no match call re-checks it. */
 #include "tokenizer_internal.h"
+#include "olmoc/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ int tok_split_added(const tok_trie *tr, const unsigned char *s, size_t n, tok_te
  * rewritten pattern (malloc'ed) or NULL with *bad naming what was refused. */
 static char *rewrite_pattern(const char *src, const char **bad) {
   size_t n = strlen(src), o = 0;
-  char *out = malloc(n * 8 + 1); /* "\s" (2 bytes) becomes 15 */
+  char *out = oc_malloc(n * 8 + 1); /* "\s" (2 bytes) becomes 15 */
   *bad = NULL;
   if (!out) return NULL;
   for (size_t i = 0; i < n; i++) {
@@ -111,7 +112,7 @@ static int add_step(rt_tokenizer *t, const char *pattern, bool literal, tok_keep
     return oc_fail(e, "%s: the pattern uses %s, which the reference's regex engine (Oniguruma) "
                       "reads differently from PCRE2 (not supported)", where, bad);
   if (!literal && !rewritten) return oc_fail(e, "out of memory");
-  pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+  pcre2_compile_context *cc = pcre2_compile_context_create(t->pcre);
   if (!cc) {
     free(rewritten);
     return oc_fail(e, "out of memory");

@@ -10,6 +10,7 @@
 #include "olmoc/output.h"
 #include "olmoc/weights.h"
 #include "safetensors_internal.h"
+#include "olmoc/alloc.h"
 
 size_t rt_tensor_spec_bytes(const rt_tensor_spec *t) {
   size_t n = ir_dtype_size(t->dtype);
@@ -60,7 +61,7 @@ int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n,
   unsigned char size_le[8];
   for (int i = 0; i < 8; i++)
     size_le[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-  void *buf = malloc(largest ? largest : 1);
+  void *buf = oc_malloc(largest ? largest : 1);
   rt_output out;
   int rc = 0;
   if (!buf)

@@ -5,6 +5,7 @@
  * pre-tokenizer is read by pretokenizer.c, encoding is bpe.c's. */
 #include "olmoc/file.h"
 #include "tokenizer_internal.h"
+#include "olmoc/alloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ static int arena_add(rt_tokenizer *t, const void *data, size_t n, uint32_t *off)
   if (t->arena_len + n + 1 > t->arena_cap) {
     size_t cap = t->arena_cap ? t->arena_cap : 1 << 16;
     while (cap < t->arena_len + n + 1) cap *= 2;
-    char *a = realloc(t->arena, cap);
+    char *a = oc_realloc(t->arena, cap);
     if (!a) return -1;
     t->arena = a;
     t->arena_cap = cap;
@@ -479,8 +480,8 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
   if (scan_ids(t, vocab, added, e) != 0) return -1;
   size_t n_texts = (size_t)t->n_vocab + (size_t)cJSON_GetArraySize(added);
   size_t cap = pow2_at_least(2 * n_texts);
-  t->tokens = calloc((size_t)t->size ? (size_t)t->size : 1, sizeof *t->tokens);
-  t->by_text.slots = malloc(cap * sizeof *t->by_text.slots);
+  t->tokens = oc_calloc((size_t)t->size ? (size_t)t->size : 1, sizeof *t->tokens);
+  t->by_text.slots = oc_malloc(cap * sizeof *t->by_text.slots);
   if (!t->tokens || !t->by_text.slots) return oc_fail(e, "out of memory");
   for (size_t i = 0; i < cap; i++) t->by_text.slots[i].id = -1;
   t->by_text.mask = cap - 1;
@@ -499,6 +500,9 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
   return 0;
 }
 
+static void *pcre_alloc(size_t n, void *ctx) { return (void)ctx, oc_malloc(n); }
+static void pcre_free(void *p, void *ctx) { (void)ctx, free(p); }
+
 int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_tokenizer **out,
                        oc_error *e) {
   *out = NULL;
@@ -510,8 +514,9 @@ int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_toke
     return oc_fail(e, "%s: malformed JSON at %s", source,
                    oc_text_where(json, len, end, where, sizeof where));
   }
-  rt_tokenizer *t = calloc(1, sizeof *t);
-  if (!t) {
+  rt_tokenizer *t = oc_calloc(1, sizeof *t);
+  if (!t || !(t->pcre = pcre2_general_context_create(pcre_alloc, pcre_free, NULL))) {
+    free(t);
     cJSON_Delete(root);
     return oc_fail(e, "%s: out of memory", source);
   }
@@ -537,6 +542,7 @@ int rt_tokenizer_load(const char *path, rt_tokenizer **out, oc_error *e) {
 void rt_tokenizer_free(rt_tokenizer *t) {
   if (!t) return;
   tok_free_pretokenizer(t);
+  pcre2_general_context_free(t->pcre);
   for (int k = 0; k < 2; k++) tok_pairmap_free(&t->tries[k].edges);
   tok_pairmap_free(&t->merges);
   free(t->words);

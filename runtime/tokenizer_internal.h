@@ -126,6 +126,7 @@ struct rt_tokenizer {
   tok_trie tries[2];
   tok_split steps[TOK_MAX_STEPS]; /* pre-tokenizer regexes, applied in order */
   int n_steps;
+  pcre2_general_context *pcre; /* PCRE2 allocates through oc_malloc with it */
 };
 
 /* tokenizer.c: the id of a token by its text (vocabulary key or added
