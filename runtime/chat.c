@@ -217,7 +217,9 @@ static int read_template(const cJSON *root, const char **out, oc_error *e) {
 
 static int parse_config(const char *text, size_t len, rt_chat_template *t, oc_error *e) {
   const char *end = NULL, *template = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithOpts(text, &end, 1); /* 1: nothing may follow the object */
+  if (!root && oc_alloc_failures() != failures) return oc_fail(e, "out of memory parsing the JSON");
   if (!root) {
     char where[96];
     return oc_fail(e, "malformed JSON at %s", oc_text_where(text, len, end, where, sizeof where));

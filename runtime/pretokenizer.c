@@ -122,10 +122,12 @@ static int add_step(rt_tokenizer *t, const char *pattern, bool literal, tok_keep
   uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
   int err;
   PCRE2_SIZE at;
+  unsigned long failures = oc_alloc_failures();
   pcre2_code *re = pcre2_compile((PCRE2_SPTR)(literal ? pattern : rewritten), PCRE2_ZERO_TERMINATED,
                                  opts, &err, &at, cc);
   pcre2_compile_context_free(cc);
   free(rewritten);
+  if (!re && oc_alloc_failures() != failures) return oc_fail(e, "%s: out of memory", where);
   if (!re) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);

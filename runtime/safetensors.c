@@ -332,7 +332,13 @@ int st_parse(rt_weights *w, int file, oc_error *e) {
   memcpy(text, h, (size_t)hlen);
   text[hlen] = 0;
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
+  if (!root && oc_alloc_failures() != failures) {
+    free(text);
+    return oc_fail(e, "%s: out of memory parsing a %llu-byte header", path,
+                   (unsigned long long)hlen);
+  }
   if (!root) {
     size_t at = end ? (size_t)(end - text) : 0;
     free(text);

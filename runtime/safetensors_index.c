@@ -152,7 +152,12 @@ int st_open_index(rt_weights *w, const char *path, oc_error *e) {
   size_t len = 0;
   if (read_text(path, &text, &len, e)) return -1;
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (!root && oc_alloc_failures() != failures) {
+    free(text);
+    return oc_fail(e, "%s: out of memory parsing the index", path);
+  }
   if (!root) {
     size_t at = end ? (size_t)(end - text) : 0;
     free(text);

@@ -508,7 +508,10 @@ int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_toke
   *out = NULL;
   if (!source) source = "tokenizer.json";
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+  if (!root && oc_alloc_failures() != failures)
+    return oc_fail(e, "%s: out of memory parsing the JSON", source);
   if (!root) {
     char where[96];
     return oc_fail(e, "%s: malformed JSON at %s", source,
