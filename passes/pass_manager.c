@@ -117,7 +117,7 @@ int pass_run_pipeline(ir_graph *g, const pass_options *o, pass_result *r, oc_err
     pass_record *rec = &r->rec[r->n++];
     *rec = (pass_record){.name = list[k]->name, .nodes_before = g->n};
     double t0 = now();
-    if (list[k]->run(g, &env, e))
+    if (list[k]->run(g, &env, e) || ir_graph_status(g, e))
       return oc_wrap(e, "pass %s", list[k]->name);
     *rec = (pass_record){list[k]->name, rec->nodes_before, g->n, env.changes, now() - t0};
     if (ir_verify(g, e))

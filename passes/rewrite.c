@@ -75,6 +75,8 @@ bool rw_try_replace(rw *r, int id, const ir_node *proto) {
   char *name = ok && proto->name ? oc_strdup(proto->name) : NULL;
   if (!ok || (proto->name && !name)) {
     g->nodes[id] = old;
+    if (ok && !g->failed) /* the pass manager reports it: a fusion is never skipped silently */
+      g->failed = true, oc_fail(&g->error, "out of memory rewriting node %%%d", id);
     return false;
   }
   g->nodes[id].name = name;
