@@ -17,9 +17,13 @@ int rt_output_open(rt_output *o, const char *path, oc_error *e) {
    * put a file where the device or link was. */
   struct stat st;
   if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (!(o->f = fopen(path, "w")))
-      return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    o->path = oc_strdup(path);
+    if (!(o->path = oc_strdup(path)))
+      return oc_fail(e, "%s: out of memory", path);
+    if (!(o->f = fopen(path, "w"))) {
+      int err = errno;
+      rt_output_abandon(o);
+      return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(err));
+    }
     return 0;
   }
   size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
