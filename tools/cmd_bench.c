@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
 #include "olmoc/olmo2.h"
@@ -232,6 +233,7 @@ static void print_table(const char *model, const char *dtype, int threads, const
 
 static int print_json(const char *model, const char *dtype, int threads, const figures *f,
                       long huge_kib, oc_error *e) {
+  unsigned long failures = oc_alloc_failures(); /* a node lost to memory drops its key */
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "model", model);
   cJSON_AddStringToObject(o, "dtype", dtype);
@@ -270,7 +272,7 @@ static int print_json(const char *model, const char *dtype, int threads, const f
     cJSON_AddNumberToObject(r, "fraction", f->decode_tok_s[i] / roof);
     cJSON_AddItemToArray(dec, r);
   }
-  char *text = cJSON_PrintUnformatted(o);
+  char *text = oc_alloc_failures() == failures ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
   if (!text)
     return oc_fail(e, "out of memory");
