@@ -19,6 +19,10 @@ typedef struct buffer {
   int64_t offset;
 } buffer;
 
+/* The sum of every value's aligned bytes may not exceed it, so that no
+ * offset, arena size or total below can overflow int64_t. */
+#define MAX_TOTAL (INT64_C(1) << 62)
+
 static int64_t align_up(int64_t x) { return (x + PASS_PLAN_ALIGN - 1) / PASS_PLAN_ALIGN * PASS_PLAN_ALIGN; }
 
 /* Bytes of type ty at T, P, or -1 when a dim is negative or the size overflows. */
@@ -228,12 +232,19 @@ int pass_plan_memory(const ir_graph *g, int64_t max_tokens, int64_t max_ctx, pas
     oc_fail(e, "plan-memory: out of memory for %d nodes", g->n);
     goto done;
   }
+  int64_t total = 0; /* aligned bytes of every value: bounds the arena, offsets and sums */
   for (int i = 0; i < g->n; i++) {
     const ir_node *nd = &g->nodes[i];
     plan->bytes[i] = worst_bytes(&nd->type, max_tokens, max_ctx);
     if (plan->bytes[i] < 0) {
       oc_fail(e, "plan-memory: node %%%d (%s) has a negative dim or too many bytes at T <= %lld, "
               "P + T <= %lld", i, ir_op_table[nd->op].name, (long long)max_tokens, (long long)max_ctx);
+      goto done;
+    }
+    if ((total += align_up(plan->bytes[i])) > MAX_TOTAL) { /* no overflow: bytes < 2^59 */
+      oc_fail(e, "plan-memory: the values up to node %%%d (%s) take more than 2^62 bytes in all "
+              "at T <= %lld, P + T <= %lld", i, ir_op_table[nd->op].name, (long long)max_tokens,
+              (long long)max_ctx);
       goto done;
     }
     plan->alias_of[i] = view_source(g, nd);
