@@ -38,20 +38,31 @@ static int64_t bytes_at(const ir_type *ty, int64_t T, int64_t P) {
 }
 
 /* The most bytes the value takes in any call the plan allows: T in
- * [1, max_tokens], P in [0, max_ctx - T]. Dims grow with P, so P = max_ctx - T;
- * a shape without P is largest at T = max_tokens or T = 1, one with P is
- * tried at every T (a product such as T*(P+T) peaks inside the range). */
+ * [1, max_tokens], P in [0, max_ctx - T]. Dims grow with P, so P = max_ctx - T,
+ * and each dim is linear in T. Where none is negative (checked at both ends:
+ * a linear dim negative inside is negative at an end) their product is
+ * log-concave, so unimodal in T (T*(P+T) peaks inside the range): a ternary
+ * search finds the peak in O(log max_tokens) steps, where trying every T
+ * took max_tokens (up to 2^24, from config.json) per node. */
 static int64_t worst_bytes(const ir_type *ty, int64_t max_tokens, int64_t max_ctx) {
-  bool has_p = false;
-  for (int i = 0; i < ty->shape.rank; i++)
-    has_p |= ty->shape.dim[i].p != 0;
-  int64_t worst = 0;
-  for (int64_t T = 1; T <= max_tokens; T = (has_p || T == max_tokens) ? T + 1 : max_tokens) {
-    int64_t b = bytes_at(ty, T, has_p ? max_ctx - T : 0);
+  int64_t lo = 1, hi = max_tokens, worst = 0;
+  if (bytes_at(ty, lo, max_ctx - lo) < 0 || bytes_at(ty, hi, max_ctx - hi) < 0)
+    return -1;
+  while (hi - lo > 2) { /* the peak stays in [lo, hi] */
+    int64_t m1 = lo + (hi - lo) / 3, m2 = hi - (hi - lo) / 3;
+    int64_t b1 = bytes_at(ty, m1, max_ctx - m1), b2 = bytes_at(ty, m2, max_ctx - m2);
+    if (b1 < 0 || b2 < 0)
+      return -1;
+    if (b1 < b2)
+      lo = m1 + 1;
+    else
+      hi = m2;
+  }
+  for (int64_t T = lo; T <= hi; T++) {
+    int64_t b = bytes_at(ty, T, max_ctx - T);
     if (b < 0)
       return -1;
-    if (b > worst)
-      worst = b;
+    worst = b > worst ? b : worst;
   }
   return worst;
 }
