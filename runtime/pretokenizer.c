@@ -194,7 +194,9 @@ static int parse_step(rt_tokenizer *t, const cJSON *p, const char *where, int de
   if (!cJSON_IsString(ty)) return oc_fail(e, "%s.type: expected a string, found %s", where, kind(ty));
   const char *type = ty->valuestring;
   char inner[96];
-  if (strcmp(type, "Sequence") == 0 && depth < 4) {
+  if (strcmp(type, "Sequence") == 0 && depth == TOK_MAX_NESTING)
+    return oc_fail(e, "%s: Sequences nested more than %d deep (not supported)", where, TOK_MAX_NESTING);
+  if (strcmp(type, "Sequence") == 0) {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers"), *q;
     if (!cJSON_IsArray(list))
       return oc_fail(e, "%s.pretokenizers: expected an array, found %s", where, kind(list));

@@ -231,7 +231,9 @@ static int check_post_processor(const cJSON *pp, const char *where, int depth, o
   const char *ty = type_of(pp, where, e);
   if (!ty) return -1;
   if (strcmp(ty, "ByteLevel") == 0) return 0; /* only moves offsets */
-  if (strcmp(ty, "Sequence") == 0 && depth < 4) {
+  if (strcmp(ty, "Sequence") == 0 && depth == TOK_MAX_NESTING)
+    return oc_fail(e, "%s: Sequences nested more than %d deep (not supported)", where, TOK_MAX_NESTING);
+  if (strcmp(ty, "Sequence") == 0) {
     const cJSON *list = get(pp, "processors"), *p;
     if (!cJSON_IsArray(list))
       return oc_fail(e, "%s.processors: expected an array, found %s", where, kind(list));

@@ -19,6 +19,7 @@
 #define TOK_MAX_IDS (1 << 24)  /* ids lie in [0, 2^24); so do vocab and merge counts */
 #define TOK_MAX_TEXT 4096      /* bytes of one token's text (vocabulary key or added content) */
 #define TOK_MAX_STEPS 16       /* regex steps of a pre-tokenizer */
+#define TOK_MAX_NESTING 4      /* Sequences inside Sequences (pre-tokenizer, post-processor) */
 
 /* ---- hash maps (open addressing, linear probing, power-of-two sizes) ---- */
 
