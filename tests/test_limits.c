@@ -7,7 +7,8 @@
  * config.json (context up to 2^24) and flags: its search for each value's
  * largest call takes O(log T) steps and agrees with trying every T, and a
  * plan whose values would total more than 2^62 bytes is an error, not an
- * int64_t overflow. (Other limits have their tests beside their loaders:
+ * int64_t overflow. tokenizer.json's Sequences (of pre-tokenizers, of
+ * post-processors), read recursively, nest at most 4 deep. (Other limits have their tests beside their loaders:
  * the 100 MB safetensors header in test_weights.c, config sizes in
  * test_olmo2_config.c, IR dims in test_ir_text.c, token ids and texts in
  * test_tokenizer.c.) */
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
 #include "olmoc/chat.h"
@@ -173,6 +175,57 @@ static void test_json_nesting(void **state) {
   free(deep);
 }
 
+/* ---- tokenizer.json's own nesting: Sequences of pre-tokenizers and of
+ * post-processors (each read recursively) nest at most 4 deep ---- */
+
+/* The bundled tokenizer.json with its pre_tokenizer (a Sequence) inside
+ * `wrap` more Sequences, and a post_processor of `post` Sequences around a
+ * ByteLevel; what loading it says. */
+static int load_nested_tokenizer(int wrap, int post, oc_error *e) {
+  FILE *f = fopen("models/olmo2-tiny/tokenizer.json", "rb");
+  assert_non_null(f);
+  static char text[1 << 20];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  cJSON *root = cJSON_Parse(text), *pt = cJSON_DetachItemFromObject(root, "pre_tokenizer");
+  assert_non_null(pt);
+  for (int i = 0; i < wrap; i++) {
+    cJSON *seq = cJSON_CreateObject();
+    cJSON_AddStringToObject(seq, "type", "Sequence");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(seq, "pretokenizers"), pt);
+    pt = seq;
+  }
+  cJSON_AddItemToObject(root, "pre_tokenizer", pt);
+  cJSON *pp = cJSON_CreateObject();
+  cJSON_AddStringToObject(pp, "type", "ByteLevel");
+  for (int i = 0; i < post; i++) {
+    cJSON *seq = cJSON_CreateObject();
+    cJSON_AddStringToObject(seq, "type", "Sequence");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(seq, "processors"), pp);
+    pp = seq;
+  }
+  cJSON_ReplaceItemInObject(root, "post_processor", pp);
+  char *json = cJSON_PrintUnformatted(root);
+  rt_tokenizer *t = NULL;
+  int rc = rt_tokenizer_parse(json, strlen(json), "tokenizer.json", &t, e);
+  rt_tokenizer_free(t);
+  cJSON_free(json);
+  cJSON_Delete(root);
+  return rc;
+}
+
+static void test_tokenizer_sequences(void **state) {
+  (void)state;
+  oc_error e;
+  expect(load_nested_tokenizer(3, 4, &e), &e, NULL); /* Sequences at depths 0 to 3 */
+  expect(load_nested_tokenizer(4, 0, &e), &e,
+         "tokenizer.json: pre_tokenizer.pretokenizers[0].pretokenizers[0].pretokenizers[0]"
+         ".pretokenizers[0]: Sequences nested more than 4 deep (not supported)");
+  expect(load_nested_tokenizer(0, 5, &e), &e,
+         "tokenizer.json: post_processor: Sequences nested more than 4 deep (not supported)");
+}
+
 /* ---- the memory planner ---- */
 
 static int64_t brute_force(const ir_type *t, int64_t max_tokens, int64_t max_ctx) {
@@ -270,6 +323,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_nesting),
+      cmocka_unit_test(test_tokenizer_sequences),
       cmocka_unit_test(test_plan_peak),
       cmocka_unit_test(test_plan_total),
   };
