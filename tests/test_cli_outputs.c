@@ -10,22 +10,6 @@
 
 #include "cli_harness.h"
 
-/* Runs `sh -c 'PREFIX exec olmoc ARGS'` with stderr (and stdout unless ARGS
- * redirects it) captured into `out`; returns the exit code. */
-static int olmoc_sh(const char *prefix, const char *args) {
-  char cmd[4096], log[256];
-  snprintf(log, sizeof log, "%s/log", tmpdir);
-  snprintf(cmd, sizeof cmd, "sh -c '%s exec %s/olmoc %s' >%s 2>&1", prefix, OLMOC_BUILD_DIR, args,
-           log);
-  int status = system(cmd);
-  FILE *f = fopen(log, "rb");
-  assert_non_null(f);
-  size_t n = fread(out, 1, sizeof out - 1, f);
-  out[n] = '\0';
-  fclose(f);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Writes above 8 KiB fail with EFBIG ("File too large"), the signal ignored. */
 #define SMALL_DISK "trap \"\" XFSZ; ulimit -f 16;"
 
@@ -50,7 +34,7 @@ static void expect_device(const char *path) {
   assert_true(S_ISCHR(st.st_mode));
 }
 
-/* /dev/full: every writer, and standard output of every command. */
+/* /dev/full as the file written (logits -o, ir -o) and as standard output. */
 static void test_disk_full(void **state) {
   (void)state;
   assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,2 -o /dev/full"), 1);
@@ -64,10 +48,44 @@ static void test_disk_full(void **state) {
   for (size_t i = 0; i < sizeof to_stdout / sizeof *to_stdout; i++) {
     char args[512];
     snprintf(args, sizeof args, "%s >/dev/full", to_stdout[i]);
-    assert_int_equal(olmoc_sh("", args), 1);
+    assert_int_equal(olmoc(args), 1);
     expect_output("standard output: cannot write: No space left on device");
   }
   expect_device("/dev/full");
+}
+
+/* A command that must fail: its arguments and what its message says, with
+ * DIR standing for the directory and CAUSE for the error's cause; `also`,
+ * when not NULL, is said too. */
+typedef struct failure {
+  const char *args, *says, *also;
+} failure;
+
+/* s with each DIR replaced by dir and each CAUSE by cause, into buf[1024]. */
+static const char *fill_in(const char *s, const char *dir, const char *cause, char *buf) {
+  size_t n = 0;
+  for (; *s && n < 1000; s++) {
+    const char *with = !strncmp(s, "DIR", 3) ? dir : !strncmp(s, "CAUSE", 5) ? cause : NULL;
+    if (with) {
+      n += (size_t)snprintf(buf + n, 1024 - n, "%s", with);
+      s += with == dir ? 2 : 4;
+    } else {
+      buf[n++] = *s;
+    }
+  }
+  buf[n < 1024 ? n : 1023] = '\0';
+  return buf;
+}
+
+static void expect_failures(const char *prefix, const failure *f, size_t n, const char *dir,
+                            const char *cause) {
+  char args[1024], says[1024];
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(olmoc_after(prefix, fill_in(f[i].args, dir, cause, args)), 1);
+    expect_output(fill_in(f[i].says, dir, cause, says));
+    if (f[i].also)
+      expect_output(fill_in(f[i].also, dir, cause, says));
+  }
 }
 
 /* A directory that cannot be written: nothing is created, and the message
@@ -75,45 +93,34 @@ static void test_disk_full(void **state) {
  * "directory" is a regular file then. */
 static void test_unwritable_directory(void **state) {
   (void)state;
-  char dir[256], args[1024], path[512];
+  static const failure writers[] = {
+      {"ir -m models/olmo2-1b -o DIR/g.ir", "DIR/g.ir: cannot create: CAUSE", NULL},
+      {"logits -m tests/data/tiny --ids 1,2 -o DIR/l.npy", "DIR/l.npy: cannot create: CAUSE", NULL},
+      {"ir tests/data/ir/rmsnorm.ir --passes=dce --print-after-all --dump-dir DIR",
+       "--dump-dir: DIR/01-dce.ir: cannot create: CAUSE", NULL},
+      {"run -p Hi -n 1 --temp 0 --emit-llvm DIR", "--emit-llvm: DIR/cg_", "cannot create: CAUSE"},
+      {"checkpoint -m tests/data/tiny -o DIR/ckpt", "DIR/ckpt: cannot create the directory: CAUSE", NULL},
+  };
+  char dir[256], cmd[1024];
   snprintf(dir, sizeof dir, "%s/locked", tmpdir);
-  if (geteuid() == 0) {
+  bool root = geteuid() == 0;
+  if (root) {
     FILE *f = fopen(dir, "w");
     assert_non_null(f);
     fclose(f);
   } else {
     assert_int_equal(mkdir(dir, 0555), 0);
   }
-  const char *cause = geteuid() == 0 ? "Not a directory" : "Permission denied";
-  snprintf(args, sizeof args, "ir -m models/olmo2-1b -o %s/g.ir", dir);
-  assert_int_equal(olmoc(args), 1);
-  snprintf(path, sizeof path, "%s/g.ir: cannot create: %s", dir, cause);
-  expect_output(path);
-  snprintf(args, sizeof args, "logits -m tests/data/tiny --ids 1,2 -o %s/l.npy", dir);
-  assert_int_equal(olmoc(args), 1);
-  snprintf(path, sizeof path, "%s/l.npy: cannot create: %s", dir, cause);
-  expect_output(path);
-  snprintf(args, sizeof args, "ir tests/data/ir/rmsnorm.ir --passes=dce --print-after-all --dump-dir %s", dir);
-  assert_int_equal(olmoc(args), 1);
-  snprintf(path, sizeof path, "--dump-dir: %s/01-dce.ir: cannot create: %s", dir, cause);
-  expect_output(path);
-  snprintf(args, sizeof args, "run -p Hi -n 1 --temp 0 --emit-llvm %s", dir);
-  assert_int_equal(olmoc(args), 1);
-  snprintf(path, sizeof path, "--emit-llvm: %s/cg_", dir);
-  expect_output(path);
-  expect_output(cause);
-  snprintf(args, sizeof args, "checkpoint -m tests/data/tiny -o %s/ckpt", dir);
-  assert_int_equal(olmoc(args), 1);
-  expect_output(geteuid() == 0 ? "ckpt: cannot create the directory: Not a directory"
-                               : "ckpt: cannot create the directory: Permission denied");
-  if (geteuid() == 0) {
+  expect_failures("", writers, sizeof writers / sizeof *writers, dir,
+                  root ? "Not a directory" : "Permission denied");
+  if (root) {
     unlink(dir);
   } else {
-    snprintf(args, sizeof args, "ls -A %s | wc -l >%s/count", dir, tmpdir);
-    assert_int_equal(system(args), 0);
-    snprintf(path, sizeof path, "%s/count", tmpdir);
+    snprintf(cmd, sizeof cmd, "ls -A %s | wc -l >%s/count", dir, tmpdir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/count", tmpdir);
     size_t n;
-    char *count = slurp(path, &n);
+    char *count = slurp(cmd, &n);
     assert_int_equal(atoi(count), 0); /* nothing created, not even a temporary */
     free(count);
     chmod(dir, 0755);
@@ -125,50 +132,41 @@ static void test_unwritable_directory(void **state) {
  * cause, leaves no temporary, and leaves the file that was there intact. */
 static void test_write_cut_short(void **state) {
   (void)state;
-  char dir[256], args[1024], path[512];
+  static const failure writers[] = {
+      {"ir -m models/olmo2-1b -o DIR/g.ir", "DIR/g.ir: cannot write: CAUSE", NULL},
+      {"logits -m models/olmo2-tiny --ids 1,2,3 -o DIR/l.npy", "DIR/l.npy: cannot write: CAUSE", NULL},
+      {"ir -m models/olmo2-1b -O2 --print-after=dce --dump-dir DIR -o /dev/null",
+       "--dump-dir: DIR/03-dce.ir: cannot write: CAUSE", NULL},
+      {"checkpoint -m tests/data/tiny --shards 1 -o DIR/ckpt",
+       "DIR/ckpt/model.safetensors: write failed: CAUSE", NULL},
+  };
+  static const char old[] = "the previous contents\n";
+  static const char *const kept[] = {"g.ir", "l.npy"}, *const absent[] = {"03-dce.ir", "ckpt/model.safetensors"};
+  char dir[256], path[512];
   snprintf(dir, sizeof dir, "%s/cut", tmpdir);
   assert_int_equal(mkdir(dir, 0777), 0);
-  static const char old[] = "the previous contents\n";
-  static const char *const files[] = {"g.ir", "l.npy"};
   for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(old, f);
     fclose(f);
   }
-  snprintf(args, sizeof args, "ir -m models/olmo2-1b -o %s/g.ir", dir);
-  assert_int_equal(olmoc_sh(SMALL_DISK, args), 1);
-  snprintf(path, sizeof path, "%s/g.ir: cannot write: File too large", dir);
-  expect_output(path);
-  snprintf(args, sizeof args, "logits -m models/olmo2-tiny --ids 1,2,3 -o %s/l.npy", dir);
-  assert_int_equal(olmoc_sh(SMALL_DISK, args), 1);
-  snprintf(path, sizeof path, "%s/l.npy: cannot write: File too large", dir);
-  expect_output(path);
+  expect_failures(SMALL_DISK, writers, sizeof writers / sizeof *writers, dir, "File too large");
   for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
     size_t n;
     char *text = slurp(path, &n);
     assert_string_equal(text, old);
     free(text);
+    snprintf(path, sizeof path, "%s/%s", dir, absent[i]);
+    assert_false(exists(path));
   }
-  snprintf(args, sizeof args, "ir -m models/olmo2-1b -O2 --print-after=dce --dump-dir %s -o /dev/null", dir);
-  assert_int_equal(olmoc_sh(SMALL_DISK, args), 1);
-  snprintf(path, sizeof path, "--dump-dir: %s/03-dce.ir: cannot write: File too large", dir);
-  expect_output(path);
-  snprintf(path, sizeof path, "%s/03-dce.ir", dir);
-  assert_false(exists(path));
-  snprintf(args, sizeof args, "checkpoint -m tests/data/tiny --shards 1 -o %s/ckpt", dir);
-  assert_int_equal(olmoc_sh(SMALL_DISK, args), 1);
-  snprintf(path, sizeof path, "%s/ckpt/model.safetensors: write failed: File too large", dir);
-  expect_output(path);
-  snprintf(path, sizeof path, "%s/ckpt/model.safetensors", dir);
-  assert_false(exists(path));
+  assert_int_equal(temporaries(dir), 0);
   snprintf(path, sizeof path, "%s/ckpt", dir);
   assert_int_equal(temporaries(path), 0);
-  assert_int_equal(temporaries(dir), 0);
-  snprintf(args, sizeof args, "rm -r %s", dir);
-  assert_int_equal(system(args), 0);
+  snprintf(path, sizeof path, "rm -r %s", dir);
+  assert_int_equal(system(path), 0);
 }
 
 int main(void) {
