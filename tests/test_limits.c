@@ -78,84 +78,76 @@ static void expect(int rc, const oc_error *e, const char *part) {
     fail_msg("error \"%s\" does not mention \"%s\"", e->msg, part);
 }
 
-/* Each file's JSON with a key "x" whose value is `value` in its top object,
- * and what loading it says at 1000 levels and past them (NULL: it loads). */
+/* A JSON file olmoc reads, the text written to it around a value ("%s"),
+ * and what loading it says at 1000 levels of nesting and past them (NULL:
+ * it loads). */
 typedef struct loader {
-  const char *name;
-  int (*load)(const char *json, oc_error *e);
-  const char *at_limit, *past_limit; /* messages for 1000 and 1001 levels */
+  const char *file, *format;
+  int (*load)(const char *path, const char *json, oc_error *e);
+  const char *at_limit, *past_limit;
 } loader;
 
-static int load_config(const char *value, oc_error *e) {
-  char *json = str("{\"x\": %s}", value);
+static int load_config(const char *path, const char *json, oc_error *e) {
+  (void)path;
   olmo2_config c;
-  int rc = olmo2_config_parse(json, "config.json", &c, e);
-  free(json);
-  return rc;
+  return olmo2_config_parse(json, "config.json", &c, e);
 }
 
-static int load_tokenizer(const char *value, oc_error *e) {
-  char *json = str("{\"x\": %s}", value);
+static int load_tokenizer(const char *path, const char *json, oc_error *e) {
+  (void)path;
   rt_tokenizer *t = NULL;
   int rc = rt_tokenizer_parse(json, strlen(json), "tokenizer.json", &t, e);
   rt_tokenizer_free(t);
-  free(json);
   return rc;
 }
 
-static int load_header(const char *value, oc_error *e) {
-  char *json = str("{\"x\": %s}", value), *file = malloc(strlen(json) + 8);
-  size_t n = strlen(json);
-  for (int i = 0; i < 8; i++)
-    file[i] = (char)((uint64_t)n >> (8 * i));
-  memcpy(file + 8, json, n);
-  const char *path = write_file("deep.safetensors", file, n + 8);
+static int load_weights(const char *path, const char *json, oc_error *e) {
+  (void)json;
   rt_weights *w = NULL;
   int rc = rt_weights_open(path, &w, e);
   rt_weights_close(w);
+  return rc;
+}
+
+static int load_chat(const char *path, const char *json, oc_error *e) {
+  (void)json;
+  rt_chat_template t;
+  return rt_chat_template_load(path, &t, e);
+}
+
+static int load_generation(const char *path, const char *json, oc_error *e) {
+  (void)json;
+  rt_sampling s = rt_sampling_default();
+  bool found;
+  return rt_sampling_load(path, &s, &found, e);
+}
+
+static const loader loaders[] = {
+    {"config.json", "{\"x\": %s}", load_config, "key 'architectures' is missing",
+     "malformed JSON at line 1"},
+    {"tokenizer.json", "{\"x\": %s}", load_tokenizer, "model is missing", "malformed JSON at line 1"},
+    {"x.safetensors", "{\"x\": %s}", load_weights, "tensor 'x': entry is not a JSON object",
+     "header is not valid JSON"},
+    {"model.safetensors.index.json", "{\"x\": %s, \"weight_map\": {}}", load_weights,
+     "\"weight_map\" lists no tensors", "index is not valid JSON"},
+    {"tokenizer_config.json", "{\"x\": %s}", load_chat, "no chat_template", "malformed JSON at line 1"},
+    {"generation_config.json", "{\"x\": %s}", load_generation, NULL, "malformed JSON at line 1"},
+};
+
+/* Writes l's file around value and loads it. */
+static int load(const loader *l, const char *value, oc_error *e) {
+  char *json = str(l->format, value);
+  size_t n = strlen(json), header = strstr(l->file, ".safetensors") == l->file + 1 ? 8 : 0;
+  char *file = malloc(n + header);
+  assert_non_null(file);
+  for (size_t i = 0; i < header; i++) /* a safetensors header's length, little-endian */
+    file[i] = (char)((uint64_t)n >> (8 * i));
+  memcpy(file + header, json, n);
+  int rc = l->load(write_file(l->file, file, n + header), json, e);
   free(file);
   free(json);
   return rc;
 }
-
-static int load_index(const char *value, oc_error *e) {
-  char *json = str("{\"x\": %s, \"weight_map\": {}}", value);
-  const char *path = write_file("model.safetensors.index.json", json, strlen(json));
-  rt_weights *w = NULL;
-  int rc = rt_weights_open(path, &w, e);
-  rt_weights_close(w);
-  free(json);
-  return rc;
-}
-
-static int load_chat(const char *value, oc_error *e) {
-  char *json = str("{\"x\": %s}", value);
-  const char *path = write_file("tokenizer_config.json", json, strlen(json));
-  rt_chat_template t;
-  int rc = rt_chat_template_load(path, &t, e);
-  free(json);
-  return rc;
-}
-
-static int load_generation(const char *value, oc_error *e) {
-  char *json = str("{\"x\": %s}", value);
-  const char *path = write_file("generation_config.json", json, strlen(json));
-  rt_sampling s = rt_sampling_default();
-  bool found;
-  int rc = rt_sampling_load(path, &s, &found, e);
-  free(json);
-  return rc;
-}
-
-static const loader loaders[] = {
-    {"config.json", load_config, "key 'architectures' is missing", "malformed JSON at line 1"},
-    {"tokenizer.json", load_tokenizer, "model is missing", "malformed JSON at line 1"},
-    {"safetensors header", load_header, "tensor 'x': entry is not a JSON object",
-     "header is not valid JSON"},
-    {"index", load_index, "\"weight_map\" lists no tensors", "index is not valid JSON"},
-    {"tokenizer_config.json", load_chat, "no chat_template", "malformed JSON at line 1"},
-    {"generation_config.json", load_generation, NULL, "malformed JSON at line 1"},
-};
 
 /* The top object and 999 arrays are 1000 levels; one more is refused, and
  * 100000 are refused as quickly, without recursing that deep. */
@@ -165,10 +157,10 @@ static void test_json_nesting(void **state) {
   for (size_t i = 0; i < sizeof loaders / sizeof *loaders; i++) {
     const loader *l = &loaders[i];
     oc_error e = {{0}};
-    print_message("%s\n", l->name);
-    expect(l->load(at, &e), &e, l->at_limit);
-    expect(l->load(past, &e), &e, l->past_limit);
-    expect(l->load(deep, &e), &e, l->past_limit);
+    print_message("%s\n", l->file);
+    expect(load(l, at, &e), &e, l->at_limit);
+    expect(load(l, past, &e), &e, l->past_limit);
+    expect(load(l, deep, &e), &e, l->past_limit);
   }
   free(at);
   free(past);
