@@ -38,7 +38,9 @@ static void *counted(void *p) {
 
 void *oc_malloc(size_t n) { return counted(inject() ? NULL : malloc(n)); }
 void *oc_calloc(size_t count, size_t size) { return counted(inject() ? NULL : calloc(count, size)); }
-void *oc_realloc(void *p, size_t n) { return counted(inject() ? NULL : realloc(p, n)); }
+/* n = 0 asks for one byte: glibc's realloc(p, 0) frees p and returns NULL,
+ * which a caller would take for a failure with p still live. */
+void *oc_realloc(void *p, size_t n) { return counted(inject() ? NULL : realloc(p, n ? n : 1)); }
 char *oc_strdup(const char *s) { return counted(inject() ? NULL : strdup(s)); }
 char *oc_strndup(const char *s, size_t n) { return counted(inject() ? NULL : strndup(s, n)); }
 
