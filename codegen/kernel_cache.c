@@ -9,6 +9,7 @@
 
 #include "cg_internal.h"
 #include "olmoc/generate.h"
+#include "olmoc/alloc.h"
 
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
 static bool is_rmsnorm(ir_op op) { return op == IR_RMSNORM || op == IR_RMSNORM_ADD; }
@@ -253,7 +254,7 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
     }
   if (j->n_kernels == j->cap_kernels) {
     int cap = j->cap_kernels ? 2 * j->cap_kernels : 16;
-    cg_kernel_entry *grown = realloc(j->kernels, (size_t)cap * sizeof *grown);
+    cg_kernel_entry *grown = oc_realloc(j->kernels, (size_t)cap * sizeof *grown);
     if (!grown)
       return oc_fail(e, "out of memory for the kernel cache");
     j->kernels = grown;
@@ -261,7 +262,7 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
   }
   char name[128];
   key_name(j, &k, name, sizeof name);
-  if (k.expr && !(k.expr = strdup(k.expr)))
+  if (k.expr && !(k.expr = oc_strdup(k.expr)))
     return oc_fail(e, "out of memory for the kernel cache");
   double t0 = rt_seconds();
   if (cg_jit_add(j, emit(j, &k, name), e) || cg_jit_lookup(j, name, fn, e)) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 
 typedef struct lower {
@@ -418,12 +419,12 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
                    "(end the passes with plan-memory)", (long long)ctx);
   lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1,
              .q8 = cg_jit_q8(j), .q8_holds = -1};
-  l.arg = calloc((size_t)g->n, sizeof *l.arg);
-  l.weight = calloc((size_t)g->n, sizeof *l.weight);
-  l.f32 = calloc((size_t)g->n, sizeof *l.f32);
-  l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
-  l.packed = calloc((size_t)g->n, sizeof *l.packed);
-  l.has_packed = calloc((size_t)g->n, sizeof *l.has_packed);
+  l.arg = oc_calloc((size_t)g->n, sizeof *l.arg);
+  l.weight = oc_calloc((size_t)g->n, sizeof *l.weight);
+  l.f32 = oc_calloc((size_t)g->n, sizeof *l.f32);
+  l.has_f32 = oc_calloc((size_t)g->n, sizeof *l.has_f32);
+  l.packed = oc_calloc((size_t)g->n, sizeof *l.packed);
+  l.has_packed = oc_calloc((size_t)g->n, sizeof *l.has_packed);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
   int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
                ? oc_fail(e, "out of memory lowering the graph")

@@ -12,6 +12,7 @@
 
 #include "bench_profile.h"
 #include "cli.h"
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
 #include "olmoc/olmo2.h"
@@ -309,9 +310,10 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   return o;
 }
 
-/* Prints and frees o. */
-static int print_json(cJSON *o, oc_error *e) {
-  char *text = cJSON_PrintUnformatted(o);
+/* Prints and frees o; `failures` counted allocation failures before o was
+ * built: a node lost to memory drops its key, so any since is an error. */
+static int print_json(cJSON *o, unsigned long failures, oc_error *e) {
+  char *text = oc_alloc_failures() == failures ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
   if (!text)
     return oc_fail(e, "out of memory");
@@ -407,10 +409,11 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   long huge_kib = rt_anon_huge_kib();
   if (json) {
+    unsigned long failures = oc_alloc_failures();
     cJSON *o = figures_json(model, dtype_name, threads, &f, huge_kib);
     rc = !o ? oc_fail(e, "out of memory")
          : profile && bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, o, e) ? -1
-                                                                                           : print_json(o, e);
+                                                                                           : print_json(o, failures, e);
   } else {
     print_table(model, dtype_name, threads, &f, huge_kib);
     rc = profile ? bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, NULL, e) : 0;
