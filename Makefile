@@ -2,7 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-asan valgrind build deps clean bench-tokenizer
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test test-asan fuzz valgrind build deps clean bench-tokenizer
 
 # Build everything and let the bundled model continue a prompt.
 run: build
@@ -19,6 +21,13 @@ test-asan: deps
 	cmake -S . -B $(BUILD)-asan -DOLMOC_WERROR=ON -DOLMOC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+
+# The libFuzzer targets of fuzz/ (clang-19), FUZZ_SECONDS each, one after
+# another; FUZZ_TARGETS="ir chat" runs some only (fuzz/README.md).
+fuzz: deps
+	cmake -S . -B $(BUILD)-fuzz -DOLMOC_FUZZ=ON -DOLMOC_WERROR=ON -DCMAKE_C_COMPILER=clang-19 >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The command end to end under valgrind's memcheck on the bundled model, with
 # the reference interpreter and with the JIT: no errors, no leak (definite,
@@ -42,4 +51,4 @@ deps:
 	@scripts/install-deps.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

@@ -4,7 +4,9 @@
 # silent when everything is already there.
 set -eu
 
-packages="cmake make gcc pkg-config llvm-19-dev libzstd-dev libcjson-dev libcmocka-dev libpcre2-dev $*"
+# clang-19 and libclang-rt-19-dev (libFuzzer and the sanitizer runtimes): make fuzz.
+packages="cmake make gcc pkg-config llvm-19-dev libzstd-dev libcjson-dev libcmocka-dev libpcre2-dev
+clang-19 libclang-rt-19-dev $*"
 
 missing=""
 for p in $packages; do
