@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "cg_internal.h"
-#include "olmoc/generate.h"
 #include "olmoc/alloc.h"
+#include "olmoc/generate.h"
 
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
 static bool is_rmsnorm(ir_op op) { return op == IR_RMSNORM || op == IR_RMSNORM_ADD; }

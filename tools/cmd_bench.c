@@ -310,10 +310,9 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   return o;
 }
 
-/* Prints and frees o; `failures` counted allocation failures before o was
- * built: a node lost to memory drops its key, so any since is an error. */
-static int print_json(cJSON *o, unsigned long failures, oc_error *e) {
-  char *text = oc_alloc_failures() == failures ? cJSON_PrintUnformatted(o) : NULL;
+/* Prints and frees o; lost: a node was lost to memory (its key dropped). */
+static int print_json(cJSON *o, bool lost, oc_error *e) {
+  char *text = o && !lost ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
   if (!text)
     return oc_fail(e, "out of memory");
@@ -409,11 +408,10 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   long huge_kib = rt_anon_huge_kib();
   if (json) {
-    unsigned long failures = oc_alloc_failures();
+    unsigned long failures = oc_alloc_failures(); /* a node lost to memory drops its key */
     cJSON *o = figures_json(model, dtype_name, threads, &f, huge_kib);
-    rc = !o ? oc_fail(e, "out of memory")
-         : profile && bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, o, e) ? -1
-                                                                                           : print_json(o, failures, e);
+    rc = profile && o ? bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, o, e) : 0;
+    rc = rc ? (cJSON_Delete(o), -1) : print_json(o, oc_alloc_failures() != failures, e);
   } else {
     print_table(model, dtype_name, threads, &f, huge_kib);
     rc = profile ? bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, NULL, e) : 0;
