@@ -1,13 +1,19 @@
-/* Lowering a fused, planned graph to an executor program: one step per compute
- * node with its kernel from the cache, views (reshape, output) as their
+/* Lowering a planned graph, fused or not, to an executor program: one step per
+ * compute node with its kernel from the cache (fused ops by their own kernels;
+ * primitives by the shaped kernels over the rows of their output, elementwise
+ * ones as one-op elementwise kernels), views (reshape, output) as their
  * source's bytes, KV caches as the program's, rope tables precomputed for every
  * position at load (exactly as the interpreter computes them) and indexed by P.
- * Invariant: every argument is a planned arena offset, a weight in place, a
- * program-owned table or cache, or the token ids; nothing is allocated per call. */
+ * Matmul weights are packed into the kernels' panels once, at load.
+ * Invariant: every argument is a planned arena offset, a weight in place (the
+ * embedding table), a program-owned table, packed weight or cache, or the
+ * token ids; nothing is allocated per call. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 
 typedef struct lower {
@@ -22,6 +28,11 @@ typedef struct lower {
   ir_tensor *weight; /* [n]: weight nodes' tensors */
   rt_arg *f32;       /* [n]: a weight converted to f32 (for rmsnorm), once */
   bool *has_f32;     /* [n] */
+  rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
+  bool *has_packed;  /* [n] */
+  bool q8;           /* matmul weights quantized (cg_jit_q8) */
+  void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
+  int q8_holds;      /* the node whose rows the steps so far leave in q8_rows, or -1 */
   int tokens;        /* the input node of the token ids, or -1 */
   int64_t vocab;     /* rows of the table the token ids index */
 } lower;
@@ -87,7 +98,8 @@ static int weight(lower *l, int id, oc_error *e) {
   oc_fail(e, "the lookup failed without saying why");
   if (l->weights(l->wctx, n->name, w, e))
     return oc_wrap(e, "weight \"%s\"", n->name);
-  bool ok = w->dtype == n->type.dtype && w->rank == n->type.shape.rank && w->data;
+  bool prepacked = l->q8 && w->dtype == IR_I8 && w->rank == 2; /* see cg_lower */
+  bool ok = (w->dtype == n->type.dtype || prepacked) && w->rank == n->type.shape.rank && w->data;
   for (int i = 0; ok && i < w->rank; i++)
     ok = ir_dim_is_const(n->type.shape.dim[i]) && w->dims[i] == n->type.shape.dim[i].c;
   if (!ok) {
@@ -131,7 +143,7 @@ static int kernel(lower *l, const cg_kernel_key *key, void **fn, oc_error *e) {
   return cg_kernel_get(l->j, key, fn, e);
 }
 
-/* Matrix weights (matmul's, gather's table) are read in place, f32 or bf16. */
+/* Matrix weights (matmul's, gather's table) are f32 or bf16. */
 static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *e) {
   const ir_node *w = &l->g->nodes[n->in[i]];
   if (w->op != IR_WEIGHT || w->type.shape.rank != 2)
@@ -140,11 +152,91 @@ static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *
   return 0;
 }
 
-/* Input i of n is read as it is: matmul's weights and gather's table (in their
- * own dtype, in place) and gather's ids. */
-static bool in_place(const ir_node *n, int i) {
-  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1) ||
-         (n->op == IR_MATMUL_SWIGLU && i >= 1) || n->op == IR_GATHER;
+/* Input i of matmul node n, a 2-D weight, packed into panels once (a tied
+ * embedding table is packed for the head and read in place by gather). */
+static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg *out, oc_error *e) {
+  int src = n->in[i];
+  if (matrix(l, n, i, wtype, e))
+    return -1;
+  if (l->q8)
+    *wtype = IR_I8;
+  if (!l->has_packed[src] && l->weight[src].dtype == IR_I8) { /* already packed, used in place */
+    l->packed[src] = l->arg[src];
+    l->has_packed[src] = true;
+  }
+  if (!l->has_packed[src]) {
+    const ir_tensor *w = &l->weight[src];
+    void *y = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
+    if (!y)
+      return -1;
+    if (l->q8)
+      cg_pack_matrix_q8(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+    else
+      cg_pack_matrix(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+    l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->has_packed[src] = true;
+  }
+  *out = l->packed[src];
+  return 0;
+}
+
+/* Whether matmul n multiplies by a weight matrix (else by an activation). */
+static bool by_weight(const lower *l, const ir_node *n) {
+  const ir_node *b = &l->g->nodes[n->in[1]];
+  return n->op != IR_MATMUL || (b->op == IR_WEIGHT && b->type.shape.rank == 2);
+}
+
+/* Input i of n is a matmul's weight matrix (read packed). */
+static bool matmul_weight(const lower *l, const ir_node *n, int i) {
+  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1 && by_weight(l, n)) ||
+         (n->op == IR_MATMUL_SWIGLU && i >= 1);
+}
+
+/* Whether n's kernel works over the rows of its output and takes its key from
+ * the shapes: elementwise ops, reductions, data movement, the causal mask,
+ * and matmul of two activations. */
+static bool over_rows(const lower *l, const ir_node *n) {
+  switch (n->op) {
+  case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: case IR_CAUSAL_MASK:
+  case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT:
+    return true;
+  case IR_MATMUL:
+    return !by_weight(l, n);
+  default:
+    return (ir_op_table[n->op].flags & IR_ELEMENTWISE) != 0;
+  }
+}
+
+/* The key of a shaped kernel or an elementwise one: n's input shapes, its
+ * shape, its attributes. A primitive elementwise op becomes the one-op expr
+ * written into expr[32]. */
+static cg_kernel_key shaped_key(const lower *l, const ir_node *n, char *expr) {
+  cg_kernel_key key = {.op = n->op, .n_in = ir_arity(n), .out = n->type.shape, .axis = n->axis,
+                       .start = n->start, .times = n->times};
+  memcpy(key.perm, n->perm, sizeof key.perm);
+  for (int i = 0; i < key.n_in; i++)
+    key.in[i] = *shape(l, n->in[i]);
+  if (ir_op_table[n->op].flags & IR_ELEMENTWISE) {
+    if (n->op != IR_ELTWISE)
+      snprintf(expr, 32, key.n_in == 1 ? "%%0 %s" : "%%0 %%1 %s", op_name(n));
+    key.expr = n->op == IR_ELTWISE ? n->name : expr;
+    key.op = IR_ELTWISE;
+  }
+  return key;
+}
+
+/* q8: matmul step s of node n reads its rows from q8_rows, quantized by a
+ * step before it unless the last quantization there was of the same input. */
+static int q8_input(lower *l, const ir_node *n, rt_step *s, int64_t K, oc_error *e) {
+  if (l->q8_holds != n->in[0]) {
+    rt_step q = {.call = RT_CALL_RANGE, .n_args = 2, .arg = {s->arg[0], {RT_ARG_PTR, 0, l->q8_rows, 0}},
+                 .work = s->rows, .grain = 1, .what = "q8_quantize", .layer = n->layer};
+    if (kernel(l, &(cg_kernel_key){.op = CG_OP_Q8_QUANTIZE, .k = K}, &q.fn, e) || rt_program_add_step(l->p, &q, e))
+      return -1;
+    l->q8_holds = n->in[0];
+  }
+  s->arg[0] = (rt_arg){RT_ARG_PTR, 0, l->q8_rows, 0};
+  return 0;
 }
 
 /* The step computing node id into its planned arena offset. */
@@ -154,26 +246,34 @@ static int compute(lower *l, int id, oc_error *e) {
   if (off < 0 || n->type.dtype != IR_F32)
     return oc_fail(e, "%s: the JIT needs an f32 value placed in the arena", op_name(n));
   l->arg[id] = (rt_arg){RT_ARG_ARENA, off, NULL, 0};
-  rt_step s = {.what = op_name(n), .grain = 1};
+  rt_step s = {.what = op_name(n), .grain = 1, .layer = n->layer};
   cg_kernel_key key = {.op = n->op};
   const ir_shape *x = shape(l, n->in[0]);
   int arity = ir_arity(n);
-  for (int i = 0; i < arity; i++)
-    if (in_place(n, i))
+  char expr[32];
+  for (int i = 0; i < arity; i++) {
+    if (n->op == IR_GATHER)
       s.arg[i] = l->arg[n->in[i]];
-    else if (f32_arg(l, n, i, &s.arg[i], e))
+    else if (matmul_weight(l, n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e) : f32_arg(l, n, i, &s.arg[i], e))
       return -1;
+  }
   s.n_args = arity + 1;
   s.arg[arity] = l->arg[id];
-  switch (n->op) {
+  if (over_rows(l, n)) { /* work: the rows of the output, all its dims but the last */
+    key = shaped_key(l, n, expr);
+    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
+      return -1;
+    s.call = cg_kernel_shaped(&key) ? RT_CALL_SHAPED : RT_CALL_RANGE;
+  } else switch (n->op) {
   case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
-    if (matrix(l, n, 1, &key.wtype, e) || (n->op == IR_MATMUL_SWIGLU && matrix(l, n, 2, &key.wtype, e)) ||
-        const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
+    if (const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
         product(n, x, 0, x->rank - 1, &s.rows, e))
       return -1;
     s.call = n->op == IR_MATMUL ? RT_CALL_MATMUL : RT_CALL_MATMUL3;
     s.work = (rt_count){key.n, 0, 0};
-    s.grain = 4;
+    s.grain = cg_matmul_panel(l->j);
+    if (l->q8 && q8_input(l, n, &s, key.k, e))
+      return -1;
     break;
   case IR_RMSNORM: case IR_RMSNORM_ADD:
     key.eps = (float)n->value;
@@ -198,6 +298,9 @@ static int compute(lower *l, int id, oc_error *e) {
       return -1;
     if (n->in[1] != l->tokens)
       return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
+    if (l->weight[n->in[0]].dtype == IR_I8)
+      return oc_fail(e, "gather: the table \"%s\" is a packed q8 matrix; gather reads f32 or bf16 rows",
+                     l->g->nodes[n->in[0]].name);
     l->vocab = shape(l, n->in[0])->dim[0].c;
     s.call = RT_CALL_GATHER;
     break;
@@ -206,18 +309,8 @@ static int compute(lower *l, int id, oc_error *e) {
       return -1;
     s.call = RT_CALL_RANGE;
     break;
-  case IR_ELTWISE:
-    key.expr = n->name;
-    key.n_in = n->n_in;
-    for (int i = 0; i < n->n_in; i++)
-      key.in[i] = *shape(l, n->in[i]);
-    key.out = n->type.shape;
-    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
-      return -1;
-    s.call = RT_CALL_RANGE;
-    break;
   default:
-    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp or -O2)", op_name(n));
+    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp)", op_name(n));
   }
   if (kernel(l, &key, &s.fn, e))
     return -1;
@@ -255,7 +348,7 @@ static int node(lower *l, int id, oc_error *e) {
     if (l->plan->offset[id] < 0)
       return oc_fail(e, "positions: the plan gives it no arena storage");
     rt_step s = {.call = RT_CALL_POSITIONS, .n_args = 1, .arg = {l->arg[id]}, .work = {0, 1, 0},
-                 .grain = 1, .what = "positions"};
+                 .grain = 1, .what = "positions", .layer = -1};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_ROPE_COS: case IR_ROPE_SIN:
@@ -281,7 +374,7 @@ static int node(lower *l, int id, oc_error *e) {
       return -1;
     l->arg[id] = l->arg[n->in[0]];
     rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .arg = {src, l->arg[id]},
-                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append"};
+                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append", .layer = n->layer};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_RESHAPE:
@@ -302,6 +395,20 @@ static int node(lower *l, int id, oc_error *e) {
   }
 }
 
+/* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul input. */
+static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
+  int64_t K = 1;
+  for (int id = 0; id < l->g->n; id++) {
+    const ir_node *n = &l->g->nodes[id];
+    if (n->op == IR_MATMUL || n->op == IR_MATMUL_ADD || n->op == IR_MATMUL_SWIGLU) {
+      const ir_shape *w = shape(l, n->in[1]);
+      if (w->rank == 2 && ir_dim_is_const(w->dim[1]) && w->dim[1].c > K)
+        K = w->dim[1].c;
+    }
+  }
+  return rt_program_alloc(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
+}
+
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *wctx, rt_program **out, oc_error *e) {
   *out = NULL;
@@ -309,16 +416,21 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     return oc_wrap(e, "the JIT needs a graph that verifies");
   if (!plan || plan->n != g->n || plan->max_ctx < ctx || ctx < 1)
     return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
-                   "(run plan-memory: -O2)", (long long)ctx);
-  lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1};
-  l.arg = calloc((size_t)g->n, sizeof *l.arg);
-  l.weight = calloc((size_t)g->n, sizeof *l.weight);
-  l.f32 = calloc((size_t)g->n, sizeof *l.f32);
-  l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
+                   "(end the passes with plan-memory)", (long long)ctx);
+  lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1,
+             .q8 = cg_jit_q8(j), .q8_holds = -1};
+  l.arg = oc_calloc((size_t)g->n, sizeof *l.arg);
+  l.weight = oc_calloc((size_t)g->n, sizeof *l.weight);
+  l.f32 = oc_calloc((size_t)g->n, sizeof *l.f32);
+  l.has_f32 = oc_calloc((size_t)g->n, sizeof *l.has_f32);
+  l.packed = oc_calloc((size_t)g->n, sizeof *l.packed);
+  l.has_packed = oc_calloc((size_t)g->n, sizeof *l.has_packed);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
-  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32
+  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
+  if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
+    rc = -1;
   int output = -1;
   for (int id = 0; !rc && id < g->n; id++) {
     if ((rc = node(&l, id, e)))
@@ -338,5 +450,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.weight);
   free(l.f32);
   free(l.has_f32);
+  free(l.packed);
+  free(l.has_packed);
   return rc ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/ir_text.h"
 
 /* Inside a DOT "string": \ and " escaped, control bytes as '?'. */
@@ -85,7 +86,7 @@ static long long layer_count(const ir_graph *g) {
 int ir_print_dot(const ir_graph *g, int layer, FILE *out, oc_error *e) {
   /* view[i]: IN when node i is in the view, EXTERNAL when it only feeds it */
   enum { OUT, IN, EXTERNAL };
-  unsigned char *view = calloc((size_t)g->n + 1, 1);
+  unsigned char *view = oc_calloc((size_t)g->n + 1, 1);
   bool any = false;
   if (!view)
     return oc_fail(e, "out of memory drawing the graph");

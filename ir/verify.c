@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/ir.h"
 
 typedef struct named {
@@ -26,7 +27,7 @@ static int by_op_name_id(const void *pa, const void *pb) {
 /* first[id]: the earliest node with the same op and name as node id when
  * that is another node, else -1. Nodes without a name are left at -1. */
 static int find_duplicates(const ir_graph *g, int *first, oc_error *e) {
-  named *t = malloc(((size_t)g->n + 1) * sizeof *t);
+  named *t = oc_malloc(((size_t)g->n + 1) * sizeof *t);
   if (!t)
     return oc_fail(e, "out of memory verifying a graph of %d nodes", g->n);
   int k = 0;
@@ -75,8 +76,8 @@ static int check_node(const ir_graph *g, int id, const int *same_name, int *appe
 }
 
 int ir_verify(const ir_graph *g, oc_error *e) {
-  int *same_name = malloc(((size_t)g->n + 1) * sizeof *same_name);
-  int *appended_by = malloc(((size_t)g->n + 1) * sizeof *appended_by);
+  int *same_name = oc_malloc(((size_t)g->n + 1) * sizeof *same_name);
+  int *appended_by = oc_malloc(((size_t)g->n + 1) * sizeof *appended_by);
   int rc = 0, outputs = 0;
   if (!same_name || !appended_by)
     rc = oc_fail(e, "out of memory verifying a graph of %d nodes", g->n);

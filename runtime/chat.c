@@ -4,6 +4,7 @@
  * string-literal spelling normalized, text outside tags exact) equals that of
  * a known one. Invariant: render_olmo2 produces byte for byte what the Jinja
  * template renders (tests/data/chat/golden.json, made by @huggingface/jinja). */
+#include "olmoc/alloc.h"
 #include "olmoc/chat.h"
 #include "olmoc/file.h"
 
@@ -45,7 +46,7 @@ static void put(buf *b, const char *s, size_t n) {
   if (b->n + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = oc_realloc(b->p, cap);
     if (!p) {
       b->oom = 1;
       return;
@@ -216,7 +217,9 @@ static int read_template(const cJSON *root, const char **out, oc_error *e) {
 
 static int parse_config(const char *text, rt_chat_template *t, oc_error *e) {
   const char *end = NULL, *template = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithOpts(text, &end, 1); /* 1: nothing may follow the object */
+  if (!root && oc_alloc_failures() != failures) return oc_fail(e, "out of memory parsing the JSON");
   if (!root) {
     char where[96];
     return oc_fail(e, "malformed JSON at %s",

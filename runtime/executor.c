@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/executor.h"
 
 #define HUGE_PAGE (2u << 20)
@@ -28,6 +29,7 @@ struct rt_program {
   rt_arg output;         /* f32[T, out_cols] */
   int64_t out_cols, vocab;
   const int32_t *tokens; /* this call's ids */
+  double *step_seconds;  /* [n_steps] while profiling, else NULL */
 };
 
 /* 64-byte aligned memory (2 MiB when large, so the kernel can back it with
@@ -36,8 +38,8 @@ struct rt_program {
 static void *big_alloc(size_t bytes) {
   size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
   size_t size = (bytes + 63) / 64 * 64;
-  void *p = NULL;
-  if (posix_memalign(&p, align, size ? size : 64))
+  void *p = oc_aligned_alloc(align, size ? size : 64);
+  if (!p)
     return NULL;
   if (bytes >= HUGE_PAGE)
     (void)madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* a hint: failure is fine */
@@ -50,7 +52,7 @@ int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_prog
   if (arena_bytes < 0 || ctx < 1 || max_tokens < 1)
     return oc_fail(e, "a program needs an arena of >= 0 bytes, calls of >= 1 token and a context "
                    "of >= 1 position");
-  rt_program *p = calloc(1, sizeof *p);
+  rt_program *p = oc_calloc(1, sizeof *p);
   if (!p || !(p->arena = big_alloc((size_t)arena_bytes))) {
     free(p);
     return oc_fail(e, "out of memory for an activation arena of %lld bytes", (long long)arena_bytes);
@@ -73,6 +75,7 @@ void rt_program_free(rt_program *p) {
   free(p->cache_row);
   free(p->owned);
   free(p->steps);
+  free(p->step_seconds);
   free(p->arena);
   free(p);
 }
@@ -81,10 +84,10 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
   if (row_floats < 1 || row_floats > INT64_MAX / 4 / p->ctx)
     return oc_fail(e, "a KV cache of %lld positions of %lld floats is too large", (long long)p->ctx,
                    (long long)row_floats);
-  float **caches = realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
+  float **caches = oc_realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
   if (caches)
     p->caches = caches;
-  int64_t *rows = realloc(p->cache_row, (size_t)(p->n_caches + 1) * sizeof *rows);
+  int64_t *rows = oc_realloc(p->cache_row, (size_t)(p->n_caches + 1) * sizeof *rows);
   if (rows)
     p->cache_row = rows;
   float *c = caches && rows ? big_alloc((size_t)(p->ctx * row_floats) * sizeof(float)) : NULL;
@@ -98,7 +101,7 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
 }
 
 void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
-  void **owned = realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
+  void **owned = oc_realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
   if (owned)
     p->owned = owned;
   void *m = owned ? big_alloc(bytes) : NULL;
@@ -120,7 +123,7 @@ int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
                      (long long)s->arg[i].offset, (long long)p->n_caches);
   if (p->n_steps == p->cap_steps) {
     int64_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
-    rt_step *grown = realloc(p->steps, (size_t)cap * sizeof *grown);
+    rt_step *grown = oc_realloc(p->steps, (size_t)cap * sizeof *grown);
     if (!grown)
       return oc_fail(e, "out of memory for the program's steps");
     p->steps = grown;
@@ -141,6 +144,14 @@ void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t v
 
 int64_t rt_program_position(const rt_program *p) { return p->P; }
 int64_t rt_program_steps(const rt_program *p) { return p->n_steps; }
+const rt_step *rt_program_step(const rt_program *p, int64_t i) { return &p->steps[i]; }
+const double *rt_program_step_seconds(const rt_program *p) { return p->step_seconds; }
+
+int rt_program_set_profiling(rt_program *p, bool on, oc_error *e) {
+  free(p->step_seconds);
+  p->step_seconds = on ? oc_calloc((size_t)p->n_steps + 1, sizeof *p->step_seconds) : NULL;
+  return on && !p->step_seconds ? oc_fail(e, "out of memory for the profile") : 0;
+}
 
 void rt_program_rewind(rt_program *p, int64_t P) {
   if (P >= 0 && P < p->P)
@@ -173,6 +184,7 @@ typedef void matmul3_fn(const float *, const void *, const void *, float *, int6
 typedef void gather_fn(const void *, const int32_t *, float *, int64_t, int64_t);
 typedef void attention_fn(const float *, const float *, const float *, float *, int64_t, int64_t,
                           int64_t);
+typedef void shaped_fn(void *const *, int64_t, int64_t, int64_t, int64_t);
 
 /* Work items [r0, r1) of step s. */
 static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, int64_t r0, int64_t r1) {
@@ -185,6 +197,7 @@ static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, in
   case RT_CALL_MATMUL3: ((matmul3_fn *)s->fn)(a[0], a[1], a[2], a[3], 0, rows, r0, r1); break;
   case RT_CALL_GATHER: ((gather_fn *)s->fn)(a[0], a[1], a[2], r0, r1); break;
   case RT_CALL_ATTENTION: ((attention_fn *)s->fn)(a[0], a[1], a[2], a[3], P, r0, r1); break;
+  case RT_CALL_SHAPED: ((shaped_fn *)s->fn)(a, T, P, r0, r1); break;
   case RT_CALL_RANGE:
     switch (s->n_args) {
     case 2: ((range2_fn *)s->fn)(a[0], a[1], r0, r1); break;
@@ -242,6 +255,7 @@ const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int
 #pragma omp parallel num_threads(threads > 0 ? threads : rt_default_threads())
   {
     int id = omp_get_thread_num(), n = omp_get_num_threads();
+    double *seconds = id == 0 ? prog->step_seconds : NULL, t = seconds ? omp_get_wtime() : 0;
     for (int64_t i = 0; i < prog->n_steps; i++) {
       const rt_step *s = &prog->steps[i];
       int64_t r0, r1;
@@ -249,6 +263,11 @@ const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int
       if (r0 < r1)
         call(prog, s, T, P, r0, r1);
 #pragma omp barrier
+      if (seconds) {
+        double now = omp_get_wtime();
+        seconds[i] += now - t;
+        t = now;
+      }
     }
   }
   p->tokens = NULL;
