@@ -60,6 +60,41 @@ static int by_entry_name(const void *a, const void *b) {
   return strcmp(((const ix_entry *)a)->name, ((const ix_entry *)b)->name);
 }
 
+typedef struct ix_file {
+  const char *file; /* an entry's shard file name, inside the parsed index */
+  int at;           /* that entry's place in weight_map */
+} ix_file;
+
+static int by_file_then_place(const void *a, const void *b) {
+  const ix_file *x = a, *y = b;
+  int c = strcmp(x->file, y->file);
+  return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* Numbers the distinct files of f[0, n) (one per entry, reordered here) in
+ * order of first appearance: entries, in weight_map order, get their shard
+ * numbers and shards[0, *nshards) the names. Sorting, not a search per entry,
+ * so that an index naming many shards costs O(n log n), not O(n * shards). */
+static void number_shards(ix_file *f, int n, ix_entry *entries, const char **shards,
+                          int *nshards) {
+  qsort(f, (size_t)n, sizeof *f, by_file_then_place);
+  for (int i = 0; i < n; i++) { /* each entry points at its file's first entry */
+    bool same = i > 0 && strcmp(f[i].file, f[i - 1].file) == 0;
+    entries[f[i].at].shard = same ? entries[f[i - 1].at].shard : f[i].at;
+    if (!same) shards[f[i].at] = f[i].file;
+  }
+  *nshards = 0;
+  for (int i = 0; i < n; i++) { /* first appearances get numbers, in order */
+    int first = entries[i].shard;
+    if (first == i) {
+      shards[*nshards] = shards[i];
+      entries[i].shard = (*nshards)++;
+    } else {
+      entries[i].shard = entries[first].shard;
+    }
+  }
+}
+
 /* Parses the weight_map into entries (sorted by name) and distinct shard
  * names (in order of first appearance). */
 static int read_map(const char *path, const cJSON *root, ix_entry **entries, int *n,
@@ -72,20 +107,26 @@ static int read_map(const char *path, const cJSON *root, ix_entry **entries, int
   if (*n == 0) return oc_fail(e, "%s: \"weight_map\" lists no tensors", path);
   *entries = oc_calloc((size_t)*n, sizeof **entries);
   *shards = oc_calloc((size_t)*n, sizeof **shards);
-  if (!*entries || !*shards) return oc_fail(e, "%s: out of memory", path);
+  ix_file *files = oc_calloc((size_t)*n, sizeof *files);
+  if (!*entries || !*shards || !files) {
+    free(files);
+    return oc_fail(e, "%s: out of memory", path);
+  }
   int i = 0;
   const cJSON *j;
   cJSON_ArrayForEach(j, wm) {
     const char *file = cJSON_IsString(j) ? j->valuestring : NULL;
-    if (!file || !file[0] || file[0] == '/')
+    if (!file || !file[0] || file[0] == '/') {
+      free(files);
       return oc_fail(e, "%s: \"weight_map\" entry for tensor '%s' is not a shard file name "
                         "relative to the index's directory",
                      path, j->string);
-    int k = 0;
-    while (k < *nshards && strcmp((*shards)[k], file) != 0) k++;
-    if (k == *nshards) (*shards)[(*nshards)++] = file;
-    (*entries)[i++] = (ix_entry){.name = j->string, .shard = k};
+    }
+    files[i] = (ix_file){file, i};
+    (*entries)[i++] = (ix_entry){.name = j->string};
   }
+  number_shards(files, *n, *entries, *shards, nshards);
+  free(files);
   qsort(*entries, (size_t)*n, sizeof **entries, by_entry_name);
   for (i = 1; i < *n; i++)
     if (strcmp((*entries)[i - 1].name, (*entries)[i].name) == 0)
