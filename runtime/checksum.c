@@ -1,0 +1,64 @@
+/* rt_checksum: FNV-1a 64 in 8 lanes over 64-bit words (olmoc/pack.h has the
+ * definition). Invariant: lanes only ever see whole 64-byte blocks; a partial
+ * block waits in tail until it fills or the checksum ends. */
+#include <string.h>
+
+#include "olmoc/pack.h"
+
+#define FNV_BASIS 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+void rt_checksum_init(rt_checksum *c) {
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < 8; i++)
+    c->lane[i] = FNV_BASIS;
+}
+
+static void blocks(uint64_t lane[8], const unsigned char *p, size_t n_blocks) {
+  uint64_t l[8];
+  memcpy(l, lane, sizeof l);
+  for (size_t b = 0; b < n_blocks; b++, p += 64)
+    for (int i = 0; i < 8; i++) {
+      uint64_t w;
+      memcpy(&w, p + 8 * i, sizeof w);
+      l[i] = (l[i] ^ w) * FNV_PRIME;
+    }
+  memcpy(lane, l, sizeof l);
+}
+
+void rt_checksum_update(rt_checksum *c, const void *data, size_t n) {
+  const unsigned char *p = data;
+  c->length += n;
+  if (c->n_tail) {
+    size_t take = 64 - c->n_tail < n ? 64 - c->n_tail : n;
+    memcpy(c->tail + c->n_tail, p, take);
+    c->n_tail += take, p += take, n -= take;
+    if (c->n_tail < 64)
+      return;
+    blocks(c->lane, c->tail, 1);
+    c->n_tail = 0;
+  }
+  blocks(c->lane, p, n / 64);
+  memcpy(c->tail, p + n / 64 * 64, n % 64);
+  c->n_tail = n % 64;
+}
+
+static uint64_t fnv_bytes(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * FNV_PRIME;
+  return h;
+}
+
+uint64_t rt_checksum_final(const rt_checksum *c) {
+  uint64_t h = fnv_bytes(FNV_BASIS, c->lane, sizeof c->lane);
+  h = fnv_bytes(h, c->tail, c->n_tail);
+  return fnv_bytes(h, &c->length, sizeof c->length);
+}
+
+uint64_t rt_checksum64(const void *data, size_t n) {
+  rt_checksum c;
+  rt_checksum_init(&c);
+  rt_checksum_update(&c, data, n);
+  return rt_checksum_final(&c);
+}
