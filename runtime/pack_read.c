@@ -168,7 +168,7 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
     int rc = read_at(p, (void *)p->data[i], (size_t)s->bytes, s->offset, &mine);
     if (!rc && rt_checksum64(p->data[i], (size_t)s->bytes) != s->checksum)
       rc = damaged(p, i, &mine);
-#pragma omp critical(rt_pack_load)
+#pragma omp critical
     if (rc && (bad < 0 || i < bad))
       bad = i, err = mine;
   }
