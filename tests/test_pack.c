@@ -106,6 +106,15 @@ static rt_pack_expect expect_of(const fixture *f) {
   return (rt_pack_expect){f->target.cpu, f->target.features, BUILD};
 }
 
+/* The pack at byte `at` of path, which must open. */
+static rt_pack *open_pack(const fixture *f, const char *path, uint64_t at, rt_pack_load how) {
+  oc_error e;
+  rt_pack *pack;
+  rt_pack_expect x = expect_of(f);
+  check(rt_pack_open(path, at, &x, how, &pack, &e), &e);
+  return pack;
+}
+
 /* The prompt's logits, then one decode step's, from p. */
 static float *logits_of(fixture *f, int which, rt_program *p) {
   oc_error e;
@@ -166,9 +175,7 @@ static void compare(fixture *f, int which, const char *path, rt_pack_load how) {
   rt_program *jit, *packed;
   converted r = {.src = f->weights[which], .dtype = which ? IR_BF16 : IR_F32};
   check(cg_lower(f->jit, f->graph[which], &f->passes[which].plan, CTX, convert_lookup, &r, &jit, &e), &e);
-  rt_pack *pack;
-  rt_pack_expect x = expect_of(f);
-  check(rt_pack_open(path, 0, &x, how, &pack, &e), &e);
+  rt_pack *pack = open_pack(f, path, 0, how);
   assert_int_equal(rt_pack_header_of(pack)->dtype, which ? RT_PACK_BF16 : RT_PACK_F32);
   rt_kernel_symbol *k;
   int n;
@@ -197,9 +204,7 @@ static void test_logits_bitwise(void **state) {
 static void test_smaller_context(void **state) {
   fixture *f = *state;
   oc_error e;
-  rt_pack *pack;
-  rt_pack_expect x = expect_of(f);
-  check(rt_pack_open(f->pack, 0, &x, RT_PACK_MMAP, &pack, &e), &e);
+  rt_pack *pack = open_pack(f, f->pack, 0, RT_PACK_MMAP);
   rt_kernel_symbol *k;
   int n;
   rt_program *p = NULL;
@@ -220,9 +225,7 @@ static void test_smaller_context(void **state) {
 static void test_tokenizer_and_meta(void **state) {
   fixture *f = *state;
   oc_error e;
-  rt_pack *pack;
-  rt_pack_expect x = expect_of(f);
-  check(rt_pack_open(f->pack, 0, &x, RT_PACK_READ, &pack, &e), &e);
+  rt_pack *pack = open_pack(f, f->pack, 0, RT_PACK_READ);
   int tok = rt_pack_find(pack, RT_PACK_TOKENIZER), meta = rt_pack_find(pack, RT_PACK_META);
   assert_true(tok >= 0 && meta >= 0);
   rt_tokenizer *t;
@@ -366,9 +369,7 @@ static void test_embedded(void **state) {
   check(rt_pack_find_embedded(host, &at, &found, &e), &e);
   assert_true(found);
   assert_int_equal(at, 4096);
-  rt_pack *p;
-  rt_pack_expect x = expect_of(f);
-  check(rt_pack_open(host, at, &x, RT_PACK_MMAP, &p, &e), &e);
+  rt_pack *p = open_pack(f, host, at, RT_PACK_MMAP);
   assert_true(rt_pack_find(p, RT_PACK_PROGRAM) >= 0);
   rt_pack_close(p);
 }
