@@ -172,6 +172,23 @@ static void test_damaged_weights(void **state) {
   expect_stderr("written by another `olmoc compile`");
 }
 
+/* The bundled checkpoint is bf16: --dtype f32 widens it while compiling. */
+static void test_dtype(void **state) {
+  (void)state;
+  must(compile("--dtype f32 -o $OUT_DIR/tiny32"));
+  expect_stderr("(f32 weights");
+  must(sh("%s/tiny32 " PROMPT, dir));
+  if (strncmp(stdout_text, "Language modeling is ", 21) || strlen(stdout_text) < 40)
+    fail_msg("the f32 binary wrote: %s", stdout_text);
+  size_t n16, n32;
+  char path[600];
+  snprintf(path, sizeof path, "%s/tiny.weights", dir);
+  free(slurp(path, &n16));
+  snprintf(path, sizeof path, "%s/tiny32.weights", dir);
+  free(slurp(path, &n32));
+  assert_true(n32 > n16 * 19 / 10); /* weights twice the bytes */
+}
+
 static void test_avx2(void **state) {
   (void)state;
   must(compile("--target avx2 -o $OUT_DIR/tiny2"));
@@ -333,7 +350,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exe_matches_run), cmocka_unit_test(test_embedded),
       cmocka_unit_test(test_ldd),            cmocka_unit_test(test_damaged_weights),
-      cmocka_unit_test(test_avx2),           cmocka_unit_test(test_library),
+      cmocka_unit_test(test_dtype),          cmocka_unit_test(test_avx2),
+      cmocka_unit_test(test_library),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, setup, remove_tmpdir);

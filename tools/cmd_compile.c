@@ -128,7 +128,8 @@ static int open_model(job *j, oc_error *e) {
       rt_weights_open(j->dir, &j->weights, e))
     return -1;
   const rt_tensor *embed = rt_weights_find(j->weights, "model.embed_tokens.weight");
-  j->dtype = embed && embed->dtype == IR_BF16 ? IR_BF16 : IR_F32;
+  ir_dtype stored = embed ? embed->dtype : IR_F32;
+  j->dtype = stored == IR_BF16 ? IR_BF16 : IR_F32;
   if (o->dtype && strcmp(o->dtype, "f32") && strcmp(o->dtype, "bf16"))
     return oc_fail(e, "--dtype: expected f32 or bf16, found '%s'", o->dtype);
   if (o->dtype)
@@ -138,8 +139,16 @@ static int open_model(job *j, oc_error *e) {
     return oc_fail(e, "%s: a context of %ld positions exceeds the model's %lld (max_position_embeddings)",
                    j->dir, o->ctx, (long long)limit);
   j->ctx = o->ctx > 0 ? o->ctx : limit;
-  if (olmo2_build_graph(&j->config, j->dtype, &j->graph, e) ||
-      rt_weights_check_graph(j->weights, j->graph, e) || pipeline(o, j->graph, j->ctx, &j->passes, e))
+  /* checked as stored, compiled as asked: rt_pack_weight converts */
+  if (olmo2_build_graph(&j->config, stored, &j->graph, e) || rt_weights_check_graph(j->weights, j->graph, e))
+    return -1;
+  if (j->dtype != stored) {
+    ir_graph_free(j->graph);
+    j->graph = NULL;
+    if (olmo2_build_graph(&j->config, j->dtype, &j->graph, e))
+      return -1;
+  }
+  if (pipeline(o, j->graph, j->ctx, &j->passes, e))
     return -1;
   j->planned = true;
   return make_meta(j->dir, &j->config, j->ctx, &j->meta, e);
