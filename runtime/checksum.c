@@ -14,16 +14,25 @@ void rt_checksum_init(rt_checksum *c) {
     c->lane[i] = FNV_BASIS;
 }
 
+static inline uint64_t word(const unsigned char *p) {
+  uint64_t w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+
+/* The lanes written out as eight variables, so that they stay in registers
+ * and the eight multiplies of a block run side by side. */
 static void blocks(uint64_t lane[8], const unsigned char *p, size_t n_blocks) {
-  uint64_t l[8];
-  memcpy(l, lane, sizeof l);
-  for (size_t b = 0; b < n_blocks; b++, p += 64)
-    for (int i = 0; i < 8; i++) {
-      uint64_t w;
-      memcpy(&w, p + 8 * i, sizeof w);
-      l[i] = (l[i] ^ w) * FNV_PRIME;
-    }
-  memcpy(lane, l, sizeof l);
+  uint64_t l0 = lane[0], l1 = lane[1], l2 = lane[2], l3 = lane[3];
+  uint64_t l4 = lane[4], l5 = lane[5], l6 = lane[6], l7 = lane[7];
+  for (size_t b = 0; b < n_blocks; b++, p += 64) {
+    l0 = (l0 ^ word(p)) * FNV_PRIME, l1 = (l1 ^ word(p + 8)) * FNV_PRIME;
+    l2 = (l2 ^ word(p + 16)) * FNV_PRIME, l3 = (l3 ^ word(p + 24)) * FNV_PRIME;
+    l4 = (l4 ^ word(p + 32)) * FNV_PRIME, l5 = (l5 ^ word(p + 40)) * FNV_PRIME;
+    l6 = (l6 ^ word(p + 48)) * FNV_PRIME, l7 = (l7 ^ word(p + 56)) * FNV_PRIME;
+  }
+  lane[0] = l0, lane[1] = l1, lane[2] = l2, lane[3] = l3;
+  lane[4] = l4, lane[5] = l5, lane[6] = l6, lane[7] = l7;
 }
 
 void rt_checksum_update(rt_checksum *c, const void *data, size_t n) {
