@@ -310,6 +310,16 @@ static void test_library(void **state) {
   a.free(m);
   dlclose(a.so);
   free(want);
+
+  /* a library with its weights inside finds them through its own path */
+  must(sh("mkdir -p %s/lib && %s/olmoc compile -m " MODEL " --emit lib --embed-weights -o %s/lib/tiny",
+          dir, OLMOC_BUILD_DIR, dir));
+  must(sh("ls %s/lib", dir));
+  assert_null(strstr(stdout_text, ".weights"));
+  must(sh("cc -I%s/lib -DMODEL_HEADER='\"tiny.h\"' examples/generate.c -L%s/lib -ltiny -Wl,-rpath,%s/lib "
+          "-o %s/lib/generate && %s/lib/generate 'Language modeling is ' 16", dir, dir, dir, dir, dir));
+  stdout_text[strlen(stdout_text) - 1] = '\0';
+  assert_string_equal(stdout_text, reference);
 }
 
 static int entries(const char *path) {
