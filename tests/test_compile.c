@@ -172,14 +172,20 @@ static void test_damaged_weights(void **state) {
   expect_stderr("written by another `olmoc compile`");
 }
 
+/* Compiles with args (compile saying `says`); the binary `name` must
+ * continue the prompt (other kernels: not necessarily with run's words). */
+static void compile_and_continue(const char *args, const char *says, const char *name) {
+  must(compile(args));
+  expect_stderr(says);
+  must(sh("%s/%s " PROMPT, dir, name));
+  if (strncmp(stdout_text, "Language modeling is ", 21) || strlen(stdout_text) < 40)
+    fail_msg("%s wrote: %s", name, stdout_text);
+}
+
 /* The bundled checkpoint is bf16: --dtype f32 widens it while compiling. */
 static void test_dtype(void **state) {
   (void)state;
-  must(compile("--dtype f32 -o $OUT_DIR/tiny32"));
-  expect_stderr("(f32 weights");
-  must(sh("%s/tiny32 " PROMPT, dir));
-  if (strncmp(stdout_text, "Language modeling is ", 21) || strlen(stdout_text) < 40)
-    fail_msg("the f32 binary wrote: %s", stdout_text);
+  compile_and_continue("--dtype f32 -o $OUT_DIR/tiny32", "(f32 weights", "tiny32");
   size_t n16, n32;
   char path[600];
   snprintf(path, sizeof path, "%s/tiny.weights", dir);
@@ -191,11 +197,7 @@ static void test_dtype(void **state) {
 
 static void test_avx2(void **state) {
   (void)state;
-  must(compile("--target avx2 -o $OUT_DIR/tiny2"));
-  expect_stderr("for haswell");
-  must(sh("%s/tiny2 " PROMPT, dir));
-  if (strncmp(stdout_text, "Language modeling is ", 21) || strlen(stdout_text) < 40)
-    fail_msg("the AVX2 binary wrote: %s", stdout_text);
+  compile_and_continue("--target avx2 -o $OUT_DIR/tiny2", "for haswell", "tiny2");
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tiny2.weights", dir, dir), 1);
   expect_stderr("tiny2.weights: packed for target CPU haswell");
 }
