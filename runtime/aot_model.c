@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "executor_internal.h"
 #include "olmoc/aot.h"
 
 static const float *forward(void *self, const int32_t *tokens, int64_t T, oc_error *e) {
@@ -69,6 +70,11 @@ int rt_aot_open(const rt_aot_image *img, const rt_aot_options *o, rt_aot_model *
                           source, &m->tokenizer, e) ||
       rt_program_unpack(m->pack, img->kernels, img->n_kernels, o->ctx, &m->program, e))
     goto fail;
+  if (m->program->out_cols != m->meta.vocab) { /* generation reads rows of vocab logits */
+    oc_fail(e, "%s: the program returns %lld logits per token, the model has %lld: the file is damaged",
+            source, (long long)m->program->out_cols, (long long)m->meta.vocab);
+    goto fail;
+  }
   m->threads = o->threads > 0 ? o->threads : rt_default_threads();
   m->model = (rt_model){.self = m,
                         .vocab = (int32_t)m->meta.vocab,

@@ -148,7 +148,7 @@ static int get_arg(unpacker *u, rt_arg *a, const char *what, oc_error *e) {
   bool ok = !u->r.bad && stride >= 0 && offset >= 0;
   switch (kind) {
   case RT_ARG_ARENA: ok &= offset <= u->arena_bytes && !stride; break;
-  case RT_ARG_CACHE: case RT_ARG_TOKENS: break; /* the cache number is checked by add_step */
+  case RT_ARG_CACHE: case RT_ARG_TOKENS: ok &= !stride; break; /* the cache number: add_step checks it */
   case RT_ARG_PTR: {
     ok &= section < (uint32_t)rt_pack_count(u->pack);
     const rt_pack_section *s = ok ? rt_pack_section_at(u->pack, (int)section) : NULL;
