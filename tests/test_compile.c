@@ -55,6 +55,20 @@ static void must(int rc) {
     fail_msg("exit %d\nstdout: %.2000s\nstderr: %.3000s", rc, stdout_text, stderr_text);
 }
 
+/* A transcript without its timings: the load time and the tok/s figures go. */
+static void untimed(const char *in, char *out, size_t cap) {
+  size_t n = 0;
+  while (*in && n + 1 < cap) {
+    if (!strncmp(in, "load: ", 6) && strstr(in, "prompt:"))
+      in = strstr(in, "prompt:");
+    else if (!strncmp(in, "tokens, ", 8) && strstr(in, " tok/s") && n + 7 < cap)
+      in = strstr(in, " tok/s") + 6, n += (size_t)snprintf(out + n, cap - n, "tokens");
+    else
+      out[n++] = *in++;
+  }
+  out[n] = '\0';
+}
+
 static int compile(const char *args) {
   return sh("%s/olmoc compile -m " MODEL " %s", OLMOC_BUILD_DIR, args);
 }
@@ -98,6 +112,21 @@ static void test_exe_matches_run(void **state) {
   assert_int_equal(sh("%s/tiny -p hi --chat", dir), 1);
   expect_stderr("use --chat-template olmo2");
   must(sh("%s/tiny -p hi --chat-template olmo2 -n 4 --temp 0 -t 1", dir));
+  /* interactive chat on a terminal (script gives it one): the same turns
+   * and the same tokens fed per turn as olmoc run */
+  static char transcript[2][1 << 14];
+  const char *chat = "printf 'Hello\\nAgain\\n' | script -qec '%s --chat-template olmo2 -n 3 --temp 0 -t 1' "
+                     "/dev/null";
+  char command[700];
+  snprintf(command, sizeof command, "%s/olmoc run -m " MODEL, OLMOC_BUILD_DIR);
+  must(sh(chat, command));
+  untimed(stdout_text, transcript[0], sizeof transcript[0]);
+  snprintf(command, sizeof command, "%s/tiny", dir);
+  must(sh(chat, command));
+  untimed(stdout_text, transcript[1], sizeof transcript[1]);
+  assert_string_equal(transcript[1], transcript[0]);
+  if (!strstr(transcript[1], "prompt: 20 tokens") || !strstr(transcript[1], "prompt: 22 tokens"))
+    fail_msg("not two turns:\n%s\nstderr: %s", transcript[1], stderr_text);
   must(sh("echo 'The jury said' | %s/tiny -n 4 --temp 0 --ctx 32 -t 1", dir));
   if (strncmp(stdout_text, "The jury said", 13))
     fail_msg("piped prompt not continued: %s", stdout_text);
