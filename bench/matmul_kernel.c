@@ -1,16 +1,19 @@
-/* GEMV throughput of the JIT's matmul kernel, one thread: y[N] = W[N,K] x[K]
- * for W 2048x8192 in f32 and bf16, in GB/s of weight read (the figure decode
- * speed is bounded by). W sits in anonymous memory with MADV_HUGEPAGE, in
- * enough copies (>= 1 GiB) that each call reads it from DRAM, not the L3.
- * Usage: matmul_kernel_bench [N K [sweeps]] */
+/* Throughput of the JIT's matmul kernel on one thread, y[M,N] = x[M,K] W[N,K]^T
+ * for W in f32 and bf16, in the kernels' packed layout.
+ *   M = 1 (GEMV, decode): GB/s of weight read, the figure decode speed is
+ *   bounded by; W sits in MADV_HUGEPAGE memory in enough copies (>= 1 GiB)
+ *   that each call reads it from DRAM, not the L3.
+ *   M > 1 (GEMM, prefill): GFLOP/s, beside the f32 FMA peak measured in the
+ *   same run (runtime/roofline.c).
+ * Usage: matmul_kernel_bench [N K [sweeps [M]]] */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "olmoc/codegen.h"
+#include "olmoc/roofline.h"
 
 static double now(void) {
   struct timespec t;
@@ -18,26 +21,11 @@ static double now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void *huge_alloc(size_t bytes) {
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return NULL;
-  madvise(p, bytes, MADV_HUGEPAGE);
-  return p;
-}
-
 #define FOOTPRINT (1024.0 * 1024 * 1024) /* bytes of weights cycled through, > any L3 here */
 
-static int run(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, int sweeps) {
-  size_t es = dt == IR_BF16 ? 2 : 4, bytes = (size_t)(N * K) * es;
-  int copies = (int)(FOOTPRINT / (double)bytes) + 1;
-  unsigned char *w = huge_alloc(bytes * (size_t)copies);
-  float *x = malloc((size_t)K * sizeof *x), *y = malloc((size_t)N * sizeof *y);
-  if (!w || !x || !y) {
-    fprintf(stderr, "out of memory for %d copies of a %lldx%lld matrix\n", copies, (long long)N, (long long)K);
-    return 1;
-  }
-  for (size_t i = 0; i < (size_t)(N * K) * (size_t)copies; i++) { /* normal values in [0.5, 1) */
+/* Normal values in [0.5, 1): which weight sits where does not change the speed. */
+static void fill(ir_dtype dt, void *w, size_t n) {
+  for (size_t i = 0; i < n; i++) {
     float f = 0.5f + (float)(i * 2654435761u % 1000) * 5e-4f;
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
@@ -46,7 +34,19 @@ static int run(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, int sweeps) {
     else
       ((float *)w)[i] = f;
   }
-  for (int64_t k = 0; k < K; k++)
+}
+
+static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int sweeps, double peak) {
+  size_t bytes = cg_packed_bytes(j, dt, N, K);
+  int copies = M == 1 ? (int)(FOOTPRINT / (double)bytes) + 1 : 1;
+  unsigned char *w = rt_huge_alloc(bytes * (size_t)copies);
+  float *x = malloc((size_t)(M * K) * sizeof *x), *y = malloc((size_t)(M * N) * sizeof *y);
+  if (!w || !x || !y) {
+    fprintf(stderr, "out of memory for %d copies of a %lldx%lld matrix\n", copies, (long long)N, (long long)K);
+    return 1;
+  }
+  fill(dt, w, bytes * (size_t)copies / (dt == IR_BF16 ? 2 : 4));
+  for (int64_t k = 0; k < M * K; k++)
     x[k] = (float)(k % 7) * 0.25f;
   oc_error e;
   void *fn;
@@ -59,14 +59,20 @@ static int run(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, int sweeps) {
   for (int s = 0; s < sweeps; s++) {
     t0 = now();
     for (int c = 0; c < copies; c++)
-      ((cg_matmul_fn *)fn)(x, w + (size_t)c * bytes, y, 0, 1, 0, N);
+      ((cg_matmul_fn *)fn)(x, w + (size_t)c * bytes, y, 0, M, 0, N);
     double t = (now() - t0) / copies;
     best = t < best ? t : best;
   }
-  printf("%-4s W[%lld,%lld] %5.1f MiB x %2d copies: %7.3f ms/call  %6.2f GB/s  (compile %.1f ms)\n",
-         ir_dtype_name(dt), (long long)N, (long long)K, (double)bytes / (1 << 20), copies, best * 1e3,
-         (double)bytes / best / 1e9, compile * 1e3);
-  munmap(w, bytes * (size_t)copies);
+  if (M == 1)
+    printf("GEMV %-4s W[%lld,%lld] %5.1f MiB x %2d copies: %7.3f ms/call  %6.2f GB/s  (compile %.1f ms)\n",
+           ir_dtype_name(dt), (long long)N, (long long)K, (double)bytes / (1 << 20), copies, best * 1e3,
+           (double)bytes / best / 1e9, compile * 1e3);
+  else
+    printf("GEMM %-4s M=%lld W[%lld,%lld]: %8.3f ms/call  %6.1f GFLOP/s = %4.1f%% of the f32 FMA peak  (compile %.1f ms)\n",
+           ir_dtype_name(dt), (long long)M, (long long)N, (long long)K, best * 1e3,
+           2.0 * (double)(M * N * K) / best / 1e9, 100 * 2.0 * (double)(M * N * K) / best / 1e9 / peak,
+           compile * 1e3);
+  rt_huge_free(w, bytes * (size_t)copies);
   free(x);
   free(y);
   return 0;
@@ -75,20 +81,23 @@ static int run(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, int sweeps) {
 int main(int argc, char **argv) {
   int64_t N = argc > 2 ? atoll(argv[1]) : 2048, K = argc > 2 ? atoll(argv[2]) : 8192;
   int sweeps = argc > 3 ? atoi(argv[3]) : 5;
-  if (N < 1 || K < 1 || sweeps < 1) {
-    fprintf(stderr, "usage: %s [N K [sweeps]]\n", argv[0]);
+  int64_t M = argc > 4 ? atoll(argv[4]) : 1;
+  if (N < 1 || K < 1 || sweeps < 1 || M < 1) {
+    fprintf(stderr, "usage: %s [N K [sweeps [M]]]\n", argv[0]);
     return 2;
   }
   cg_host h;
   cg_host_detect(&h);
-  printf("matmul_kernel_bench: GEMV, 1 thread, host %s, best of %d sweeps over >= 1 GiB of MADV_HUGEPAGE weights\n", h.cpu, sweeps);
+  double peak = M > 1 ? rt_probe_fma_peak(1, 5) : 0;
+  printf("matmul_kernel_bench: 1 thread, host %s, best of %d sweeps", h.cpu, sweeps);
+  printf(M > 1 ? ", f32 FMA peak %.1f GFLOP/s\n" : " over >= 1 GiB of MADV_HUGEPAGE weights\n", peak);
   cg_jit *j;
   oc_error e;
   if (cg_jit_new(&j, &e)) {
     fprintf(stderr, "%s\n", e.msg);
     return 1;
   }
-  int rc = run(j, IR_F32, N, K, sweeps) || run(j, IR_BF16, N, K, sweeps);
+  int rc = run(j, IR_F32, M, N, K, sweeps, peak) || run(j, IR_BF16, M, N, K, sweeps, peak);
   cg_jit_free(j);
   return rc;
 }

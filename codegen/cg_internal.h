@@ -28,6 +28,7 @@ struct cg_jit {
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;
   int compiles;
+  double compile_seconds;          /* spent emitting and compiling kernels */
   char session_error[512];         /* last error the execution session reported, or "" */
   struct cg_aot *aot;              /* ahead of time: kernels go to an object (aot.c), no lljit */
 };
@@ -63,6 +64,7 @@ typedef struct cg_emit {
   LLVMBasicBlockRef entry;
   int vw;
   LLVMTypeRef f32, i1, i16, i32, i64, ptr, vf32; /* vf32: <vw x float> */
+  LLVMValueRef T, P; /* the call's extents (i64), in shaped kernels only; else NULL */
 } cg_emit;
 
 /* A fresh module named `name` holding `void name(ptr x n_ptrs, i64 x n_ints)`,
@@ -71,6 +73,22 @@ typedef struct cg_emit {
 void cg_emit_begin(cg_emit *e, cg_jit *j, const char *name, int n_ptrs, int n_ints);
 LLVMModuleRef cg_emit_finish(cg_emit *e);
 LLVMValueRef cg_param(cg_emit *e, int i);
+
+/* The same for a shaped kernel, `void name(ptr arg, i64 T, i64 P, i64 r0,
+ * i64 r1)` (codegen.h): arg[0..n_args) are loaded into args, e->T and e->P set. */
+void cg_emit_begin_shaped(cg_emit *e, cg_jit *j, const char *name, int n_args, LLVMValueRef *args);
+/* A shaped kernel's row range: its r0 and r1. */
+LLVMValueRef cg_row0(cg_emit *e);
+LLVMValueRef cg_row1(cg_emit *e);
+
+/* ---- extents: dims c + t*T + p*P as i64 values (constants when they are;
+ * NULL for a symbolic dim outside a shaped kernel) ---- */
+LLVMValueRef cg_extent(cg_emit *e, ir_dim d);
+/* dims[i] = cg_extent of s's dim i. */
+void cg_extents(cg_emit *e, const ir_shape *s, LLVMValueRef *dims);
+/* The index along each of dims[0..n) of `row`, a flat row-major index over
+ * them (dims[0]'s extent is not used: it takes the quotient). */
+void cg_unravel(cg_emit *e, LLVMValueRef row, const LLVMValueRef *dims, int n, LLVMValueRef *idx);
 
 /* A mutable local (an entry-block alloca, promoted to a register at -O1+). */
 LLVMValueRef cg_var(cg_emit *e, LLVMTypeRef t, LLVMValueRef init);
@@ -91,13 +109,20 @@ LLVMValueRef cg_elem(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
  * are read when lanes < vw (masked, the rest zero). bf16 widens in registers. */
 LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i, int lanes);
 void cg_store_vec(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, int lanes);
+/* The same with a <vw x i1> mask computed at run time (NULL: all lanes);
+ * masked-off lanes read as `fill` and are never touched, so the mask may
+ * cover lanes past the end of the buffer. f32 only. */
+LLVMValueRef cg_load_masked(cg_emit *e, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask, double fill);
+void cg_store_masked(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask);
+/* <vw x i1>: lane l set when lo <= first + l < hi (i64 scalars). */
+LLVMValueRef cg_lanes_in(cg_emit *e, LLVMValueRef first, LLVMValueRef lo, LLVMValueRef hi);
 LLVMValueRef cg_load_f32(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
 void cg_store_f32(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i);
 
 /* Calls the overloaded intrinsic `name` (e.g. "llvm.fma") at type t. */
 LLVMValueRef cg_intrinsic(cg_emit *e, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
 LLVMValueRef cg_fma(cg_emit *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
-/* The sum of v's lanes, in any order (reassoc). */
+/* The sum of v's lanes (float or double), in any order (reassoc). */
 LLVMValueRef cg_reduce_add(cg_emit *e, LLVMValueRef v);
 
 /* for (i = begin; i + step <= end; i += step): cg_loop_begin returns i and
@@ -110,6 +135,13 @@ typedef struct cg_loop {
 } cg_loop;
 LLVMValueRef cg_loop_begin(cg_emit *e, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, int64_t step);
 void cg_loop_end(cg_emit *e, cg_loop *l);
+
+/* One pass over [0, len) in vectors: body(e, j, mask, ctx) for j = 0, vw, ...
+ * with mask NULL for whole vectors and the tail's lanes for the last partial
+ * one (a constant mask when len is a constant, else computed, and skipped
+ * when there is no tail). */
+typedef void cg_span_fn(cg_emit *e, LLVMValueRef j, LLVMValueRef mask, void *ctx);
+void cg_span(cg_emit *e, LLVMValueRef len, cg_span_fn *body, void *ctx);
 
 /* ---- math in IR (emit_elementwise.c), on float or <n x float> ---- */
 
@@ -126,25 +158,18 @@ LLVMModuleRef cg_emit_rope(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name);
-
-/* How an elementwise kernel reads an input, viewing the output as [rows, C]. */
-typedef enum cg_bcast {
-  CG_FULL,   /* the output's shape: in[row*C + c] */
-  CG_SCALAR, /* one value: in[0] */
-  CG_TRAIL,  /* the output's trailing dims: in[(row % period)*C + c] */
-  CG_PER_ROW /* [..., 1]: in[period ? row % period : row] */
-} cg_bcast;
+LLVMModuleRef cg_emit_reduce(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_batched_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_copy(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_causal_mask(cg_jit *j, const cg_kernel_key *k, const char *name);
 
 typedef struct cg_eltwise_plan {
   ir_expr_tok tok[IR_EXPR_MAX];
   int n_tok;
-  int64_t cols; /* C */
-  cg_bcast how[IR_MAX_INPUTS];
-  int64_t period[IR_MAX_INPUTS]; /* rows an input repeats over (0: never) */
 } cg_eltwise_plan;
 
-/* Checks an elementwise key (expr, shapes, broadcasts) and, when plan is not
- * NULL, fills it. The message says which input broadcasts how. */
+/* Checks an elementwise key (expr, ranks, each input broadcasting to the
+ * output) and, when plan is not NULL, fills it. The message names the input. */
 int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *e);
 
 /* Frees the cache's entries (jit.c, at cg_jit_free). */

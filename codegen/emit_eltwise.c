@@ -1,62 +1,22 @@
 /* The general elementwise kernel, from a fused `elementwise` node's postfix
- * expr: the output is viewed as [rows, C] and each input is read through one
- * of the broadcasts the passes produce (same shape, scalar, trailing dims,
- * one value per row); other broadcasts are refused with a message. Invariant:
- * every op rounds to f32 as the interpreter's ir_op_apply does (rsqrt in
- * double); only exp and sigmoid differ, by the polynomial exp's ~1e-7. */
+ * expr or a primitive op written as a one-op expr. The output is viewed as
+ * [rows, C] (C its last dim); each input is read through its numpy broadcast:
+ * per row, an offset built from the row's index along the leading dims the
+ * input does not broadcast over (row * width when it broadcasts over none), and
+ * per column a vector, or one value splat when it broadcasts along the last
+ * dim. The kernel is shaped (T and P give the extents) when a dim past the
+ * first is symbolic. Invariant: every op rounds to f32 as the interpreter's
+ * ir_op_apply does (rsqrt in double); only exp and sigmoid differ, by the
+ * polynomial exp's ~1e-7. */
 #include "cg_internal.h"
 
 static bool is_one(ir_dim d) { return ir_dim_is_const(d) && d.c == 1; }
 
-/* s without its leading 1s. */
-static int strip(const ir_shape *s, const ir_dim **dims) {
-  int lead = 0;
-  while (lead < s->rank && is_one(s->dim[lead]))
-    lead++;
-  *dims = s->dim + lead;
-  return s->rank - lead;
-}
-
-/* The product of dims[0..n), or -1 when one is symbolic. */
-static int64_t const_product(const ir_dim *dims, int n) {
-  int64_t p = 1;
-  for (int i = 0; i < n; i++) {
-    if (!ir_dim_is_const(dims[i]))
-      return -1;
-    p *= dims[i].c;
-  }
-  return p;
-}
-
-static int classify(const ir_shape *in, const ir_shape *out, cg_bcast *how, int64_t *period) {
-  const ir_dim *s, *o;
-  int r = strip(in, &s), ro = strip(out, &o);
-  *period = 0;
-  if (r == 0) {
-    *how = CG_SCALAR;
-    return 0;
-  }
-  if (r > ro)
-    return -1;
-  int off = ro - r, same = 0;
-  while (same < r && ir_dim_eq(s[same], o[off + same]))
-    same++;
-  if (same == r || (same == r - 1 && is_one(s[r - 1]))) {
-    *how = same == r ? (off ? CG_TRAIL : CG_FULL) : CG_PER_ROW;
-    if (off)
-      *period = const_product(s, r - 1);
-    return *period < 0 ? -1 : 0;
-  }
-  return -1;
-}
-
-static int shape_error(const cg_kernel_key *k, int i, oc_error *e) {
+static int broadcast_error(const cg_kernel_key *k, int i, oc_error *e) {
   char a[96], b[96];
   ir_type ti = {IR_F32, k->in[i]}, to = {IR_F32, k->out};
-  return oc_fail(e, "elementwise kernel \"%s\": input %%%d %s broadcasts to %s in a way the backend does "
-                 "not support (it reads the output's shape, a scalar, the output's trailing dims, or one "
-                 "value per row [..., 1]; symbolic dims only where they match the output's leading ones)",
-                 k->expr, i, ir_type_str(&ti, a, sizeof a), ir_type_str(&to, b, sizeof b));
+  return oc_fail(e, "elementwise kernel \"%s\": input %%%d %s does not broadcast to the output %s", k->expr, i,
+                 ir_type_str(&ti, a, sizeof a), ir_type_str(&to, b, sizeof b));
 }
 
 int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *e) {
@@ -76,23 +36,48 @@ int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *
   plan->n_tok = ir_expr_parse(k->expr, k->n_in, plan->tok, e);
   if (plan->n_tok < 0)
     return oc_wrap(e, "elementwise kernel");
-  ir_dim last = k->out.rank ? k->out.dim[k->out.rank - 1] : ir_const_dim(1);
-  if (!ir_dim_is_const(last) || last.c < 1) {
-    char d[32];
-    return oc_fail(e, "elementwise kernel \"%s\": the output's last dim %s must be a positive constant",
-                   k->expr, ir_dim_str(last, d, sizeof d));
+  for (int i = 0; i < k->n_in; i++) {
+    const ir_shape *s = &k->in[i];
+    if (s->rank > k->out.rank)
+      return broadcast_error(k, i, e);
+    for (int j = 0; j < s->rank; j++)
+      if (!is_one(s->dim[j]) && !ir_dim_eq(s->dim[j], k->out.dim[k->out.rank - s->rank + j]))
+        return broadcast_error(k, i, e);
   }
-  plan->cols = last.c;
-  for (int i = 0; i < k->n_in; i++)
-    if (classify(&k->in[i], &k->out, &plan->how[i], &plan->period[i]))
-      return shape_error(k, i, e);
   return 0;
+}
+
+/* How input i reads, for an output of rank r (viewed as [rows, C]). */
+typedef struct ew_input {
+  bool splat;              /* broadcast along the last dim: one value per row */
+  bool by_row;             /* broadcast along no leading dim: offset row * width */
+  bool lead[IR_MAX_DIMS];  /* output dim d < r-1 the input indexes */
+  LLVMValueRef stride[IR_MAX_DIMS]; /* its elements per step along output dim d (when lead[d]) */
+} ew_input;
+
+static void classify(cg_emit *e, const ir_shape *in, const ir_shape *out, ew_input *w) {
+  int r = out->rank, off = r - in->rank;
+  *w = (ew_input){.splat = r > 0 && (in->rank == 0 || (is_one(in->dim[in->rank - 1]) && !is_one(out->dim[r - 1]))),
+                  .by_row = true};
+  LLVMValueRef stride = cg_i64(e, 1);
+  for (int d = r - 1; d >= 0; d--) {
+    int j = d - off;
+    bool own = j >= 0 && !(is_one(in->dim[j]) && !is_one(out->dim[d]));
+    if (d < r - 1) {
+      w->lead[d] = own;
+      w->stride[d] = stride;
+      w->by_row &= own || is_one(out->dim[d]);
+    }
+    if (j >= 0 && d > 0) /* only dims before d use it: out's dim 0 extent is never needed */
+      stride = LLVMBuildNSWMul(e->b, stride, cg_extent(e, in->dim[j]), "");
+  }
 }
 
 typedef struct ew_row {
   const cg_eltwise_plan *plan;
-  LLVMValueRef base[IR_MAX_INPUTS]; /* full and trailing inputs: this row's start */
-  LLVMValueRef splat[IR_MAX_INPUTS]; /* scalar and per-row inputs: the value, splat */
+  const ew_input *in;
+  LLVMValueRef base[IR_MAX_INPUTS]; /* this row's start in each input */
+  LLVMValueRef splat[IR_MAX_INPUTS]; /* splat inputs: the row's value */
   LLVMValueRef y;
 } ew_row;
 
@@ -121,15 +106,17 @@ static LLVMValueRef apply(cg_emit *e, ir_op op, LLVMValueRef a, LLVMValueRef b) 
   }
 }
 
-/* The expr over columns c .. c+lanes of the row. */
-static void eval(cg_emit *e, const ew_row *r, LLVMValueRef c, int lanes) {
+/* The expr over the vector of columns at c (mask: its lanes, NULL for all). */
+static void eval(cg_emit *e, LLVMValueRef c, LLVMValueRef mask, void *ctx) {
+  const ew_row *r = ctx;
   const cg_eltwise_plan *pl = r->plan;
   LLVMValueRef stack[IR_EXPR_MAX];
   int sp = 0;
   for (int t = 0; t < pl->n_tok; t++) {
     ir_expr_tok tk = pl->tok[t];
     if (tk.op == IR_INPUT) {
-      stack[sp++] = r->base[tk.input] ? cg_load_vec(e, IR_F32, r->base[tk.input], c, lanes) : r->splat[tk.input];
+      int i = tk.input;
+      stack[sp++] = r->in[i].splat ? r->splat[i] : cg_load_masked(e, r->base[i], c, mask, 0.0);
       continue;
     }
     int arity = ir_op_table[tk.op].arity;
@@ -137,44 +124,51 @@ static void eval(cg_emit *e, const ew_row *r, LLVMValueRef c, int lanes) {
     stack[sp] = apply(e, tk.op, stack[sp], arity > 1 ? stack[sp + 1] : NULL);
     sp++;
   }
-  cg_store_vec(e, stack[0], r->y, c, lanes);
+  cg_store_masked(e, stack[0], r->y, c, mask);
 }
 
-/* k(in0, ..., in{n-1}, y, row0, row1) */
+/* k(in0, ..., in{n-1}, y, row0, row1), or shaped: k(arg, T, P, row0, row1) */
 LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name) {
   cg_eltwise_plan plan;
   cg_eltwise_plan_of(k, &plan, NULL); /* checked by the cache */
-  int64_t C = plan.cols;
-  int n = k->n_in;
+  int n = k->n_in, r = k->out.rank;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, n + 1, 2);
-  ew_row r = {.plan = &plan};
-  cg_loop rows, cols;
-  LLVMValueRef row = cg_loop_begin(e, &rows, cg_param(e, n + 1), cg_param(e, n + 2), 1);
-  for (int i = 0; i < n; i++) {
-    LLVMValueRef in = cg_param(e, i), at;
-    switch (plan.how[i]) {
-    case CG_FULL:
-      r.base[i] = cg_elem(e, IR_F32, in, LLVMBuildNSWMul(e->b, row, cg_i64(e, C), ""));
-      break;
-    case CG_TRAIL:
-      at = LLVMBuildSRem(e->b, row, cg_i64(e, plan.period[i]), "");
-      r.base[i] = cg_elem(e, IR_F32, in, LLVMBuildNSWMul(e->b, at, cg_i64(e, C), ""));
-      break;
-    case CG_SCALAR:
-    case CG_PER_ROW:
-      at = plan.how[i] == CG_SCALAR ? cg_i64(e, 0)
-           : plan.period[i]         ? LLVMBuildSRem(e->b, row, cg_i64(e, plan.period[i]), "")
-                                    : row;
-      r.splat[i] = cg_splat(e, cg_load_f32(e, IR_F32, in, at));
-      break;
-    }
+  LLVMValueRef ptr[IR_MAX_INPUTS + 1], row0, row1;
+  if (cg_kernel_shaped(k)) {
+    cg_emit_begin_shaped(e, j, name, n + 1, ptr);
+    row0 = cg_row0(e), row1 = cg_row1(e);
+  } else {
+    cg_emit_begin(e, j, name, n + 1, 2);
+    for (int i = 0; i <= n; i++)
+      ptr[i] = cg_param(e, i);
+    row0 = cg_param(e, n + 1), row1 = cg_param(e, n + 2);
   }
-  r.y = cg_elem(e, IR_F32, cg_param(e, n), LLVMBuildNSWMul(e->b, row, cg_i64(e, C), ""));
-  eval(e, &r, cg_loop_begin(e, &cols, cg_i64(e, 0), cg_i64(e, C), e->vw), e->vw);
-  cg_loop_end(e, &cols);
-  if (C % e->vw)
-    eval(e, &r, cg_i64(e, C - C % e->vw), (int)(C % e->vw));
+  LLVMValueRef dims[IR_MAX_DIMS], idx[IR_MAX_DIMS];
+  cg_extents(e, &k->out, dims);
+  LLVMValueRef C = r ? dims[r - 1] : cg_i64(e, 1);
+  ew_input in[IR_MAX_INPUTS];
+  for (int i = 0; i < n; i++)
+    classify(e, &k->in[i], &k->out, &in[i]);
+  ew_row rw = {.plan = &plan, .in = in};
+  cg_loop rows;
+  LLVMValueRef row = cg_loop_begin(e, &rows, row0, row1, 1);
+  cg_unravel(e, row, dims, r - 1, idx);
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef at;
+    if (in[i].by_row) {
+      at = in[i].splat ? row : LLVMBuildNSWMul(e->b, row, C, "");
+    } else {
+      at = cg_i64(e, 0);
+      for (int d = 0; d < r - 1; d++)
+        if (in[i].lead[d])
+          at = LLVMBuildNSWAdd(e->b, at, LLVMBuildNSWMul(e->b, idx[d], in[i].stride[d], ""), "");
+    }
+    rw.base[i] = cg_elem(e, IR_F32, ptr[i], at);
+    if (in[i].splat)
+      rw.splat[i] = cg_splat(e, cg_load_f32(e, IR_F32, rw.base[i], cg_i64(e, 0)));
+  }
+  rw.y = cg_elem(e, IR_F32, ptr[n], LLVMBuildNSWMul(e->b, row, C, ""));
+  cg_span(e, C, eval, &rw);
   cg_loop_end(e, &rows);
   return cg_emit_finish(e);
 }

@@ -1,5 +1,6 @@
-/* The IR-building kit the kernel emitters share: kernel signatures, locals,
- * counted loops, vector loads and stores (f32 and bf16, masked tails),
+/* The IR-building kit the kernel emitters share: kernel signatures (plain and
+ * shaped), locals, counted loops and spans, extents of symbolic dims, vector
+ * loads and stores (f32 and bf16, masked tails, constant or run-time masks),
  * intrinsics. Invariant: helpers only append at the builder's position,
  * except cg_var, which puts its alloca at the top of the entry block. */
 #include <assert.h>
@@ -49,6 +50,44 @@ LLVMModuleRef cg_emit_finish(cg_emit *e) {
 }
 
 LLVMValueRef cg_param(cg_emit *e, int i) { return LLVMGetParam(e->fn, (unsigned)i); }
+
+void cg_emit_begin_shaped(cg_emit *e, cg_jit *j, const char *name, int n_args, LLVMValueRef *args) {
+  cg_emit_begin(e, j, name, 1, 4);
+  for (int i = 0; i < n_args; i++) {
+    LLVMValueRef at = LLVMBuildInBoundsGEP2(e->b, e->ptr, cg_param(e, 0), (LLVMValueRef[]){cg_i64(e, i)}, 1, "");
+    args[i] = LLVMBuildLoad2(e->b, e->ptr, at, "");
+  }
+  e->T = cg_param(e, 1);
+  e->P = cg_param(e, 2);
+}
+
+LLVMValueRef cg_row0(cg_emit *e) { return cg_param(e, 3); }
+LLVMValueRef cg_row1(cg_emit *e) { return cg_param(e, 4); }
+
+LLVMValueRef cg_extent(cg_emit *e, ir_dim d) {
+  LLVMValueRef v = cg_i64(e, d.c);
+  if ((d.t && !e->T) || (d.p && !e->P))
+    return NULL;
+  if (d.t)
+    v = LLVMBuildNSWAdd(e->b, v, LLVMBuildNSWMul(e->b, e->T, cg_i64(e, d.t), ""), "");
+  if (d.p)
+    v = LLVMBuildNSWAdd(e->b, v, LLVMBuildNSWMul(e->b, e->P, cg_i64(e, d.p), ""), "");
+  return v;
+}
+
+void cg_extents(cg_emit *e, const ir_shape *s, LLVMValueRef *dims) {
+  for (int i = 0; i < s->rank; i++)
+    dims[i] = cg_extent(e, s->dim[i]);
+}
+
+void cg_unravel(cg_emit *e, LLVMValueRef row, const LLVMValueRef *dims, int n, LLVMValueRef *idx) {
+  for (int d = n - 1; d > 0; d--) {
+    idx[d] = LLVMBuildSRem(e->b, row, dims[d], "");
+    row = LLVMBuildSDiv(e->b, row, dims[d], "");
+  }
+  if (n > 0)
+    idx[0] = row;
+}
 
 LLVMValueRef cg_var(cg_emit *e, LLVMTypeRef t, LLVMValueRef init) {
   LLVMBasicBlockRef here = LLVMGetInsertBlock(e->b);
@@ -121,6 +160,24 @@ static LLVMValueRef widen_bf16(cg_emit *e, LLVMValueRef v) {
   return LLVMBuildBitCast(e->b, LLVMBuildShl(e->b, wide, cg_iconst(it, 16), ""), ft, "");
 }
 
+/* llvm.masked.load of a vt at `at`, masked-off lanes `fill`. */
+static LLVMValueRef masked_load(cg_emit *e, LLVMTypeRef vt, LLVMValueRef at, unsigned align, LLVMValueRef mask,
+                                LLVMValueRef fill) {
+  LLVMValueRef args[] = {at, LLVMConstInt(e->i32, align, 0), mask, fill};
+  LLVMTypeRef over[] = {vt, e->ptr};
+  unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
+  return LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+}
+
+static void masked_store(cg_emit *e, LLVMValueRef v, LLVMValueRef at, LLVMValueRef mask) {
+  LLVMValueRef args[] = {v, at, LLVMConstInt(e->i32, 4, 0), mask};
+  LLVMTypeRef over[] = {e->vf32, e->ptr};
+  unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", 17);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
+  LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+}
+
 LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i, int lanes) {
   LLVMTypeRef et = elem_type(e, dt), vt = LLVMVectorType(et, (unsigned)e->vw);
   LLVMValueRef at = cg_elem(e, dt, ptr, i), v;
@@ -129,26 +186,47 @@ LLVMValueRef cg_load_vec(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef
     v = LLVMBuildLoad2(e->b, vt, at, "");
     LLVMSetAlignment(v, align);
   } else {
-    LLVMValueRef args[] = {at, LLVMConstInt(e->i32, align, 0), lane_mask(e, lanes), LLVMConstNull(vt)};
-    LLVMTypeRef over[] = {vt, e->ptr};
-    unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
-    v = LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+    v = masked_load(e, vt, at, align, lane_mask(e, lanes), LLVMConstNull(vt));
   }
   return dt == IR_BF16 ? widen_bf16(e, v) : v;
 }
 
 void cg_store_vec(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, int lanes) {
-  LLVMValueRef at = cg_elem(e, IR_F32, ptr, i);
-  if (lanes >= e->vw) {
-    LLVMSetAlignment(LLVMBuildStore(e->b, v, at), 4);
-    return;
-  }
-  LLVMValueRef args[] = {v, at, LLVMConstInt(e->i32, 4, 0), lane_mask(e, lanes)};
-  LLVMTypeRef over[] = {e->vf32, e->ptr};
-  unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", 17);
-  LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, over, 2);
-  LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), f, args, 4, "");
+  cg_store_masked(e, v, ptr, i, lanes >= e->vw ? NULL : lane_mask(e, lanes));
+}
+
+/* ptr + i floats, without inbounds: a masked access may start past the end. */
+static LLVMValueRef f32_at(cg_emit *e, LLVMValueRef ptr, LLVMValueRef i) {
+  return LLVMBuildGEP2(e->b, e->f32, ptr, &i, 1, "");
+}
+
+LLVMValueRef cg_load_masked(cg_emit *e, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask, double fill) {
+  if (!mask)
+    return cg_load_vec(e, IR_F32, ptr, i, e->vw);
+  return masked_load(e, e->vf32, f32_at(e, ptr, i), 4, mask, cg_fconst(e->vf32, fill));
+}
+
+void cg_store_masked(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i, LLVMValueRef mask) {
+  if (mask)
+    masked_store(e, v, f32_at(e, ptr, i), mask);
+  else
+    LLVMSetAlignment(LLVMBuildStore(e->b, v, cg_elem(e, IR_F32, ptr, i)), 4);
+}
+
+/* <vw x i64> with every lane v. */
+static LLVMValueRef splat_i64(cg_emit *e, LLVMValueRef v) {
+  LLVMTypeRef vt = LLVMVectorType(e->i64, (unsigned)e->vw);
+  LLVMValueRef one = LLVMBuildInsertElement(e->b, LLVMGetUndef(vt), v, LLVMConstInt(e->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(e->b, one, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(e->i32, (unsigned)e->vw)), "");
+}
+
+LLVMValueRef cg_lanes_in(cg_emit *e, LLVMValueRef first, LLVMValueRef lo, LLVMValueRef hi) {
+  LLVMValueRef step[64];
+  for (int i = 0; i < e->vw; i++)
+    step[i] = cg_i64(e, i);
+  LLVMValueRef idx = LLVMBuildAdd(e->b, splat_i64(e, first), LLVMConstVector(step, (unsigned)e->vw), "");
+  return LLVMBuildAnd(e->b, LLVMBuildICmp(e->b, LLVMIntSGE, idx, splat_i64(e, lo), ""),
+                      LLVMBuildICmp(e->b, LLVMIntSLT, idx, splat_i64(e, hi), ""), "");
 }
 
 LLVMValueRef cg_load_f32(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i) {
@@ -171,7 +249,7 @@ LLVMValueRef cg_fma(cg_emit *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) 
 }
 
 LLVMValueRef cg_reduce_add(cg_emit *e, LLVMValueRef v) {
-  LLVMValueRef args[] = {cg_fconst(e->f32, -0.0), v};
+  LLVMValueRef args[] = {cg_fconst(LLVMGetElementType(LLVMTypeOf(v)), -0.0), v};
   LLVMValueRef r = cg_intrinsic(e, "llvm.vector.reduce.fadd", LLVMTypeOf(v), args, 2);
   LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc);
   return r;
@@ -198,4 +276,24 @@ void cg_loop_end(cg_emit *e, cg_loop *l) {
   cg_set(e, l->var, LLVMBuildNSWAdd(e->b, i, cg_i64(e, l->step), ""));
   LLVMBuildBr(e->b, l->cond);
   LLVMPositionBuilderAtEnd(e->b, l->exit);
+}
+
+void cg_span(cg_emit *e, LLVMValueRef len, cg_span_fn *body, void *ctx) {
+  cg_loop l;
+  body(e, cg_loop_begin(e, &l, cg_i64(e, 0), len, e->vw), NULL, ctx);
+  cg_loop_end(e, &l);
+  if (LLVMIsAConstantInt(len)) {
+    int64_t n = LLVMConstIntGetSExtValue(len);
+    if (n % e->vw)
+      body(e, cg_i64(e, n - n % e->vw), lane_mask(e, (int)(n % e->vw)), ctx);
+    return;
+  }
+  LLVMValueRef j = cg_get(e, e->i64, l.var), rest = LLVMBuildNSWSub(e->b, len, j, "");
+  LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "tail");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "tail.done");
+  LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntSGT, rest, cg_i64(e, 0), ""), tail, done);
+  LLVMPositionBuilderAtEnd(e->b, tail);
+  body(e, j, cg_lanes_in(e, cg_i64(e, 0), cg_i64(e, 0), rest), ctx);
+  LLVMBuildBr(e->b, done);
+  LLVMPositionBuilderAtEnd(e->b, done);
 }

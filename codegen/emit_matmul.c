@@ -1,81 +1,107 @@
-/* The matmul kernels, register-tiled: for the rows m of x and the columns n
- * of a range, y[m,n] = x[m].w[n] with w f32 or bf16 (widened in registers),
- * plus the fused epilogues (+ r; silu(x.wg) * (x.wu)). A step covers ROWS rows
- * of x (GEMM, T > 1; one row for GEMV and the rows left over) by COLS rows of
- * w, so each load of w serves ROWS rows and each load of x COLS columns; K
- * (baked in) runs in whole vectors, then one masked vector. Invariant: each
- * output is one <vw x float> accumulator over the same K steps reduced once,
- * so its value does not depend on the tile or range it was computed in. */
+/* The matmul kernels: y[m,n] = x[m].w[n] for the rows m and columns n of a
+ * range, with w f32 or bf16 (widened in registers) packed into panels of
+ * 2*vw columns (codegen/pack.c), plus the fused epilogues (+ r; silu(x.wg) *
+ * (x.wu)). The kernel is an outer product: per k, each x[m,k] is broadcast
+ * against a panel's row of 2*vw weights, so a tile of R rows by a panel keeps
+ * 2R accumulators in registers while the panel streams from memory.
+ *
+ * T > 1 (GEMM): for each panel, every tile of rows; the panel (K*2*vw
+ * weights) stays in L2 while all rows pass over it, so weights come from DRAM
+ * once per call, not once per tile. One row (GEMV, decode): several panels at
+ * once, for enough independent accumulators to cover the FMA latency.
+ *
+ * Invariant: every output is one f32 fma chain over k = 0..K-1 from 0, so its
+ * bits do not depend on the tile, the range or the path it was computed in
+ * (a prompt's last row equals the same token decoded alone). */
 #include "cg_internal.h"
 
-#define COLS 4 /* output columns per step of the main loop */
-#define ROWS 4 /* rows of x per step of the GEMM loop (2 for swiglu: two accumulators each) */
-
-typedef struct gemv {
+typedef struct mm {
   const cg_kernel_key *k;
-  int mats;                    /* weight matrices: 2 for swiglu, else 1 */
-  int rows;                    /* rows of x in this tile */
-  LLVMValueRef w[2];           /* the weight matrices [N,K] */
-  LLVMValueRef x[ROWS], r[ROWS], y[ROWS]; /* the tile's rows of x [K], of r and y [N] (r NULL unless matmul_add) */
-} gemv;
+  int mats;                   /* weight matrices: 2 for swiglu, else 1 */
+  int64_t nr;                 /* panel width: 2 * vw columns */
+  LLVMValueRef x, w[2], r, y; /* parameters */
+  LLVMValueRef n0, n1;        /* the column range */
+} mm;
 
-/* acc[i][c][t] += x_i[kk..] * w_t[n+c][kk..] over `lanes` lanes. */
-static void fma_step(cg_emit *e, const gemv *g, LLVMValueRef kk, int lanes, int cols,
-                     LLVMValueRef acc[][COLS][2], LLVMValueRef row[][2]) {
-  LLVMValueRef xv[ROWS];
-  for (int i = 0; i < g->rows; i++)
-    xv[i] = cg_load_vec(e, IR_F32, g->x[i], kk, lanes);
-  for (int c = 0; c < cols; c++)
-    for (int t = 0; t < g->mats; t++) {
-      LLVMValueRef wv = cg_load_vec(e, g->k->wtype, row[c][t], kk, lanes);
-      for (int i = 0; i < g->rows; i++)
-        cg_set(e, acc[i][c][t], cg_fma(e, xv[i], wv, cg_get(e, e->vf32, acc[i][c][t])));
-    }
-}
-
-/* y[n .. n+cols) of the tile's rows. */
-static void columns(cg_emit *e, const gemv *g, LLVMValueRef n, int cols) {
-  int64_t K = g->k->k;
-  ir_dtype wt = g->k->wtype;
-  LLVMValueRef acc[ROWS][COLS][2], row[COLS][2];
-  for (int c = 0; c < cols; c++)
-    for (int t = 0; t < g->mats; t++) {
-      for (int i = 0; i < g->rows; i++)
-        acc[i][c][t] = cg_var(e, e->vf32, cg_fconst(e->vf32, 0.0));
-      LLVMValueRef at = LLVMBuildNSWMul(e->b, LLVMBuildNSWAdd(e->b, n, cg_i64(e, c), ""), cg_i64(e, K), "");
-      row[c][t] = cg_elem(e, wt, g->w[t], at);
-    }
-  cg_loop l;
-  fma_step(e, g, cg_loop_begin(e, &l, cg_i64(e, 0), cg_i64(e, K), e->vw), e->vw, cols, acc, row);
-  cg_loop_end(e, &l);
-  if (K % e->vw)
-    fma_step(e, g, cg_i64(e, K - K % e->vw), (int)(K % e->vw), cols, acc, row);
-  for (int i = 0; i < g->rows; i++)
-    for (int c = 0; c < cols; c++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(e->b, n, cg_i64(e, c), "");
-      LLVMValueRef s = cg_reduce_add(e, cg_get(e, e->vf32, acc[i][c][0]));
-      if (g->mats == 2)
-        s = cg_silu_mul(e, s, cg_reduce_add(e, cg_get(e, e->vf32, acc[i][c][1])));
-      if (g->r[i])
-        s = LLVMBuildFAdd(e->b, cg_load_f32(e, IR_F32, g->r[i], at), s, "");
-      cg_store_f32(e, s, g->y[i], at);
-    }
-}
-
-/* Rows m .. m+g->rows of x, all columns of [n0,n1): COLS at a time, then one by one. */
-static void tile_rows(cg_emit *e, gemv *g, int np, LLVMValueRef m, LLVMValueRef n0, LLVMValueRef n1) {
-  for (int i = 0; i < g->rows; i++) {
-    LLVMValueRef mi = LLVMBuildNSWAdd(e->b, m, cg_i64(e, i), "");
-    g->x[i] = cg_elem(e, IR_F32, cg_param(e, 0), LLVMBuildNSWMul(e->b, mi, cg_i64(e, g->k->k), ""));
-    LLVMValueRef at = LLVMBuildNSWMul(e->b, mi, cg_i64(e, g->k->n), "");
-    g->y[i] = cg_elem(e, IR_F32, cg_param(e, np - 1), at);
-    g->r[i] = g->k->op == IR_MATMUL_ADD ? cg_elem(e, IR_F32, cg_param(e, 2), at) : NULL;
+/* The two vw-wide f32 halves of row k of a panel. A bf16 panel row is vw
+ * 32-bit words holding column c in the low half and column vw + c in the high
+ * half (pack.c), so each half is one shift or one mask away. */
+static void panel_row(cg_emit *e, const mm *g, LLVMValueRef panel, LLVMValueRef k, LLVMValueRef half[2]) {
+  LLVMValueRef at = LLVMBuildNSWMul(e->b, k, cg_i64(e, g->nr), "");
+  if (g->k->wtype == IR_F32) {
+    half[0] = cg_load_vec(e, IR_F32, panel, at, e->vw);
+    half[1] = cg_load_vec(e, IR_F32, panel, LLVMBuildNSWAdd(e->b, at, cg_i64(e, e->vw), ""), e->vw);
+    return;
   }
-  cg_loop main, tail;
-  columns(e, g, cg_loop_begin(e, &main, n0, n1, COLS), COLS);
-  cg_loop_end(e, &main);
-  columns(e, g, cg_loop_begin(e, &tail, cg_get(e, e->i64, main.var), n1, 1), 1);
-  cg_loop_end(e, &tail);
+  LLVMTypeRef vi32 = LLVMVectorType(e->i32, (unsigned)e->vw);
+  LLVMValueRef words = LLVMBuildLoad2(e->b, vi32, cg_elem(e, IR_BF16, panel, at), "");
+  LLVMSetAlignment(words, 4);
+  half[0] = LLVMBuildBitCast(e->b, LLVMBuildShl(e->b, words, cg_iconst(vi32, 16), ""), e->vf32, "");
+  half[1] = LLVMBuildBitCast(e->b, LLVMBuildAnd(e->b, words, cg_iconst(vi32, (int64_t)0xffff0000), ""),
+                             e->vf32, "");
+}
+
+/* Rows m .. m+rows by panels p .. p+panels: the fma chains over all of K,
+ * then the epilogue, stored to the columns of [n0, n1) only. */
+static void tile(cg_emit *e, const mm *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels) {
+  enum { MAX = 24 };
+  int64_t K = g->k->k;
+  LLVMValueRef acc[MAX], panel[4][2], xrow[12];
+  int n_acc = rows * panels * g->mats * 2;
+  for (int i = 0; i < n_acc; i++)
+    acc[i] = cg_var(e, e->vf32, cg_fconst(e->vf32, 0.0));
+  for (int q = 0; q < panels; q++)
+    for (int t = 0; t < g->mats; t++) {
+      LLVMValueRef at = LLVMBuildNSWMul(e->b, LLVMBuildNSWAdd(e->b, p, cg_i64(e, q), ""), cg_i64(e, K * g->nr), "");
+      panel[q][t] = cg_elem(e, g->k->wtype, g->w[t], at);
+    }
+  for (int i = 0; i < rows; i++)
+    xrow[i] = cg_elem(e, IR_F32, g->x, LLVMBuildNSWMul(e->b, LLVMBuildNSWAdd(e->b, m, cg_i64(e, i), ""), cg_i64(e, K), ""));
+
+  cg_loop kl;
+  LLVMValueRef k = cg_loop_begin(e, &kl, cg_i64(e, 0), cg_i64(e, K), 1);
+  LLVMValueRef xb[12];
+  for (int i = 0; i < rows; i++)
+    xb[i] = cg_splat(e, cg_load_f32(e, IR_F32, xrow[i], k));
+  for (int q = 0; q < panels; q++)
+    for (int t = 0; t < g->mats; t++) {
+      LLVMValueRef half[2];
+      panel_row(e, g, panel[q][t], k, half);
+      for (int i = 0; i < rows; i++)
+        for (int h = 0; h < 2; h++) {
+          LLVMValueRef a = acc[((i * panels + q) * g->mats + t) * 2 + h];
+          cg_set(e, a, cg_fma(e, xb[i], half[h], cg_get(e, e->vf32, a)));
+        }
+    }
+  cg_loop_end(e, &kl);
+
+  for (int i = 0; i < rows; i++) {
+    LLVMValueRef row = LLVMBuildNSWMul(e->b, LLVMBuildNSWAdd(e->b, m, cg_i64(e, i), ""), cg_i64(e, g->k->n), "");
+    for (int q = 0; q < panels; q++)
+      for (int h = 0; h < 2; h++) {
+        LLVMValueRef col = LLVMBuildNSWAdd(e->b, LLVMBuildNSWMul(e->b, LLVMBuildNSWAdd(e->b, p, cg_i64(e, q), ""),
+                                                                 cg_i64(e, g->nr), ""),
+                                           cg_i64(e, h * e->vw), "");
+        LLVMValueRef mask = cg_lanes_in(e, col, g->n0, g->n1), at = LLVMBuildNSWAdd(e->b, row, col, "");
+        LLVMValueRef *a = &acc[((i * panels + q) * g->mats) * 2 + h];
+        LLVMValueRef v = cg_get(e, e->vf32, a[0]);
+        if (g->mats == 2)
+          v = cg_silu_mul(e, v, cg_get(e, e->vf32, a[2]));
+        if (g->r)
+          v = LLVMBuildFAdd(e->b, cg_load_masked(e, g->r, at, mask, 0.0), v, "");
+        cg_store_masked(e, v, g->y, at, mask);
+      }
+  }
+}
+
+/* A loop over [begin, end) in steps of `rows` rows of one tile each, leaving
+ * the first uncovered index in *next. */
+static void row_tiles(cg_emit *e, const mm *g, LLVMValueRef begin, LLVMValueRef end, LLVMValueRef p, int rows,
+                      LLVMValueRef *next) {
+  cg_loop l;
+  tile(e, g, cg_loop_begin(e, &l, begin, end, rows), p, rows, 1);
+  cg_loop_end(e, &l);
+  *next = cg_get(e, e->i64, l.var);
 }
 
 /* k(x, w, [w2 | r,] y, m0, m1, n0, n1) */
@@ -83,14 +109,39 @@ LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name
   int np = k->op == IR_MATMUL ? 3 : 4;
   cg_emit em, *e = &em;
   cg_emit_begin(e, j, name, np, 4);
-  gemv g = {.k = k, .mats = k->op == IR_MATMUL_SWIGLU ? 2 : 1, .w = {cg_param(e, 1), cg_param(e, 2)}};
-  LLVMValueRef n0 = cg_param(e, np + 2), n1 = cg_param(e, np + 3), m1 = cg_param(e, np + 1);
-  cg_loop tiles, rest;
-  g.rows = g.mats == 2 ? ROWS / 2 : ROWS;
-  tile_rows(e, &g, np, cg_loop_begin(e, &tiles, cg_param(e, np), m1, g.rows), n0, n1);
-  cg_loop_end(e, &tiles);
-  g.rows = 1;
-  tile_rows(e, &g, np, cg_loop_begin(e, &rest, cg_get(e, e->i64, tiles.var), m1, 1), n0, n1);
-  cg_loop_end(e, &rest);
+  mm g = {.k = k, .mats = k->op == IR_MATMUL_SWIGLU ? 2 : 1, .nr = 2 * e->vw, .x = cg_param(e, 0),
+          .w = {cg_param(e, 1), cg_param(e, 2)}, .r = k->op == IR_MATMUL_ADD ? cg_param(e, 2) : NULL,
+          .y = cg_param(e, np - 1), .n0 = cg_param(e, np + 2), .n1 = cg_param(e, np + 3)};
+  LLVMValueRef m0 = cg_param(e, np), m1 = cg_param(e, np + 1);
+  /* register budget: 2 accumulators per row, panel and matrix, within 24 of 32 (12 of 16 on AVX2) */
+  int gemm_rows = (e->vw == 16 ? 12 : 6) / g.mats, gemv_panels = (e->vw == 16 ? 4 : 2) / g.mats;
+  LLVMValueRef p0 = LLVMBuildSDiv(e->b, g.n0, cg_i64(e, g.nr), "");
+  LLVMValueRef p1 = LLVMBuildSDiv(e->b, LLVMBuildNSWAdd(e->b, g.n1, cg_i64(e, g.nr - 1), ""), cg_i64(e, g.nr), "");
+
+  LLVMBasicBlockRef gemv = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemv");
+  LLVMBasicBlockRef gemm = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemm");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "ret");
+  LLVMValueRef one_row = LLVMBuildICmp(e->b, LLVMIntEQ, LLVMBuildNSWSub(e->b, m1, m0, ""), cg_i64(e, 1), "");
+  LLVMBuildCondBr(e->b, one_row, gemv, gemm);
+
+  LLVMPositionBuilderAtEnd(e->b, gemv);
+  cg_loop wide, narrow;
+  tile(e, &g, m0, cg_loop_begin(e, &wide, p0, p1, gemv_panels), 1, gemv_panels);
+  cg_loop_end(e, &wide);
+  tile(e, &g, m0, cg_loop_begin(e, &narrow, cg_get(e, e->i64, wide.var), p1, 1), 1, 1);
+  cg_loop_end(e, &narrow);
+  LLVMBuildBr(e->b, done);
+
+  LLVMPositionBuilderAtEnd(e->b, gemm);
+  cg_loop panels;
+  LLVMValueRef p = cg_loop_begin(e, &panels, p0, p1, 1), next;
+  row_tiles(e, &g, m0, m1, p, gemm_rows, &next);
+  if (gemm_rows > 4)
+    row_tiles(e, &g, next, m1, p, 4, &next);
+  row_tiles(e, &g, next, m1, p, 1, &next);
+  cg_loop_end(e, &panels);
+  LLVMBuildBr(e->b, done);
+
+  LLVMPositionBuilderAtEnd(e->b, done);
   return cg_emit_finish(e);
 }

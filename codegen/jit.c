@@ -1,5 +1,6 @@
 /* The JIT session: an ORC LLJIT built from a TargetMachine for one CPU (the
- * host's by default), into which optimized modules are added and looked up.
+ * host's by default, or Haswell's AVX2 for --target avx2; never a CPU without
+ * AVX2 and FMA), into which optimized modules are added and looked up.
  * Invariant: every LLVMErrorRef is consumed and every LLVM object has exactly
  * one owner, also on failure paths (the builder, the TM handed to the JTMB and
  * each thread-safe module are consumed by the call that takes them). */
@@ -52,6 +53,10 @@ int cg_make_tm(const char *cpu, const char *features, LLVMCodeModel model, LLVMT
 
 int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_error *e) {
   *out = NULL;
+  /* the kernels are written and tested for 8 (AVX2) and 16 (AVX-512) lanes with FMA; not SSE */
+  if (!cg_has_feature(features, "avx2") || !cg_has_feature(features, "fma"))
+    return oc_fail(e, "the JIT emits AVX2+FMA or AVX-512 code, and cpu \"%s\" lacks %s: use --backend interp",
+                   cpu, cg_has_feature(features, "avx2") ? "FMA" : "AVX2");
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
     return oc_fail(e, "LLVM has no native target for this machine");
   cg_jit *j = calloc(1, sizeof *j);
@@ -89,6 +94,19 @@ int cg_jit_new(cg_jit **out, oc_error *e) {
   return rc;
 }
 
+int cg_jit_new_for_target(const char *target, cg_jit **out, oc_error *e) {
+  *out = NULL;
+  if (!target || !strcmp(target, "native"))
+    return cg_jit_new(out, e);
+  if (strcmp(target, "avx2"))
+    return oc_fail(e, "--target: expected native or avx2, found '%s'", target);
+  cg_host h;
+  cg_host_detect(&h);
+  if (!h.avx2 || !h.fma) /* code this CPU cannot run */
+    return oc_fail(e, "--target avx2: this CPU (%s) lacks %s", h.cpu, h.avx2 ? "FMA" : "AVX2");
+  return cg_jit_new_for_cpu("haswell", "+avx2,+fma", out, e);
+}
+
 void cg_jit_free(cg_jit *j) {
   if (!j)
     return;
@@ -118,6 +136,7 @@ int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
+double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }
 
 static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {

@@ -8,9 +8,33 @@
 #include <string.h>
 
 #include "cg_internal.h"
+#include "olmoc/generate.h"
 
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
 static bool is_rmsnorm(ir_op op) { return op == IR_RMSNORM || op == IR_RMSNORM_ADD; }
+
+/* The ops whose kernels are always shaped; matmul when both operands are activations. */
+static bool is_shaped_op(const cg_kernel_key *k) {
+  switch (k->op) {
+  case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: case IR_CAUSAL_MASK:
+  case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT:
+    return true;
+  case IR_MATMUL:
+    return k->n_in == 2;
+  default:
+    return false;
+  }
+}
+
+bool cg_kernel_shaped(const cg_kernel_key *key) {
+  if (key->op != IR_ELTWISE)
+    return is_shaped_op(key);
+  const ir_shape *o = &key->out;
+  for (int d = 0; d < o->rank && d < IR_MAX_DIMS; d++)
+    if (!ir_dim_is_const(o->dim[d]) && (d > 0 || o->rank == 1))
+      return true;
+  return false;
+}
 
 static const char *op_name(ir_op op) {
   return (unsigned)op < IR_OP_COUNT ? ir_op_table[op].name : "(unknown)";
@@ -42,11 +66,61 @@ static int check_heads(const cg_kernel_key *key, oc_error *e) {
   return 0;
 }
 
+/* A shaped key's shapes and attributes, checked by the IR's own type rules: a
+ * graph of n_in f32 inputs of the key's shapes and the op must infer `out`. */
+static int check_shaped(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) {
+  const char *op = op_name(key->op);
+  int arity = ir_op_table[key->op].arity;
+  if (key->n_in != arity)
+    return oc_fail(e, "%s kernel: %d input shapes, expected %d", op, key->n_in, arity);
+  for (int i = 0; i <= arity; i++) {
+    const ir_shape *s = i < arity ? &key->in[i] : &key->out;
+    if (s->rank < 1 || s->rank > IR_MAX_DIMS)
+      return oc_fail(e, "%s kernel: rank %d, expected 1 to %d", op, s->rank, IR_MAX_DIMS);
+  }
+  ir_node node = {.op = key->op, .in = {0, 1}, .axis = key->axis, .start = key->start, .times = key->times};
+  memcpy(node.perm, key->perm, sizeof node.perm);
+  if (key->op == IR_SLICE && key->axis >= 0 && key->axis < key->out.rank)
+    node.end = key->start + key->out.dim[key->axis].c;
+  ir_graph *g = ir_graph_new();
+  if (!g)
+    return oc_fail(e, "out of memory checking a %s kernel", op);
+  for (int i = 0; i < arity; i++)
+    ir_input(g, "x", (ir_type){IR_F32, key->in[i]});
+  int id = ir_add(g, &node);
+  int rc = ir_graph_status(g, e);
+  if (!rc && !ir_shape_eq(&g->nodes[id].type.shape, &key->out)) {
+    char want[96], got[96];
+    ir_type t = {IR_F32, key->out};
+    rc = oc_fail(e, "%s kernel: the inputs give %s, not the key's %s", op,
+                 ir_type_str(&g->nodes[id].type, got, sizeof got), ir_type_str(&t, want, sizeof want));
+  }
+  ir_graph_free(g);
+  if (rc)
+    return oc_wrap(e, "%s kernel", op);
+  out->n_in = arity;
+  for (int i = 0; i < arity; i++)
+    out->in[i] = key->in[i];
+  out->out = key->out;
+  if (key->op == IR_SLICE || key->op == IR_CONCAT || key->op == IR_REPEAT)
+    out->axis = key->axis;
+  if (key->op == IR_SLICE)
+    out->start = key->start;
+  if (key->op == IR_REPEAT)
+    out->times = key->times;
+  if (key->op == IR_TRANSPOSE)
+    memcpy(out->perm, key->perm, sizeof out->perm);
+  return 0;
+}
+
 /* A copy of key with ignored fields zeroed, after checking the rest. */
 static int normalize(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) {
   memset(out, 0, sizeof *out);
   out->op = key->op;
-  if (is_matmul(key->op)) {
+  if ((unsigned)key->op < IR_OP_COUNT && is_shaped_op(key)) {
+    if (check_shaped(key, out, e))
+      return -1;
+  } else if (is_matmul(key->op)) {
     if (check_wtype(key, "weights are", e))
       return -1;
     if (key->k < 1 || key->n < 1)
@@ -89,8 +163,9 @@ static int normalize(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) 
       out->in[i] = key->in[i];
     out->out = key->out;
   } else if (key->op != IR_SWIGLU) {
-    return oc_fail(e, "no kernel for op %s yet (the backend has matmul, matmul_add, matmul_swiglu, "
-                   "rmsnorm, rmsnorm_add, swiglu, rope, attention, gather, elementwise)",
+    return oc_fail(e, "no kernel for op %s (the backend has matmul, matmul_add, matmul_swiglu, "
+                   "rmsnorm, rmsnorm_add, swiglu, rope, attention, gather, elementwise, reduce_sum, "
+                   "reduce_mean, softmax, causal_mask, slice, concat, transpose, repeat)",
                    op_name(key->op));
   }
   return 0;
@@ -99,7 +174,8 @@ static int normalize(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) 
 static bool same(const cg_kernel_key *a, const cg_kernel_key *b) {
   if (a->op != b->op || a->wtype != b->wtype || a->k != b->k || a->n != b->n || a->kv != b->kv ||
       memcmp(&a->eps, &b->eps, sizeof a->eps) || memcmp(&a->scale, &b->scale, sizeof a->scale) ||
-      a->n_in != b->n_in || !ir_shape_eq(&a->out, &b->out))
+      a->n_in != b->n_in || !ir_shape_eq(&a->out, &b->out) || a->axis != b->axis || a->start != b->start ||
+      a->times != b->times || memcmp(a->perm, b->perm, sizeof a->perm))
     return false;
   for (int i = 0; i < a->n_in; i++)
     if (!ir_shape_eq(&a->in[i], &b->in[i]))
@@ -108,11 +184,13 @@ static bool same(const cg_kernel_key *a, const cg_kernel_key *b) {
 }
 
 /* The kernel's symbol and module name, e.g. cg_matmul_bf16_k2048_n8192;
- * elementwise kernels are numbered (cg_elementwise_3), their keys being long. */
+ * elementwise and shaped kernels are numbered (cg_softmax_3), their keys being long. */
 static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t n) {
   const char *op = ir_op_table[k->op].name;
   uint32_t bits;
-  if (is_matmul(k->op)) {
+  if (k->op == IR_ELTWISE || is_shaped_op(k)) {
+    snprintf(buf, n, "cg_%s_%d", op, j->n_kernels);
+  } else if (is_matmul(k->op)) {
     snprintf(buf, n, "cg_%s_%s_k%lld_n%lld", op, ir_dtype_name(k->wtype), (long long)k->k, (long long)k->n);
   } else if (is_rmsnorm(k->op)) {
     memcpy(&bits, &k->eps, sizeof bits);
@@ -125,8 +203,6 @@ static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t 
              (long long)k->k, (unsigned)bits);
   } else if (k->op == IR_GATHER) {
     snprintf(buf, n, "cg_gather_%s_d%lld", ir_dtype_name(k->wtype), (long long)k->k);
-  } else if (k->op == IR_ELTWISE) {
-    snprintf(buf, n, "cg_elementwise_%d", j->n_kernels);
   } else {
     snprintf(buf, n, "cg_%s", op);
   }
@@ -134,7 +210,12 @@ static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t 
 
 static LLVMModuleRef emit(cg_jit *j, const cg_kernel_key *k, const char *name) {
   switch (k->op) {
-  case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU: return cg_emit_matmul(j, k, name);
+  case IR_MATMUL:
+    return k->n_in == 2 ? cg_emit_batched_matmul(j, k, name) : cg_emit_matmul(j, k, name);
+  case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU: return cg_emit_matmul(j, k, name);
+  case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: return cg_emit_reduce(j, k, name);
+  case IR_CAUSAL_MASK: return cg_emit_causal_mask(j, k, name);
+  case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT: return cg_emit_copy(j, k, name);
   case IR_RMSNORM: case IR_RMSNORM_ADD: return cg_emit_rmsnorm(j, k, name);
   case IR_ROPE: return cg_emit_rope(j, k, name);
   case IR_ATTENTION: return cg_emit_attention(j, k, name);
@@ -171,11 +252,13 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
   key_name(j, &k, name, sizeof name);
   if (k.expr && !(k.expr = strdup(k.expr)))
     return oc_fail(e, "out of memory for the kernel cache");
+  double t0 = rt_seconds();
   if (cg_jit_add(j, emit(j, &k, name), e) || cg_jit_lookup(j, name, fn, e)) {
     free((char *)k.expr);
     *fn = NULL;
     return oc_wrap(e, "compiling kernel %s", name);
   }
+  j->compile_seconds += rt_seconds() - t0;
   cg_kernel_entry *entry = &j->kernels[j->n_kernels++];
   *entry = (cg_kernel_entry){k, *fn, ""};
   snprintf(entry->symbol, sizeof entry->symbol, "%s", name);

@@ -1,10 +1,15 @@
-/* Lowering a fused, planned graph to an executor program: one step per compute
- * node with its kernel from the cache, views (reshape, output) as their
+/* Lowering a planned graph, fused or not, to an executor program: one step per
+ * compute node with its kernel from the cache (fused ops by their own kernels;
+ * primitives by the shaped kernels over the rows of their output, elementwise
+ * ones as one-op elementwise kernels), views (reshape, output) as their
  * source's bytes, KV caches as the program's, rope tables precomputed for every
  * position at load (exactly as the interpreter computes them) and indexed by P.
- * Invariant: every argument is a planned arena offset, a weight in place, a
- * program-owned table or cache, or the token ids; nothing is allocated per call. */
+ * Matmul weights are packed into the kernels' panels once, at load.
+ * Invariant: every argument is a planned arena offset, a weight in place (the
+ * embedding table), a program-owned table, packed weight or cache, or the
+ * token ids; nothing is allocated per call. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +27,8 @@ typedef struct lower {
   ir_tensor *weight; /* [n]: weight nodes' tensors */
   rt_arg *f32;       /* [n]: a weight converted to f32 (for rmsnorm), once */
   bool *has_f32;     /* [n] */
+  rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
+  bool *has_packed;  /* [n] */
   int tokens;        /* the input node of the token ids, or -1 */
   int64_t vocab;     /* rows of the table the token ids index */
 } lower;
@@ -131,7 +138,7 @@ static int kernel(lower *l, const cg_kernel_key *key, void **fn, oc_error *e) {
   return cg_kernel_get(l->j, key, fn, e);
 }
 
-/* Matrix weights (matmul's, gather's table) are read in place, f32 or bf16. */
+/* Matrix weights (matmul's, gather's table) are f32 or bf16. */
 static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *e) {
   const ir_node *w = &l->g->nodes[n->in[i]];
   if (w->op != IR_WEIGHT || w->type.shape.rank != 2)
@@ -140,11 +147,68 @@ static int matrix(lower *l, const ir_node *n, int i, ir_dtype *wtype, oc_error *
   return 0;
 }
 
-/* Input i of n is read as it is: matmul's weights and gather's table (in their
- * own dtype, in place) and gather's ids. */
-static bool in_place(const ir_node *n, int i) {
-  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1) ||
-         (n->op == IR_MATMUL_SWIGLU && i >= 1) || n->op == IR_GATHER;
+/* Input i of matmul node n, a 2-D weight, packed into panels once (a tied
+ * embedding table is packed for the head and read in place by gather). */
+static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg *out, oc_error *e) {
+  int src = n->in[i];
+  if (matrix(l, n, i, wtype, e))
+    return -1;
+  if (!l->has_packed[src]) {
+    const ir_tensor *w = &l->weight[src];
+    void *y = rt_program_alloc(l->p, cg_packed_bytes(l->j, w->dtype, w->dims[0], w->dims[1]), e);
+    if (!y)
+      return -1;
+    cg_pack_matrix(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+    l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->has_packed[src] = true;
+  }
+  *out = l->packed[src];
+  return 0;
+}
+
+/* Whether matmul n multiplies by a weight matrix (else by an activation). */
+static bool by_weight(const lower *l, const ir_node *n) {
+  const ir_node *b = &l->g->nodes[n->in[1]];
+  return n->op != IR_MATMUL || (b->op == IR_WEIGHT && b->type.shape.rank == 2);
+}
+
+/* Input i of n is a matmul's weight matrix (read packed). */
+static bool matmul_weight(const lower *l, const ir_node *n, int i) {
+  return ((n->op == IR_MATMUL || n->op == IR_MATMUL_ADD) && i == 1 && by_weight(l, n)) ||
+         (n->op == IR_MATMUL_SWIGLU && i >= 1);
+}
+
+/* Whether n's kernel works over the rows of its output and takes its key from
+ * the shapes: elementwise ops, reductions, data movement, the causal mask,
+ * and matmul of two activations. */
+static bool over_rows(const lower *l, const ir_node *n) {
+  switch (n->op) {
+  case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: case IR_CAUSAL_MASK:
+  case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT:
+    return true;
+  case IR_MATMUL:
+    return !by_weight(l, n);
+  default:
+    return (ir_op_table[n->op].flags & IR_ELEMENTWISE) != 0;
+  }
+}
+
+/* The key of a shaped kernel or an elementwise one: n's input shapes, its
+ * shape, its attributes. A primitive elementwise op becomes the one-op expr
+ * written into expr[32]. */
+static cg_kernel_key shaped_key(const lower *l, const ir_node *n, char *expr) {
+  cg_kernel_key key = {.op = n->op, .n_in = ir_arity(n), .out = n->type.shape, .axis = n->axis,
+                       .start = n->start, .times = n->times};
+  memcpy(key.perm, n->perm, sizeof key.perm);
+  for (int i = 0; i < key.n_in; i++)
+    key.in[i] = *shape(l, n->in[i]);
+  if (ir_op_table[n->op].flags & IR_ELEMENTWISE) {
+    if (n->op != IR_ELTWISE)
+      snprintf(expr, 32, key.n_in == 1 ? "%%0 %s" : "%%0 %%1 %s", op_name(n));
+    key.expr = n->op == IR_ELTWISE ? n->name : expr;
+    key.op = IR_ELTWISE;
+  }
+  return key;
 }
 
 /* The step computing node id into its planned arena offset. */
@@ -154,26 +218,32 @@ static int compute(lower *l, int id, oc_error *e) {
   if (off < 0 || n->type.dtype != IR_F32)
     return oc_fail(e, "%s: the JIT needs an f32 value placed in the arena", op_name(n));
   l->arg[id] = (rt_arg){RT_ARG_ARENA, off, NULL, 0};
-  rt_step s = {.what = op_name(n), .grain = 1};
+  rt_step s = {.what = op_name(n), .grain = 1, .layer = n->layer};
   cg_kernel_key key = {.op = n->op};
   const ir_shape *x = shape(l, n->in[0]);
   int arity = ir_arity(n);
-  for (int i = 0; i < arity; i++)
-    if (in_place(n, i))
+  char expr[32];
+  for (int i = 0; i < arity; i++) {
+    if (n->op == IR_GATHER)
       s.arg[i] = l->arg[n->in[i]];
-    else if (f32_arg(l, n, i, &s.arg[i], e))
+    else if (matmul_weight(l, n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e) : f32_arg(l, n, i, &s.arg[i], e))
       return -1;
+  }
   s.n_args = arity + 1;
   s.arg[arity] = l->arg[id];
-  switch (n->op) {
+  if (over_rows(l, n)) { /* work: the rows of the output, all its dims but the last */
+    key = shaped_key(l, n, expr);
+    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
+      return -1;
+    s.call = cg_kernel_shaped(&key) ? RT_CALL_SHAPED : RT_CALL_RANGE;
+  } else switch (n->op) {
   case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
-    if (matrix(l, n, 1, &key.wtype, e) || (n->op == IR_MATMUL_SWIGLU && matrix(l, n, 2, &key.wtype, e)) ||
-        const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
+    if (const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
         product(n, x, 0, x->rank - 1, &s.rows, e))
       return -1;
     s.call = n->op == IR_MATMUL ? RT_CALL_MATMUL : RT_CALL_MATMUL3;
     s.work = (rt_count){key.n, 0, 0};
-    s.grain = 4;
+    s.grain = cg_matmul_panel(l->j);
     break;
   case IR_RMSNORM: case IR_RMSNORM_ADD:
     key.eps = (float)n->value;
@@ -206,18 +276,8 @@ static int compute(lower *l, int id, oc_error *e) {
       return -1;
     s.call = RT_CALL_RANGE;
     break;
-  case IR_ELTWISE:
-    key.expr = n->name;
-    key.n_in = n->n_in;
-    for (int i = 0; i < n->n_in; i++)
-      key.in[i] = *shape(l, n->in[i]);
-    key.out = n->type.shape;
-    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
-      return -1;
-    s.call = RT_CALL_RANGE;
-    break;
   default:
-    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp or -O2)", op_name(n));
+    return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp)", op_name(n));
   }
   if (kernel(l, &key, &s.fn, e))
     return -1;
@@ -255,7 +315,7 @@ static int node(lower *l, int id, oc_error *e) {
     if (l->plan->offset[id] < 0)
       return oc_fail(e, "positions: the plan gives it no arena storage");
     rt_step s = {.call = RT_CALL_POSITIONS, .n_args = 1, .arg = {l->arg[id]}, .work = {0, 1, 0},
-                 .grain = 1, .what = "positions"};
+                 .grain = 1, .what = "positions", .layer = -1};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_ROPE_COS: case IR_ROPE_SIN:
@@ -281,7 +341,7 @@ static int node(lower *l, int id, oc_error *e) {
       return -1;
     l->arg[id] = l->arg[n->in[0]];
     rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .arg = {src, l->arg[id]},
-                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append"};
+                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append", .layer = n->layer};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_RESHAPE:
@@ -309,14 +369,16 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     return oc_wrap(e, "the JIT needs a graph that verifies");
   if (!plan || plan->n != g->n || plan->max_ctx < ctx || ctx < 1)
     return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
-                   "(run plan-memory: -O2)", (long long)ctx);
+                   "(end the passes with plan-memory)", (long long)ctx);
   lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1};
   l.arg = calloc((size_t)g->n, sizeof *l.arg);
   l.weight = calloc((size_t)g->n, sizeof *l.weight);
   l.f32 = calloc((size_t)g->n, sizeof *l.f32);
   l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
+  l.packed = calloc((size_t)g->n, sizeof *l.packed);
+  l.has_packed = calloc((size_t)g->n, sizeof *l.has_packed);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
-  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32
+  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
   int output = -1;
@@ -338,5 +400,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.weight);
   free(l.f32);
   free(l.has_f32);
+  free(l.packed);
+  free(l.has_packed);
   return rc ? -1 : 0;
 }

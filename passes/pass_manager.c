@@ -70,11 +70,18 @@ static int plan_pipeline(const pass_options *o, const pass_info **list, oc_error
       if (!listed(o->disable, name))
         list[n++] = pass_lookup(name);
     }
-    return n;
+  } else {
+    for (int i = 0; i < pass_registry_count; i++)
+      if (pass_registry[i].level <= o->level && !listed(o->disable, pass_registry[i].name))
+        list[n++] = &pass_registry[i];
   }
-  for (int i = 0; i < pass_registry_count; i++)
-    if (pass_registry[i].level <= o->level && !listed(o->disable, pass_registry[i].name))
-      list[n++] = &pass_registry[i];
+  /* a requirement of the backend, not an optimization: --disable-pass does not drop it */
+  const pass_info *plan = pass_lookup("plan-memory");
+  if (o->need_plan && (n == 0 || list[n - 1] != plan)) {
+    if (n == PASS_MAX_RUNS)
+      return oc_fail(e, "--passes: more than %d passes with the plan-memory the backend needs", PASS_MAX_RUNS - 1);
+    list[n++] = plan;
+  }
   return n;
 }
 

@@ -58,6 +58,7 @@ void rt_program_free(rt_program *p) {
   free(p->cache_row);
   free(p->owned);
   free(p->steps);
+  free(p->step_seconds);
   free(p->arena);
   free(p);
 }
@@ -130,6 +131,14 @@ void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t v
 
 int64_t rt_program_position(const rt_program *p) { return p->P; }
 int64_t rt_program_steps(const rt_program *p) { return p->n_steps; }
+const rt_step *rt_program_step(const rt_program *p, int64_t i) { return &p->steps[i]; }
+const double *rt_program_step_seconds(const rt_program *p) { return p->step_seconds; }
+
+int rt_program_set_profiling(rt_program *p, bool on, oc_error *e) {
+  free(p->step_seconds);
+  p->step_seconds = on ? calloc((size_t)p->n_steps + 1, sizeof *p->step_seconds) : NULL;
+  return on && !p->step_seconds ? oc_fail(e, "out of memory for the profile") : 0;
+}
 
 void rt_program_rewind(rt_program *p, int64_t P) {
   if (P >= 0 && P < p->P)
@@ -162,6 +171,7 @@ typedef void matmul3_fn(const float *, const void *, const void *, float *, int6
 typedef void gather_fn(const void *, const int32_t *, float *, int64_t, int64_t);
 typedef void attention_fn(const float *, const float *, const float *, float *, int64_t, int64_t,
                           int64_t);
+typedef void shaped_fn(void *const *, int64_t, int64_t, int64_t, int64_t);
 
 /* Work items [r0, r1) of step s. */
 static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, int64_t r0, int64_t r1) {
@@ -174,6 +184,7 @@ static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, in
   case RT_CALL_MATMUL3: ((matmul3_fn *)s->fn)(a[0], a[1], a[2], a[3], 0, rows, r0, r1); break;
   case RT_CALL_GATHER: ((gather_fn *)s->fn)(a[0], a[1], a[2], r0, r1); break;
   case RT_CALL_ATTENTION: ((attention_fn *)s->fn)(a[0], a[1], a[2], a[3], P, r0, r1); break;
+  case RT_CALL_SHAPED: ((shaped_fn *)s->fn)(a, T, P, r0, r1); break;
   case RT_CALL_RANGE:
     switch (s->n_args) {
     case 2: ((range2_fn *)s->fn)(a[0], a[1], r0, r1); break;
@@ -231,6 +242,7 @@ const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int
 #pragma omp parallel num_threads(threads > 0 ? threads : rt_default_threads())
   {
     int id = omp_get_thread_num(), n = omp_get_num_threads();
+    double *seconds = id == 0 ? prog->step_seconds : NULL, t = seconds ? omp_get_wtime() : 0;
     for (int64_t i = 0; i < prog->n_steps; i++) {
       const rt_step *s = &prog->steps[i];
       int64_t r0, r1;
@@ -238,6 +250,11 @@ const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int
       if (r0 < r1)
         call(prog, s, T, P, r0, r1);
 #pragma omp barrier
+      if (seconds) {
+        double now = omp_get_wtime();
+        seconds[i] += now - t;
+        t = now;
+      }
     }
   }
   p->tokens = NULL;

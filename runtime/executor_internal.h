@@ -22,6 +22,7 @@ struct rt_program {
   rt_arg output;         /* f32[T, out_cols] */
   int64_t out_cols, vocab;
   const int32_t *tokens; /* this call's ids */
+  double *step_seconds;  /* [n_steps] while profiling, else NULL */
 };
 
 #endif

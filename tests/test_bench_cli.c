@@ -2,6 +2,9 @@
  * table names every figure, --json prints one object with the keys the
  * README documents and positive numbers in them, and a wrong dtype is a
  * clear error. No timing assertions: benchmarks measure, tests check. */
+#include <math.h>
+#include <stdbool.h>
+
 #include <cjson/cJSON.h>
 
 #include "cli_harness.h"
@@ -27,11 +30,12 @@ static const cJSON *array(const cJSON *o, const char *key, int n) {
 
 static void test_json(void **state) {
   (void)state;
-  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny/config.json --json -t 1"), 0);
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny/config.json --json -t 1 --target avx2"), 0);
   cJSON *o = cJSON_Parse(out);
   if (!cJSON_IsObject(o))
     fail_msg("not one JSON object:\n%.3000s", out);
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "dtype")->valuestring, "f32");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "target")->valuestring, "avx2");
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "model")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "page_mode")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "thp")));
@@ -39,7 +43,7 @@ static void test_json(void **state) {
   assert_true(number(o, "huge_page_bytes") >= 0);
   assert_true(number(o, "passes_s") >= 0);
   static const char *const positive[] = {"read_bandwidth_gbs", "fma_peak_gflops", "weights_s",
-                                         "jit_compile_s", "matmul_params",
+                                         "jit_compile_s", "pack_weights_s", "matmul_params",
                                          "weight_bytes_per_token"};
   for (size_t i = 0; i < sizeof positive / sizeof *positive; i++)
     expect_positive(o, positive[i]);
@@ -66,6 +70,7 @@ static void test_table(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 -t 2"), 0);
   expect_output("bf16 weights");
+  expect_output("2 threads, native kernels");
   expect_output("MADV_HUGEPAGE");
   expect_output("read bandwidth");
   expect_output("f32 FMA peak");
@@ -77,10 +82,52 @@ static void test_table(void **state) {
   expect_output("fraction");
 }
 
+/* The profile's times add up the same by family and by layer, and name the
+ * ops and layers the model has. */
+static double sum(const cJSON *rows, const char *key) {
+  double s = 0;
+  const cJSON *r;
+  cJSON_ArrayForEach(r, rows) s += number(r, key);
+  return s;
+}
+
+static void test_profile(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --json --profile -t 2"), 0);
+  cJSON *o = cJSON_Parse(out);
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "profile");
+  if (!cJSON_IsObject(p))
+    fail_msg("no \"profile\" object in:\n%.3000s", out);
+  assert_true(number(p, "prefill_tokens") == 128 && number(p, "decode_steps") == 8);
+  const cJSON *families = cJSON_GetObjectItemCaseSensitive(p, "families");
+  const cJSON *layers = array(p, "layers", 3); /* outside the layers, 0, 1 */
+  for (int c = 0; c < 2; c++) {
+    const char *key = c ? "decode_s_per_token" : "prefill_s";
+    double f = sum(families, key), l = sum(layers, key);
+    assert_true(f > 0 && fabs(f - l) <= 1e-9 * f);
+  }
+  bool matmul = false, attention = false;
+  const cJSON *r;
+  cJSON_ArrayForEach(r, families) {
+    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "op"));
+    matmul |= op && !strcmp(op, "matmul");
+    attention |= op && !strcmp(op, "attention");
+  }
+  assert_true(matmul && attention);
+  assert_true(number(cJSON_GetArrayItem(layers, 0), "layer") == -1);
+  cJSON_Delete(o);
+
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --profile -t 1"), 0);
+  expect_output("kernel family");
+  expect_output("layer 1");
+}
+
 static void test_errors(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
   expect_output("--dtype: expected f32 or bf16, found 'f16'");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --target sse2"), 2);
+  expect_output("--target: expected native or avx2, found 'sse2'");
   assert_int_equal(olmoc("bench --json"), 2);
   expect_output("-m MODEL is required");
 }
@@ -89,6 +136,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json),
       cmocka_unit_test(test_table),
+      cmocka_unit_test(test_profile),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

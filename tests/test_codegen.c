@@ -8,7 +8,7 @@
 
 #include "jit_harness.h"
 
-static const int64_t Ks[] = {1, 15, 17, 64, 100}, Ns[] = {1, 3, 33}, Ms[] = {1, 5, 8};
+static const int64_t Ks[] = {1, 15, 17, 64, 100}, Ns[] = {1, 3, 33, 70}, Ms[] = {1, 5, 13};
 
 /* ---- inputs ---- */
 
@@ -65,15 +65,25 @@ static void near(float got, double want, double tol, const char *what, int64_t i
 
 /* ---- matmul ---- */
 
+/* w[N,K] packed for j's kernels (freed by the caller). */
+static void *pack(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, const void *w) {
+  void *p = malloc(cg_packed_bytes(j, dt, N, K));
+  assert_non_null(p);
+  cg_pack_matrix(j, dt, N, K, w, p);
+  return p;
+}
+
 static void matmul_case(cg_jit *j, ir_op op, ir_dtype dt, int64_t M, int64_t K, int64_t N) {
   float *x = randoms(M * K, -1, 1), *r = randoms(M * N, -2, 2), *y = randoms(M * N, 0, 0);
   float *wf, *w2f = NULL;
   void *w = weights(dt, N * K, &wf), *w2 = op == IR_MATMUL_SWIGLU ? weights(dt, N * K, &w2f) : NULL;
   void *fn = kernel(j, (cg_kernel_key){.op = op, .wtype = dt, .k = K, .n = N});
+  void *pw = pack(j, dt, N, K, w), *pw2 = w2 ? pack(j, dt, N, K, w2) : NULL;
   if (op == IR_MATMUL)
-    ((cg_matmul_fn *)fn)(x, w, y, 0, M, 0, N);
+    ((cg_matmul_fn *)fn)(x, pw, y, 0, M, 0, N);
   else
-    ((cg_matmul3_fn *)fn)(x, w, op == IR_MATMUL_ADD ? (const void *)r : w2, y, 0, M, 0, N);
+    ((cg_matmul3_fn *)fn)(x, pw, op == IR_MATMUL_ADD ? (const void *)r : pw2, y, 0, M, 0, N);
+  free(pw), free(pw2);
   char what[128];
   snprintf(what, sizeof what, "%s %s vw=%d M=%lld K=%lld N=%lld", op == IR_MATMUL ? "matmul" :
            op == IR_MATMUL_ADD ? "matmul_add" : "matmul_swiglu", ir_dtype_name(dt),
@@ -114,25 +124,34 @@ static void test_matmul(void **state) { matmul_all(state, IR_MATMUL); }
 static void test_matmul_add(void **state) { matmul_all(state, IR_MATMUL_ADD); }
 static void test_matmul_swiglu(void **state) { matmul_all(state, IR_MATMUL_SWIGLU); }
 
-/* Splitting the rows and columns into ranges (as threads will) changes no bit. */
+/* Splitting the rows and columns into ranges (as threads will), or computing
+ * a row alone (as decode does), changes no bit: tiles of 12, 4 and 1 rows and
+ * of 1 or more panels all run the same fma chain per output. */
 static void test_matmul_ranges(void **state) {
   cg_jit **jits = *state;
-  const int64_t M = 5, K = 100, N = 37; /* a 4-row tile and a row left over, vs row by row */
+  const int64_t M = 17, K = 100, N = 77; /* a 12-row tile, a 4-row tile, a row left over; a partial panel */
   float *x = randoms(M * K, -1, 1), *w = randoms(N * K, -1, 1), *wu = randoms(N * K, -1, 1);
   float *whole = randoms(M * N, 0, 0), *split = randoms(M * N, 0, 0);
   for (int j = 0; j < NJITS; j++) {
+    float *pw = pack(jits[j], IR_F32, N, K, w), *pwu = pack(jits[j], IR_F32, N, K, wu);
+    int64_t nr = cg_matmul_panel(jits[j]);
     cg_matmul3_fn *fn = kernel(jits[j], (cg_kernel_key){.op = IR_MATMUL_SWIGLU, .wtype = IR_F32, .k = K, .n = N});
-    fn(x, w, wu, whole, 0, M, 0, N);
-    const int64_t cuts[] = {0, 1, 2, 7, 8, 21, 30, N};
+    fn(x, pw, pwu, whole, 0, M, 0, N);
+    const int64_t cuts[] = {0, 1, 2, 7, nr, nr + 5, 2 * nr, N};
     for (int64_t m = 0; m < M; m++)
       for (int c = 0; c + 1 < COUNT(cuts); c++)
-        fn(x, w, wu, split, m, m + 1, cuts[c], cuts[c + 1]);
+        fn(x, pw, pwu, split, m, m + 1, cuts[c], cuts[c + 1]);
     assert_memory_equal(whole, split, (size_t)(M * N) * sizeof *whole);
     cg_matmul_fn *plain = kernel(jits[j], (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_F32, .k = K, .n = N});
-    plain(x, w, whole, 0, M, 0, N);
+    plain(x, pw, whole, 0, M, 0, N);
     for (int64_t m = 0; m < M; m++)
-      plain(x, w, split, m, m + 1, 0, N);
+      plain(x, pw, split, m, m + 1, 0, N);
     assert_memory_equal(whole, split, (size_t)(M * N) * sizeof *whole);
+    plain(x, pw, split, 0, 3, 0, N); /* 3 rows: the 1-row tiles of the GEMM path */
+    plain(x, pw, split, 3, M, 0, nr);
+    plain(x, pw, split, 3, M, nr, N);
+    assert_memory_equal(whole, split, (size_t)(M * N) * sizeof *whole);
+    free(pw), free(pwu);
   }
   free(x), free(w), free(wu), free(whole), free(split);
 }
@@ -245,7 +264,8 @@ static void test_vector_widths(void **state) {
 static void test_errors(void **state) {
   cg_jit **jits = *state, *j = jits[0];
   int compiles = cg_jit_compile_count(j);
-  expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "no kernel for op softmax");
+  expect_error(j, (cg_kernel_key){.op = IR_KV_APPEND}, "no kernel for op kv_append");
+  expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "softmax kernel: 0 input shapes, expected 1");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_I8, .k = 4, .n = 4}, "expected f32 or bf16");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL_ADD, .wtype = IR_F32, .k = 0, .n = 4}, "must both be positive");
   expect_error(j, (cg_kernel_key){.op = IR_RMSNORM, .k = 8, .eps = NAN}, "eps");
@@ -256,6 +276,16 @@ static void test_errors(void **state) {
   oc_error e;
   assert_int_equal(cg_jit_lookup(j, "no_such_kernel", &addr, &e), -1);
   assert_non_null(strstr(e.msg, "no_such_kernel"));
+
+  /* a CPU without AVX2 and FMA: refused, not given untested SSE code */
+  cg_jit *sse = NULL;
+  assert_int_equal(cg_jit_new_for_cpu("x86-64", "+sse2,+sse4.2", &sse, &e), -1);
+  assert_null(sse);
+  assert_non_null(strstr(e.msg, "cpu \"x86-64\" lacks AVX2: use --backend interp"));
+  assert_int_equal(cg_jit_new_for_cpu("x86-64", "+avx2,-fma", &sse, &e), -1);
+  assert_non_null(strstr(e.msg, "lacks FMA"));
+  assert_int_equal(cg_jit_new_for_target("sse", &sse, &e), -1);
+  assert_non_null(strstr(e.msg, "--target: expected native or avx2, found 'sse'"));
 
   /* an IR dump into a directory that does not exist fails with its path */
   cg_jit *fresh;

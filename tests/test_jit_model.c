@@ -1,9 +1,11 @@
-/* The tiny golden model (tests/data/tiny) through the JIT: the -O2 graph
- * lowered to LLVM kernels and run by the OpenMP executor, against PyTorch's
- * logits and the reference interpreter (both <= 1e-4 max abs), for a 7-token
- * prefill, three decode steps and a chunked prefill; bitwise the same logits
- * for 1, 2 and 3 threads; clean errors (context full, bad ids, unfused ops);
- * and `olmoc logits --backend jit` against `--backend interp`. */
+/* The tiny golden model (tests/data/tiny) through the JIT: the graph after
+ * -O0 (every primitive on its own kernel), -O1, -O2 and each single pass,
+ * lowered to LLVM kernels for the host and for a forced AVX2 target and run by
+ * the OpenMP executor, against PyTorch's logits and the reference interpreter
+ * (both <= 1e-4 max abs), for a 7-token prefill, three decode steps and a
+ * chunked prefill; bitwise the same logits for 1, 2 and 3 threads; clean
+ * errors (context full, bad ids, a plan too small); and `olmoc logits
+ * --backend jit` against `--backend interp`. */
 #include <math.h>
 
 #include "cli_harness.h"
@@ -15,22 +17,52 @@
 
 #define TINY "tests/data/tiny"
 #define TOLERANCE 1e-4f
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* One pipeline's graph on one JIT, beside the interpreter on the same graph. */
+typedef struct backend {
+  const char *what;
+  ir_graph *graph;
+  pass_result passes;
+  rt_program *program;
+  ir_interp *interp;
+} backend;
 
 typedef struct fixture {
   olmo2_config config;
-  ir_graph *graph; /* after -O2 */
-  pass_result passes;
   rt_weights *weights, *golden;
   const int32_t *tokens; /* golden tokens [10] */
-  cg_jit *jit;
-  rt_program *program;
-  ir_interp *interp;
+  cg_jit *jit[2];        /* the host's, and haswell (AVX2) */
+  backend o2;            /* -O2 on the host */
   int64_t ctx, vocab;
 } fixture;
 
 static void check(int rc, const oc_error *e) {
   if (rc)
     fail_msg("%s", e->msg);
+}
+
+/* The frontend's graph after the pipeline o (plan-memory appended, as for any
+ * JIT run), lowered on jit, and the interpreter on its planned arena. */
+static void open_backend(fixture *f, backend *b, const char *what, pass_options o, cg_jit *jit) {
+  oc_error e;
+  *b = (backend){.what = what};
+  check(olmo2_build_graph(&f->config, IR_F32, &b->graph, &e), &e);
+  o.max_tokens = o.max_ctx = f->ctx;
+  o.need_plan = true;
+  check(pass_run_pipeline(b->graph, &o, &b->passes, &e), &e);
+  assert_true(b->passes.planned);
+  check(cg_lower(jit, b->graph, &b->passes.plan, f->ctx, rt_weights_lookup, f->weights, &b->program, &e), &e);
+  check(ir_interp_new(b->graph, f->ctx, rt_weights_lookup, f->weights, &b->interp, &e), &e);
+  check(ir_interp_use_arena(b->interp, b->passes.plan.offset, b->passes.plan.bytes, b->passes.plan.arena_bytes,
+                            NULL, &e), &e);
+}
+
+static void close_backend(backend *b) {
+  ir_interp_free(b->interp);
+  rt_program_free(b->program);
+  pass_result_free(&b->passes);
+  ir_graph_free(b->graph);
 }
 
 static int setup(void **state) {
@@ -41,31 +73,23 @@ static int setup(void **state) {
   check(olmo2_config_load(TINY, &f.config, &e), &e);
   f.ctx = f.config.max_position_embeddings;
   f.vocab = f.config.vocab_size;
-  check(olmo2_build_graph(&f.config, IR_F32, &f.graph, &e), &e);
   check(rt_weights_open(TINY, &f.weights, &e), &e);
   check(rt_weights_open(TINY "/golden.safetensors", &f.golden, &e), &e);
   f.tokens = rt_weights_find(f.golden, "tokens")->data;
-  pass_options o = {.level = 2, .max_tokens = f.ctx, .max_ctx = f.ctx};
-  check(pass_run_pipeline(f.graph, &o, &f.passes, &e), &e);
-  assert_true(f.passes.planned);
-  check(cg_jit_new(&f.jit, &e), &e);
-  check(cg_lower(f.jit, f.graph, &f.passes.plan, f.ctx, rt_weights_lookup, f.weights, &f.program, &e), &e);
-  check(ir_interp_new(f.graph, f.ctx, rt_weights_lookup, f.weights, &f.interp, &e), &e);
-  check(ir_interp_use_arena(f.interp, f.passes.plan.offset, f.passes.plan.bytes,
-                            f.passes.plan.arena_bytes, NULL, &e), &e);
+  check(cg_jit_new(&f.jit[0], &e), &e);
+  check(cg_jit_new_for_cpu("haswell", "+avx2,+fma", &f.jit[1], &e), &e);
+  open_backend(&f, &f.o2, "-O2", (pass_options){.level = 2}, f.jit[0]);
   *state = &f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture *f = *state;
-  ir_interp_free(f->interp);
-  rt_program_free(f->program);
-  cg_jit_free(f->jit);
-  pass_result_free(&f->passes);
+  close_backend(&f->o2);
+  cg_jit_free(f->jit[0]);
+  cg_jit_free(f->jit[1]);
   rt_weights_close(f->golden);
   rt_weights_close(f->weights);
-  ir_graph_free(f->graph);
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   return system(cmd);
@@ -81,59 +105,82 @@ static float max_abs(const float *a, const float *b, int64_t n) {
 /* Runs tokens[first, first+T) on the JIT and on the interpreter (both at the
  * same position) and compares with `golden` rows from `row`; returns the
  * JIT's logits. */
-static const float *run_and_compare(fixture *f, int first, int T, int threads, const char *golden,
+static const float *run_and_compare(fixture *f, backend *b, int first, int T, int threads, const char *golden,
                                     int row) {
   oc_error e;
   const rt_tensor *want = rt_weights_find(f->golden, golden);
   assert_non_null(want);
-  assert_int_equal(rt_program_position(f->program), ir_interp_position(f->interp));
-  const float *got = rt_program_run(f->program, f->tokens + first, T, threads, &e);
+  assert_int_equal(rt_program_position(b->program), ir_interp_position(b->interp));
+  const float *got = rt_program_run(b->program, f->tokens + first, T, threads, &e);
   if (!got)
     fail_msg("%s", e.msg);
   ir_binding in = {"tokens", {IR_I32, 1, {T}, f->tokens + first}};
-  check(ir_interp_run(f->interp, T, &in, 1, &e), &e);
-  const float *oracle = ir_interp_output(f->interp, "logits")->data;
+  check(ir_interp_run(b->interp, T, &in, 1, &e), &e);
+  const float *oracle = ir_interp_output(b->interp, "logits")->data;
   float vs_torch = max_abs(got, (const float *)want->data + row * f->vocab, T * f->vocab);
   float vs_interp = max_abs(got, oracle, T * f->vocab);
-  printf("%s rows %d..%d, %d threads: max abs vs PyTorch %.3g, vs interpreter %.3g\n", golden, row,
+  printf("%s: %s rows %d..%d, %d threads: max abs vs PyTorch %.3g, vs interpreter %.3g\n", b->what, golden, row,
          row + T - 1, threads, vs_torch, vs_interp);
   assert_true(vs_torch <= TOLERANCE);
   assert_true(vs_interp <= TOLERANCE);
   return got;
 }
 
-static void restart(fixture *f) {
-  rt_program_rewind(f->program, 0);
-  ir_interp_rewind(f->interp, 0);
+static void restart(backend *b) {
+  rt_program_rewind(b->program, 0);
+  ir_interp_rewind(b->interp, 0);
 }
 
-static void test_prefill_then_decode(void **state) {
-  fixture *f = *state;
-  restart(f);
-  run_and_compare(f, 0, 7, 2, "prefill_logits", 0);
+static void prefill_then_decode(fixture *f, backend *b) {
+  restart(b);
+  run_and_compare(f, b, 0, 7, 2, "prefill_logits", 0);
   for (int step = 0; step < 3; step++) {
-    assert_int_equal(rt_program_position(f->program), 7 + step);
-    run_and_compare(f, 7 + step, 1, 2, "decode_logits", step);
+    assert_int_equal(rt_program_position(b->program), 7 + step);
+    run_and_compare(f, b, 7 + step, 1, 2, "decode_logits", step);
+  }
+}
+
+/* -O0 (the frontend's primitives), -O1 and -O2, on the host and on AVX2. */
+static void test_levels_and_targets(void **state) {
+  fixture *f = *state;
+  for (int j = 0; j < 2; j++)
+    for (int level = 0; level <= 2; level++) {
+      char what[32];
+      snprintf(what, sizeof what, "-O%d %s", level, j ? "avx2" : "host");
+      backend b;
+      open_backend(f, &b, what, (pass_options){.level = level}, f->jit[j]);
+      prefill_then_decode(f, &b);
+      close_backend(&b);
+    }
+}
+
+/* Each pass alone (then plan-memory): the partly fused graphs run too. */
+static void test_single_passes(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < pass_registry_count; i++) {
+    backend b;
+    open_backend(f, &b, pass_registry[i].name, (pass_options){.passes = pass_registry[i].name}, f->jit[0]);
+    prefill_then_decode(f, &b);
+    close_backend(&b);
   }
 }
 
 /* Every call's logits (prefill of 7, three decodes) for `threads` threads. */
-static float *all_logits(fixture *f, int threads) {
+static float *all_logits(fixture *f, backend *b, int threads) {
   float *all = malloc((size_t)(10 * f->vocab) * sizeof *all);
   assert_non_null(all);
-  restart(f);
-  const float *l = run_and_compare(f, 0, 7, threads, "prefill_logits", 0);
+  restart(b);
+  const float *l = run_and_compare(f, b, 0, 7, threads, "prefill_logits", 0);
   memcpy(all, l, (size_t)(7 * f->vocab) * sizeof *all);
   for (int step = 0; step < 3; step++) {
-    l = run_and_compare(f, 7 + step, 1, threads, "decode_logits", step);
+    l = run_and_compare(f, b, 7 + step, 1, threads, "decode_logits", step);
     memcpy(all + (7 + step) * f->vocab, l, (size_t)f->vocab * sizeof *all);
   }
   return all;
 }
 
-static void test_threads_bitwise(void **state) {
-  fixture *f = *state;
-  float *one = all_logits(f, 1), *two = all_logits(f, 2), *three = all_logits(f, 3);
+static void threads_bitwise(fixture *f, backend *b) {
+  float *one = all_logits(f, b, 1), *two = all_logits(f, b, 2), *three = all_logits(f, b, 3);
   assert_memory_equal(one, two, (size_t)(10 * f->vocab) * sizeof *one);
   assert_memory_equal(one, three, (size_t)(10 * f->vocab) * sizeof *one);
   free(one);
@@ -141,16 +188,26 @@ static void test_threads_bitwise(void **state) {
   free(three);
 }
 
+static void test_threads_bitwise(void **state) {
+  fixture *f = *state;
+  threads_bitwise(f, &f->o2);
+  backend o0;
+  open_backend(f, &o0, "-O0", (pass_options){.level = 0}, f->jit[0]);
+  threads_bitwise(f, &o0);
+  close_backend(&o0);
+}
+
 /* Prefill in two chunks (4 then 3): the cache holds what one prefill computes,
  * so the second chunk's logits are the full prefill's rows 4..6, bit for bit. */
 static void test_chunked_prefill(void **state) {
   fixture *f = *state;
-  float *whole = all_logits(f, 2);
-  restart(f);
-  run_and_compare(f, 0, 4, 2, "prefill_logits", 0);
-  const float *tail = run_and_compare(f, 4, 3, 2, "prefill_logits", 4);
+  backend *b = &f->o2;
+  float *whole = all_logits(f, b, 2);
+  restart(b);
+  run_and_compare(f, b, 0, 4, 2, "prefill_logits", 0);
+  const float *tail = run_and_compare(f, b, 4, 3, 2, "prefill_logits", 4);
   assert_memory_equal(tail, whole + 4 * f->vocab, (size_t)(3 * f->vocab) * sizeof *tail);
-  const float *next = run_and_compare(f, 7, 1, 2, "decode_logits", 0);
+  const float *next = run_and_compare(f, b, 7, 1, 2, "decode_logits", 0);
   assert_memory_equal(next, whole + 7 * f->vocab, (size_t)f->vocab * sizeof *next);
   free(whole);
 }
@@ -162,83 +219,92 @@ static void expect_error(const char *msg, const char *words) {
 
 static void test_errors(void **state) {
   fixture *f = *state;
+  rt_program *program = f->o2.program;
   oc_error e = {{0}};
   int32_t ids[64] = {0};
-  restart(f);
-  assert_non_null(rt_program_run(f->program, ids, f->ctx - 2, 2, &e));
-  assert_null(rt_program_run(f->program, ids, 3, 2, &e));
+  restart(&f->o2);
+  assert_non_null(rt_program_run(program, ids, f->ctx - 2, 2, &e));
+  assert_null(rt_program_run(program, ids, 3, 2, &e));
   expect_error(e.msg, "context full: P + T = 62 + 3 = 65 exceeds the 64 positions");
-  assert_int_equal(rt_program_position(f->program), f->ctx - 2);
-  assert_non_null(rt_program_run(f->program, ids, 2, 2, &e)); /* exactly full */
-  assert_null(rt_program_run(f->program, ids, 1, 1, &e));
+  assert_int_equal(rt_program_position(program), f->ctx - 2);
+  assert_non_null(rt_program_run(program, ids, 2, 2, &e)); /* exactly full */
+  assert_null(rt_program_run(program, ids, 1, 1, &e));
   expect_error(e.msg, "context full");
-  restart(f);
+  restart(&f->o2);
   ids[1] = (int32_t)f->vocab;
-  assert_null(rt_program_run(f->program, ids, 2, 2, &e));
+  assert_null(rt_program_run(program, ids, 2, 2, &e));
   expect_error(e.msg, "token id 256 is outside the model's vocabulary of 256");
-  assert_null(rt_program_run(f->program, ids, 0, 2, &e));
+  assert_null(rt_program_run(program, ids, 0, 2, &e));
   expect_error(e.msg, "at least one token");
-  assert_int_equal(rt_program_position(f->program), 0);
+  assert_int_equal(rt_program_position(program), 0);
 
-  /* an unfused graph: the plan is there, kernels for its primitives are not */
+  /* the unfused graph lowers; a plan for 8 positions does not serve 16 */
   ir_graph *g;
   pass_result r;
   rt_program *p = NULL;
   check(olmo2_build_graph(&f->config, IR_F32, &g, &e), &e);
   pass_options o = {.passes = "plan-memory", .max_tokens = 8, .max_ctx = 8};
   check(pass_run_pipeline(g, &o, &r, &e), &e);
-  assert_int_equal(cg_lower(f->jit, g, &r.plan, 8, rt_weights_lookup, f->weights, &p, &e), -1);
+  check(cg_lower(f->jit[0], g, &r.plan, 8, rt_weights_lookup, f->weights, &p, &e), &e);
+  rt_program_free(p);
+  p = NULL;
+  assert_int_equal(cg_lower(f->jit[0], g, &r.plan, 16, rt_weights_lookup, f->weights, &p, &e), -1);
   assert_null(p);
-  expect_error(e.msg, "the JIT has no kernel for op");
-  expect_error(e.msg, "--backend interp");
-  assert_int_equal(cg_lower(f->jit, g, &r.plan, 16, rt_weights_lookup, f->weights, &p, &e), -1);
   expect_error(e.msg, "memory plan");
   pass_result_free(&r);
   ir_graph_free(g);
 }
 
+/* f32[7,256] logits of the golden prompt from `olmoc logits ARGS`. */
+static float *cli_logits(const char *args, int i) {
+  char cmd[512], path[256];
+  snprintf(path, sizeof path, "%s/%d.npy", tmpdir, i);
+  snprintf(cmd, sizeof cmd, "logits -m " TINY " %s --ids 104,59,101,250,152,19,148 -o %s", args, path);
+  if (olmoc(cmd))
+    fail_msg("olmoc %s:\n%s", cmd, out);
+  expect_output("f32[7,256]");
+  size_t n;
+  char *npy = slurp(path, &n);
+  size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
+  assert_int_equal(n - header, 7 * 256 * sizeof(float));
+  float *logits = malloc(7 * 256 * sizeof(float));
+  memcpy(logits, npy + header, 7 * 256 * sizeof(float));
+  free(npy);
+  return logits;
+}
+
 /* The command line: --backend jit against --backend interp, and its errors. */
 static void test_cli_backends(void **state) {
   (void)state;
-  const char *ids = "--ids 104,59,101,250,152,19,148";
-  const char *backends[] = {"--backend interp", "--backend jit -t 1", "--backend jit -t 2"};
-  float *logits[3];
-  size_t n[3];
-  for (int i = 0; i < 3; i++) {
-    char args[512], path[256];
-    snprintf(path, sizeof path, "%s/%d.npy", tmpdir, i);
-    snprintf(args, sizeof args, "logits -m " TINY " %s %s -o %s", backends[i], ids, path);
-    assert_int_equal(olmoc(args), 0);
-    expect_output("f32[7,256]");
-    char *npy = slurp(path, &n[i]);
-    size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
-    assert_int_equal(n[i] - header, 7 * 256 * sizeof(float));
-    logits[i] = malloc(7 * 256 * sizeof(float));
-    memcpy(logits[i], npy + header, 7 * 256 * sizeof(float));
-    free(npy);
+  const char *args[] = {"--backend interp", "--backend jit -t 1", "--backend jit -t 2", "--backend interp -O0",
+                        "--backend jit -O0", "--backend jit -O1", "--backend jit --passes=dce",
+                        "--backend jit --target avx2"};
+  float *logits[COUNT(args)];
+  for (int i = 0; i < COUNT(args); i++)
+    logits[i] = cli_logits(args[i], i);
+  for (int i = 1; i < COUNT(args); i++) {
+    float worst = max_abs(logits[0], logits[i], 7 * 256);
+    printf("olmoc logits %s vs --backend interp: max abs %.3g\n", args[i], worst);
+    assert_true(worst <= TOLERANCE);
   }
-  float worst = max_abs(logits[0], logits[1], 7 * 256);
-  printf("olmoc logits: jit vs interp max abs %.3g\n", worst);
-  assert_true(worst <= TOLERANCE);
   assert_memory_equal(logits[1], logits[2], 7 * 256 * sizeof(float));
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < COUNT(args); i++)
     free(logits[i]);
 
-  assert_int_equal(olmoc("logits -m " TINY " --backend jit -O0 --ids 1 -o /dev/null"), 1);
-  expect_output("the JIT backend runs the fused graph of -O2, and -O0 leaves ops");
   assert_int_equal(olmoc("logits -m " TINY " --backend gpu --ids 1 -o /dev/null"), 1);
   expect_output("--backend: expected jit or interp, found 'gpu'");
-  assert_int_equal(olmoc("logits -m " TINY " --backend jit --passes=dce --ids 1 -o /dev/null"), 1);
-  expect_output("the JIT backend needs the memory plan");
   assert_int_equal(olmoc("logits -m " TINY " --backend jit --ids 1,256 -o /dev/null"), 1);
   expect_output("token id 256 is outside the model's vocabulary of 256");
-  assert_int_equal(olmoc("logits -m " TINY " --backend jit -O1 --ids 1 -o /dev/null"), 1);
-  expect_output("use -O2, or --backend interp");
+  assert_int_equal(olmoc("logits -m " TINY " --backend jit --target sse2 --ids 1 -o /dev/null"), 1);
+  expect_output("--target: expected native or avx2, found 'sse2'");
+  assert_int_equal(olmoc("logits -m " TINY " --target avx2 --ids 1 -o /dev/null"), 1);
+  expect_output("--target picks the JIT's instruction set: it needs --backend jit");
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_prefill_then_decode),
+      cmocka_unit_test(test_levels_and_targets),
+      cmocka_unit_test(test_single_passes),
       cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_chunked_prefill),
       cmocka_unit_test(test_errors),

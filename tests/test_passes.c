@@ -2,7 +2,8 @@
  * -O2 pipelines, leave the tiny model's logits within 1e-5 of the unfused
  * graph's (golden prompt and random tokens; prefill then decode through the
  * KV cache), and -O2 fuses every RMSNorm, RoPE, SwiGLU and attention of the
- * published 7B and 32B (GQA) graphs into exactly counted ops. */
+ * published 7B and 32B (GQA) graphs into exactly counted ops; a backend that
+ * needs the memory plan gets plan-memory last in any pipeline. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -141,6 +143,44 @@ static void test_o1_and_o2(void **state) {
               "-O2 without fuse-rope and fuse-swiglu");
 }
 
+/* A backend that needs the plan (the JIT) gets plan-memory last, whatever the
+ * pipeline: appended unless it is already last, never dropped by --disable-pass. */
+static void test_backend_plan(void **state) {
+  fixture *f = *state;
+  static const struct {
+    pass_options o;
+    const char *runs;
+  } cases[] = {
+      {{.level = 0}, "plan-memory"},
+      {{.level = 1}, "fold-constants cse dce fuse-rmsnorm fuse-rope fuse-attention fuse-swiglu fuse-residual plan-memory"},
+      {{.level = 2, .disable = "fuse-elementwise"},
+       "fold-constants cse dce fuse-rmsnorm fuse-rope fuse-attention fuse-swiglu fuse-matmul-swiglu fuse-residual "
+       "plan-memory"},
+      {{.level = 2, .disable = "plan-memory,fuse-matmul-swiglu,fuse-elementwise"},
+       "fold-constants cse dce fuse-rmsnorm fuse-rope fuse-attention fuse-swiglu fuse-residual plan-memory"},
+      {{.passes = "plan-memory,dce"}, "plan-memory dce plan-memory"},
+      {{.passes = "dce,plan-memory"}, "dce plan-memory"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    ir_graph *g;
+    pass_result r;
+    oc_error e;
+    pass_options o = cases[i].o;
+    o.need_plan = true;
+    o.max_tokens = o.max_ctx = 16;
+    check(olmo2_build_graph(&f->config, IR_F32, &g, &e), &e);
+    check(pass_run_pipeline(g, &o, &r, &e), &e);
+    char runs[512] = "";
+    for (int k = 0; k < r.n; k++)
+      snprintf(runs + strlen(runs), sizeof runs - strlen(runs), "%s%s", k ? " " : "", r.rec[k].name);
+    assert_string_equal(runs, cases[i].runs);
+    assert_true(r.planned);
+    assert_int_equal(r.plan.n, g->n);
+    pass_result_free(&r);
+    ir_graph_free(g);
+  }
+}
+
 /* The fused graph still matches the PyTorch golden logits. */
 static void test_o2_matches_golden(void **state) {
   fixture *f = *state;
@@ -217,6 +257,7 @@ int main(void) {
       cmocka_unit_test(test_each_pass_alone), cmocka_unit_test(test_fusions_in_order),
       cmocka_unit_test(test_o1_and_o2),       cmocka_unit_test(test_o2_matches_golden),
       cmocka_unit_test(test_7b_counts),       cmocka_unit_test(test_32b_counts),
+      cmocka_unit_test(test_backend_plan),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

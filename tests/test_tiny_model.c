@@ -1,8 +1,8 @@
 /* The bundled model (models/olmo2-tiny, trained by tools/tiny_model/) against
  * the PyTorch reference computed from the same bf16 weights
  * (models/olmo2-tiny/reference.json): held-out perplexity within 0.1%, and
- * the greedy continuations of four prompts token for token, on the JIT and on
- * the interpreter. */
+ * the greedy continuations of four prompts token for token, on the JIT (the
+ * host's kernels and the portable AVX2 ones) and on the interpreter. */
 #include <math.h>
 
 #include <cjson/cJSON.h>
@@ -79,8 +79,8 @@ static void test_greedy_continuations(void **state) {
     assert_int_equal(strncmp(out, want, strlen(want)), 0);
 
     snprintf(want, sizeof want, "%s%s", prompt, text);
-    const char *backends[] = {"jit", "interp"};
-    for (int b = 0; b < 2; b++) {
+    const char *backends[] = {"jit", "jit --target avx2", "interp"};
+    for (int b = 0; b < 3; b++) {
       snprintf(args, sizeof args, "run -m " MODEL " -p \"%s\" -n 32 --temp 0 --backend %s", prompt,
                backends[b]);
       assert_int_equal(olmoc(args), 0);

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "bench_profile.h"
 #include "cli.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
@@ -29,7 +30,11 @@ static const char usage[] =
     "  -m, --model PATH     a model directory or config.json (e.g. models/olmo2-1b)\n"
     "  --dtype f32|bf16     weight dtype (default f32)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
+    "  --target T           the JIT's instruction set: native (default) or avx2\n"
     "  --json               print one JSON object (keys in README.md) instead of a table\n"
+    "  --profile            also time each kernel family and each layer (one prefill of\n"
+    "                       512 tokens or the context, decode from P=0), in the table or\n"
+    "                       as \"profile\" in the JSON\n"
     "  -h, --help           show this help\n";
 
 #define DECODE_STEPS 8
@@ -124,9 +129,10 @@ static void free_weights(bench_weights *ws) {
 }
 
 typedef struct figures {
+  const char *target; /* the JIT's: "native" or "avx2" */
   double bandwidth_gbs, fma_gflops, bf16_gflops;
   int read_width;
-  double passes_s, compile_s, weights_s;
+  double passes_s, compile_s, pack_s, weights_s;
   double matmul_params, weight_bytes_token;
   int64_t prefill_tokens[N_PREFILL], decode_position[N_DECODE];
   double prefill_tok_s[N_PREFILL], prefill_flops_token[N_PREFILL];
@@ -146,16 +152,11 @@ static int fill_to(rt_program *p, int64_t P, int64_t chunk, const int32_t *token
   return 0;
 }
 
-static int measure(rt_program *p, int64_t ctx, int64_t max_tokens, int64_t vocab, int threads,
+/* tokens: max_tokens ids */
+static int measure(rt_program *p, int64_t ctx, int64_t max_tokens, const int32_t *tokens, int threads,
                    figures *f, oc_error *e) {
-  int32_t *tokens = malloc((size_t)max_tokens * sizeof *tokens);
-  if (!tokens)
-    return oc_fail(e, "out of memory");
-  for (int64_t i = 0; i < max_tokens; i++)
-    tokens[i] = (int32_t)((i * 7919 + 11) % vocab);
-  int rc = -1;
   if (!rt_program_run(p, tokens, 1, threads, e)) /* warm-up: pages of the arena and cache */
-    goto done;
+    return -1;
   for (int k = 0; k < N_DECODE + N_PREFILL; k++) {
     /* decode P=0, prefill 128, prefill 512, decode 512 (after it), decode 2048 */
     static const int order[] = {0, -1, -2, 1, 2};
@@ -164,28 +165,25 @@ static int measure(rt_program *p, int64_t ctx, int64_t max_tokens, int64_t vocab
       int j = -i - 1;
       int64_t T = prefill_T[j] < max_tokens ? prefill_T[j] : max_tokens;
       if (fill_to(p, 0, max_tokens, tokens, threads, e))
-        goto done;
+        return -1;
       double t0 = rt_seconds();
       if (!rt_program_run(p, tokens, T, threads, e))
-        goto done;
+        return -1;
       f->prefill_tok_s[j] = (double)T / (rt_seconds() - t0);
       f->prefill_tokens[j] = T;
     } else {
       int64_t P = decode_P[i] < ctx - DECODE_STEPS ? decode_P[i] : ctx - DECODE_STEPS;
       if (fill_to(p, P, max_tokens, tokens, threads, e))
-        goto done;
+        return -1;
       double t0 = rt_seconds();
       for (int s = 0; s < DECODE_STEPS; s++)
         if (!rt_program_run(p, tokens + s, 1, threads, e))
-          goto done;
+          return -1;
       f->decode_tok_s[i] = DECODE_STEPS / (rt_seconds() - t0);
       f->decode_position[i] = P;
     }
   }
-  rc = 0;
-done:
-  free(tokens);
-  return rc;
+  return 0;
 }
 
 /* Model FLOPs per token of a prefill of T from P=0: 2 per matmul weight,
@@ -197,7 +195,8 @@ static double flops_per_token(const olmo2_config *c, double matmul_params, int64
 
 static void print_table(const char *model, const char *dtype, int threads, const figures *f,
                         long huge_kib) {
-  printf("olmoc bench: %s, %s weights (random, in memory), %d threads\n", model, dtype, threads);
+  printf("olmoc bench: %s, %s weights (random, in memory), %d threads, %s kernels\n", model, dtype, threads,
+         f->target);
   printf("pages: anonymous memory with madvise(MADV_HUGEPAGE), THP mode '%s', %.2f GiB on huge pages\n",
          rt_thp_mode(), (double)huge_kib / (1 << 20));
   printf("read bandwidth   %8.1f GB/s   (%d-bit loads, 1 GiB, best of 5)\n", f->bandwidth_gbs,
@@ -209,7 +208,8 @@ static void print_table(const char *model, const char *dtype, int threads, const
     printf("bf16 dot peak    not measured (no AVX512_BF16)\n");
   printf("weights          %8.3f s to generate; %.0f matmul params, %.1f MB read per decoded token\n",
          f->weights_s, f->matmul_params, f->weight_bytes_token / 1e6);
-  printf("passes (-O2)     %8.3f s\nJIT compile      %8.3f s\n", f->passes_s, f->compile_s);
+  printf("passes (-O2)     %8.3f s\nJIT compile      %8.3f s\nweight packing   %8.3f s\n", f->passes_s,
+         f->compile_s, f->pack_s);
   printf("\n%-16s %10s %12s %10s\n", "", "tok/s", "roofline", "fraction");
   for (int j = 0; j < N_PREFILL; j++) {
     double roof = f->fma_gflops * 1e9 / f->prefill_flops_token[j];
@@ -230,12 +230,13 @@ static void print_table(const char *model, const char *dtype, int threads, const
          "(KV cache reads not counted).\n");
 }
 
-static int print_json(const char *model, const char *dtype, int threads, const figures *f,
-                      long huge_kib, oc_error *e) {
+static cJSON *figures_json(const char *model, const char *dtype, int threads, const figures *f,
+                           long huge_kib) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "model", model);
   cJSON_AddStringToObject(o, "dtype", dtype);
   cJSON_AddNumberToObject(o, "threads", threads);
+  cJSON_AddStringToObject(o, "target", f->target);
   cJSON_AddStringToObject(o, "page_mode", "madvise_hugepage");
   cJSON_AddStringToObject(o, "thp", rt_thp_mode());
   cJSON_AddNumberToObject(o, "huge_page_bytes", (double)huge_kib * 1024);
@@ -248,6 +249,7 @@ static int print_json(const char *model, const char *dtype, int threads, const f
   cJSON_AddNumberToObject(o, "weights_s", f->weights_s);
   cJSON_AddNumberToObject(o, "passes_s", f->passes_s);
   cJSON_AddNumberToObject(o, "jit_compile_s", f->compile_s);
+  cJSON_AddNumberToObject(o, "pack_weights_s", f->pack_s);
   cJSON_AddNumberToObject(o, "matmul_params", f->matmul_params);
   cJSON_AddNumberToObject(o, "weight_bytes_per_token", f->weight_bytes_token);
   cJSON *pre = cJSON_AddArrayToObject(o, "prefill"), *dec = cJSON_AddArrayToObject(o, "decode");
@@ -270,6 +272,11 @@ static int print_json(const char *model, const char *dtype, int threads, const f
     cJSON_AddNumberToObject(r, "fraction", f->decode_tok_s[i] / roof);
     cJSON_AddItemToArray(dec, r);
   }
+  return o;
+}
+
+/* Prints and frees o. */
+static int print_json(cJSON *o, oc_error *e) {
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
   if (!text)
@@ -279,7 +286,8 @@ static int print_json(const char *model, const char *dtype, int threads, const f
   return 0;
 }
 
-static int bench(const char *model, const char *dtype_name, int threads, bool json, oc_error *e) {
+static int bench(const char *model, const char *dtype_name, const char *target, int threads, bool json,
+                 bool profile, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
   if (!strcmp(dtype_name, "f32"))
@@ -296,11 +304,12 @@ static int bench(const char *model, const char *dtype_name, int threads, bool js
   if (ctx <= DECODE_STEPS)
     return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
                    (long long)ctx);
-  figures f = {0};
+  figures f = {.target = target};
   ir_graph *g = NULL;
   cg_jit *jit = NULL;
   rt_program *prog = NULL;
   bench_weights ws = {0};
+  int32_t *tokens = NULL;
   pass_result r = {0};
   bool have_r = false;
   int rc = -1;
@@ -345,19 +354,32 @@ static int bench(const char *model, const char *dtype_name, int threads, bool js
     goto done;
   }
   t0 = rt_seconds();
-  if (cg_jit_new(&jit, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if (cg_jit_new_for_target(target, &jit, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
-  f.compile_s = rt_seconds() - t0;
+  f.compile_s = cg_jit_compile_seconds(jit);
+  f.pack_s = rt_seconds() - t0 - f.compile_s;
   if (!json)
     fprintf(stderr, "running...\n");
-  if (measure(prog, ctx, max_tokens, c.vocab_size, threads, &f, e))
+  if (!(tokens = malloc((size_t)max_tokens * sizeof *tokens))) {
+    oc_fail(e, "out of memory");
+    goto done;
+  }
+  for (int64_t i = 0; i < max_tokens; i++)
+    tokens[i] = (int32_t)((i * 7919 + 11) % c.vocab_size);
+  if (measure(prog, ctx, max_tokens, tokens, threads, &f, e))
     goto done;
   long huge_kib = rt_anon_huge_kib();
-  if (json)
-    rc = print_json(model, dtype_name, threads, &f, huge_kib, e);
-  else
-    print_table(model, dtype_name, threads, &f, huge_kib), rc = 0;
+  if (json) {
+    cJSON *o = figures_json(model, dtype_name, threads, &f, huge_kib);
+    rc = !o ? oc_fail(e, "out of memory")
+         : profile && bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, o, e) ? -1
+                                                                                           : print_json(o, e);
+  } else {
+    print_table(model, dtype_name, threads, &f, huge_kib);
+    rc = profile ? bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, NULL, e) : 0;
+  }
 done:
+  free(tokens);
   if (have_r)
     pass_result_free(&r);
   rt_program_free(prog);
@@ -368,20 +390,24 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *model = NULL, *dtype = "f32";
+  const char *model = NULL, *dtype = "f32", *target = "native";
   long threads = 0;
-  bool json = false;
+  bool json = false, profile = false;
   const cli_option opts[] = {
       CLI_OPT_STRING("-m", "--model", &model),
       CLI_OPT_STRING(NULL, "--dtype", &dtype),
       CLI_OPT_INT("-t", "--threads", &threads, 1, 1024, NULL),
       CLI_OPT_FLAG(NULL, "--json", &json),
+      CLI_OPT_FLAG(NULL, "--profile", &profile),
+      CLI_OPT_STRING(NULL, "--target", &target),
       {0},
   };
   oc_error e = {{0}};
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !model)
     parsed = oc_fail(&e, "-m MODEL is required");
+  if (!parsed && strcmp(target, "native") && strcmp(target, "avx2")) /* before minutes of probing */
+    parsed = oc_fail(&e, "--target: expected native or avx2, found '%s'", target);
   int t = threads > 0 ? (int)threads : rt_default_threads();
-  return cli_exit("bench", usage, parsed, !parsed && bench(model, dtype, t, json, &e), &e);
+  return cli_exit("bench", usage, parsed, !parsed && bench(model, dtype, target, t, json, profile, &e), &e);
 }

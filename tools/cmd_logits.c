@@ -20,7 +20,8 @@ static const char usage[] =
     "  --passes=A,B       run these passes instead\n"
     "  --emit-llvm DIR    write each JIT kernel's optimized LLVM IR to DIR\n"
     "  --backend B        interp (the reference interpreter, the default) or jit\n"
-    "                     (LLVM kernels on all cores, needs -O2)\n"
+    "                     (LLVM kernels on all cores, any -O level or --passes)\n"
+    "  --target T         the JIT's instruction set: native (default) or avx2\n"
     "  -t, --threads N    JIT threads (default: all cores)\n"
     "  -h, --help         show this help\n";
 

@@ -20,8 +20,9 @@ static const char usage[] =
     "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"
     "  --passes=A,B            run these passes instead\n"
     "  --emit-llvm DIR         write each JIT kernel's optimized LLVM IR to DIR\n"
-    "  --backend B             jit (default: LLVM kernels, needs -O2) or interp (the\n"
+    "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
     "                          reference interpreter, one thread, any pipeline)\n"
+    "  --target T              the JIT's instruction set: native (default) or avx2\n"
     "  -h, --help              show this help\n";
 
 typedef struct run_options {

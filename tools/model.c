@@ -1,5 +1,6 @@
 /* Opening a checkpoint for the commands that run it, on the JIT (kernels
- * lowered from the -O2 graph, run by the OpenMP executor) or the reference
+ * lowered from the graph after the passes, -O2 by default, run by the OpenMP
+ * executor) or the reference
  * interpreter. The graph reads weights in the checkpoint's own dtype, so a
  * bf16 checkpoint stays bf16 in memory. */
 #include <stdlib.h>
@@ -36,13 +37,12 @@ static const float *jit_forward(void *self, const int32_t *tokens, int64_t T, oc
 static int64_t jit_position(void *self) { return rt_program_position(((cli_model *)self)->program); }
 static void jit_rewind(void *self, int64_t P) { rt_program_rewind(((cli_model *)self)->program, P); }
 
-/* The JIT: kernels for the planned -O2 graph, weights in place. */
-static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const char *emit_llvm,
+/* The JIT: kernels for the planned graph, weights in place. */
+static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p,
                     oc_error *e) {
-  if (!r->planned)
-    return oc_fail(e, "the JIT backend needs the memory plan: use -O2 (or end --passes with "
-                   "plan-memory), or --backend interp");
-  if (cg_jit_new(&m->jit, e) || (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) ||
+  const char *emit_llvm = p ? p->emit_llvm : NULL;
+  if (cg_jit_new_for_target(p ? p->target : NULL, &m->jit, e) ||
+      (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;
@@ -61,16 +61,16 @@ static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *
     return oc_fail(e, "--backend: expected jit or interp, found '%s'", backend);
   if (!jit && p && p->emit_llvm)
     return oc_fail(e, "--emit-llvm writes the JIT's kernels: it needs --backend jit");
-  if (jit && p && (p->o0 || p->o1))
-    return oc_fail(e, "the JIT backend runs the fused graph of -O2, and -O%d leaves ops it has no "
-                   "kernels for: use -O2, or --backend interp", p->o0 ? 0 : 1);
+  if (!jit && p && p->target)
+    return oc_fail(e, "--target picks the JIT's instruction set: it needs --backend jit");
   if (p)
     o.level = p->o0 ? 0 : p->o1 ? 1 : 2, o.passes = p->passes;
+  o.need_plan = jit;
   m->threads = p && p->threads > 0 ? (int)p->threads : rt_default_threads();
   pass_result r;
   int rc = pass_run_pipeline(m->graph, &o, &r, e);
   if (!rc && jit)
-    rc = make_jit(m, ctx, &r, p ? p->emit_llvm : NULL, e);
+    rc = make_jit(m, ctx, &r, p, e);
   else if (!rc)
     rc = ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
          (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,

@@ -15,14 +15,16 @@
 /* The pass pipeline a command runs before evaluating: -O0, -O1, -O2 (the
  * default) or an explicit --passes list, as `olmoc ir` takes them; and the
  * backend that evaluates the result: "jit" (the LLVM kernels on the OpenMP
- * executor, which needs the -O2 fusions and memory plan) or "interp" (the
- * reference interpreter, any pipeline), with a thread count for the JIT. */
+ * executor: any pipeline, plan-memory appended when it does not end with it)
+ * or "interp" (the reference interpreter, any pipeline), with a thread count
+ * and an instruction set for the JIT. */
 typedef struct cli_pipeline {
   bool o0, o1, o2;
   const char *passes;
   const char *backend; /* "jit" or "interp"; the command sets its default */
   long threads;        /* JIT threads; 0: all cores */
   const char *emit_llvm; /* a directory for each JIT kernel's optimized LLVM IR, or NULL */
+  const char *target;    /* the JIT's instruction set: "native" (NULL too) or "avx2" */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
@@ -30,7 +32,8 @@ typedef struct cli_pipeline {
       CLI_OPT_FLAG(NULL, "-O2", &(p)->o2), CLI_OPT_STRING(NULL, "--passes", &(p)->passes),         \
       CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
-      CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm)
+      CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
+      CLI_OPT_STRING(NULL, "--target", &(p)->target)
 
 typedef struct cli_model {
   const char *dir;
@@ -51,7 +54,7 @@ const char *cli_default_model(void);
 
 /* Opens dir with a KV cache of ctx positions (0: the model's context), runs
  * the pipeline over its graph (NULL: -O2 on the JIT), and places activations
- * in the planned arena when plan-memory ran (the JIT requires it). want_tokenizer: also load
+ * in the planned arena when plan-memory ran (always for the JIT). want_tokenizer: also load
  * dir/tokenizer.json. */
 int cli_model_open(cli_model *m, const char *dir, int64_t ctx, const cli_pipeline *pipeline,
                    bool want_tokenizer, oc_error *e);

@@ -27,12 +27,18 @@ void cg_host_detect(cg_host *h);
 
 typedef struct cg_jit cg_jit;
 
-/* A JIT for the host CPU (its name and features as LLVM detects them). */
+/* A JIT for the host CPU (its name and features as LLVM detects them): 16-wide
+ * kernels with AVX-512, 8-wide with AVX2+FMA; a CPU without AVX2 and FMA is
+ * refused with a message (the kernels are not written for SSE). */
 int cg_jit_new(cg_jit **out, oc_error *e);
 /* A JIT for a given CPU and feature string ("haswell", "+avx2,+fma"), e.g. to
- * test the AVX2 kernels on an AVX-512 host. Code for features the host lacks
- * compiles but must not be run. */
+ * test the AVX2 kernels on an AVX-512 host; the features must include avx2 and
+ * fma. Code for features the host lacks compiles but must not be run. */
 int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_error *e);
+/* A JIT for a target by name: "native" (or NULL), the host as cg_jit_new; or
+ * "avx2", Haswell's AVX2+FMA (8-wide) whatever the host has beyond it,
+ * refused on a host without AVX2 and FMA. */
+int cg_jit_new_for_target(const char *target, cg_jit **out, oc_error *e);
 void cg_jit_free(cg_jit *j);
 
 /* Writes each module's optimized LLVM IR to DIR/<module>.ll from now on
@@ -45,8 +51,9 @@ int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 /* Floats per vector register in the kernels this JIT emits: 16 (AVX-512) or 8. */
 int cg_jit_vector_width(const cg_jit *j);
 
-/* How many kernel modules this JIT has compiled. */
+/* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
+double cg_jit_compile_seconds(const cg_jit *j);
 
 /* ---- kernels ----
  * A kernel is a plain C function over a range of its work; threads split the
@@ -57,8 +64,11 @@ int cg_jit_compile_count(const cg_jit *j);
  *   matmul         k(const float *x, const W *w, float *y, m0, m1, n0, n1)
  *   matmul_add     k(const float *x, const W *w, const float *r, float *y, m0, m1, n0, n1)
  *   matmul_swiglu  k(const float *x, const W *wg, const W *wu, float *y, m0, m1, n0, n1)
- *       x[M,K], w[N,K], r and y [M,N]; for m in [m0,m1), n in [n0,n1):
- *       y[m,n] = x[m].w[n] (+ r[m,n]; or silu(x[m].wg[n]) * (x[m].wu[n]))
+ *       x[M,K], w[N,K] packed by cg_pack_matrix, r and y [M,N]; for m in
+ *       [m0,m1), n in [n0,n1): y[m,n] = x[m].w[n] (+ r[m,n]; or
+ *       silu(x[m].wg[n]) * (x[m].wu[n])). Each y[m,n] is one f32 fma chain over
+ *       k = 0..K-1, the same bits whatever the ranges. Ranges that start on a
+ *       panel (a multiple of cg_matmul_panel) share no work.
  *   rmsnorm        k(const float *x, const float *w, float *y, row0, row1)
  *   rmsnorm_add    k(const float *x, const float *w, const float *r, float *y, row0, row1)
  *       x, r, y [rows,D], w[D]: y = (r +) w * (x * rsqrt(mean(x^2) + eps)) per row
@@ -78,8 +88,25 @@ int cg_jit_compile_count(const cg_jit *j);
  *       the caller has checked 0 <= id < V (an id out of range reads out of bounds).
  *   elementwise    k(const float *in0, ..., const float *in{n-1}, float *y, row0, row1)
  *       y viewed as [rows, C] (C its last dim): expr over the f32 inputs, each
- *       read through its broadcast, for rows in [row0,row1). y may be an input of
- *       y's shape. The interpreter's bits, except exp and sigmoid (~1e-7 relative).
+ *       read through its numpy broadcast, for rows in [row0,row1). y may be an
+ *       input of y's shape. The interpreter's bits, except exp and sigmoid
+ *       (~1e-7 relative). When a dim of y other than a leading one is symbolic
+ *       (scores [H,T,P+T], a [T] vector) the kernel takes the shaped form.
+ *
+ * Shaped kernels, for the primitive ops whose extents depend on the call, take
+ * the addresses of their inputs then of y in an array, and the call's T and P:
+ *   shaped         k(void *const *arg, T, P, row0, row1)
+ * Their work is the rows of y (all dims but the last) in [row0,row1); every
+ * value is f32 and row-major with the key's shapes evaluated at T and P:
+ *   reduce_sum, reduce_mean  x[...,L] -> y[...,1]: the row's sum (mean), summed
+ *       in double and rounded once, as the interpreter does.
+ *   softmax        x[...,L] -> y: max in f32, exp(x - max) in f32, the sum in
+ *       double, y = exp / sum rounded once; within 1e-5 relative of the interpreter.
+ *   matmul (n_in 2) a[...,M,K], b[...,N,K] or b[N,K], both activations:
+ *       y[...,m,n] = a[...,m].b[...,n], f32 accumulators (as the matmul kernels).
+ *   slice, concat, transpose, repeat: copies, exact.
+ *   causal_mask    x[...,Tq,S]: y = x, or -inf where key j > P + query i.
+ *   elementwise    as above, when cg_kernel_shaped says so.
  * The int64_t range bounds are half-open. */
 typedef void cg_matmul_fn(const float *x, const void *w, float *y, int64_t m0, int64_t m1,
                           int64_t n0, int64_t n1);
@@ -104,33 +131,52 @@ typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, cons
 
 typedef struct cg_kernel_key {
   ir_op op;       /* IR_MATMUL, IR_MATMUL_ADD, IR_MATMUL_SWIGLU, IR_RMSNORM, IR_RMSNORM_ADD,
-                     IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE */
+                     IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE, and the
+                     shaped ones below */
   ir_dtype wtype; /* matmul weights, gather table: IR_F32 or IR_BF16; ignored by the others */
-  int64_t k, n;   /* matmul: x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
+  int64_t k, n;   /* matmul (n_in 0): x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
                      rope, attention: k = head dim D, n = heads H; else ignored */
   int64_t kv;     /* attention: KV heads, dividing H; else ignored */
   float eps;      /* rmsnorm: epsilon, baked into the kernel; else ignored */
   float scale;    /* attention: the score scale (the op's value); else ignored */
   /* elementwise: the postfix expr (ir_expr_parse's form; copied by the cache),
-   * the types' shapes of its n_in inputs and of its output. The output's last
-   * dim must be constant; each input is the output's shape, a scalar, the
-   * output's trailing dims ([D] or [H,D] for [T,H,D]), or one value per row
-   * (the output's shape with the last dim 1); leading 1s are ignored. */
+   * the types' shapes of its n_in inputs and of its output; each input
+   * broadcasts to the output numpy-style (right-aligned, dims equal or 1). */
   const char *expr;
   int n_in;
   ir_shape in[IR_MAX_INPUTS], out;
+  /* shaped kernels (reduce_sum, reduce_mean, softmax, causal_mask, slice,
+   * concat, transpose, repeat, and matmul with n_in 2): the n_in input shapes
+   * and out as above, which must agree by the IR's type rules, and the op's
+   * attributes: */
+  int axis;                /* slice, concat, repeat */
+  int64_t start;           /* slice: the first index along axis (the end is out's) */
+  int times;               /* repeat */
+  int perm[IR_MAX_DIMS];   /* transpose: output axis i is input axis perm[i] */
 } cg_kernel_key;
+
+/* Matmul weights w[N,K] (f32 or bf16) in the kernels' layout: panels of
+ * cg_matmul_panel(j) columns (32 on AVX-512, 16 on AVX2), codegen/pack.c.
+ * out holds cg_packed_bytes; packing uses the OpenMP threads. */
+int64_t cg_matmul_panel(const cg_jit *j);
+size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k);
+void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, void *out);
+
+/* Whether key's kernel takes the shaped form k(arg, T, P, row0, row1). */
+bool cg_kernel_shaped(const cg_kernel_key *key);
 
 /* The kernel for key, compiled on first use; the same key gives the same
  * pointer, valid until cg_jit_free. Fields an op ignores do not matter. */
 int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
 
 /* ---- lowering ----
- * A program for the executor (olmoc/executor.h) from g after the -O2 fusions
- * and plan-memory: one step per compute node with its kernel from j (which
- * must outlive the program), KV caches of ctx positions (plan->max_ctx >= ctx),
- * weights from `weights` used in place (matrices in their dtype; small vectors
- * such as norm weights converted to f32 once). An op without a kernel is an
+ * A program for the executor (olmoc/executor.h) from g after any passes and
+ * plan-memory last (fused or primitive ops alike): one step per compute node
+ * with its kernel from j (which must outlive the program; reshapes are their
+ * source's bytes, as the plan aliases them), KV caches of ctx positions (plan->max_ctx >= ctx),
+ * weights from `weights`: matmul matrices packed once into program memory in
+ * their dtype, the embedding table used in place, small vectors such as norm
+ * weights converted to f32 once. An op without a kernel is an
  * error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *weights_ctx, rt_program **out, oc_error *e);

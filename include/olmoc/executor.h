@@ -7,6 +7,7 @@
 #ifndef OLMOC_EXECUTOR_H
 #define OLMOC_EXECUTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ typedef enum rt_call {
   RT_CALL_ATTENTION, /* fn(q, k, v, y, P, r0, r1) */
   RT_CALL_KV_APPEND, /* built in: rows r0..r1 of a0 (row_floats f32 each) to cache a1 at row P+r */
   RT_CALL_POSITIONS, /* built in: y[r] = P + r as int32 */
+  RT_CALL_SHAPED,    /* fn(a, T, P, r0, r1), a: the n_args argument addresses (output last),
+                        for kernels whose shapes depend on T and P */
 } rt_call;
 
 /* Where an argument lives; its address is base + P * p_stride bytes. */
@@ -55,7 +58,8 @@ typedef struct rt_step {
   rt_count rows;            /* matmul: rows of x (M); else unused */
   int64_t grain;            /* slice boundaries are multiples of it (>= 1) */
   int64_t row_floats;       /* kv_append: floats per cache row */
-  const char *what;         /* the op's name, for messages */
+  const char *what;         /* the op's name, for messages and profiles */
+  int layer;                /* the transformer layer it computes, -1 if none */
 } rt_step;
 
 typedef struct rt_program rt_program;
@@ -85,6 +89,14 @@ int64_t rt_program_position(const rt_program *p);
 /* Forgets cached positions from P on (P <= the current position). */
 void rt_program_rewind(rt_program *p, int64_t P);
 int64_t rt_program_steps(const rt_program *p);
+const rt_step *rt_program_step(const rt_program *p, int64_t i);
+
+/* Profiling: while on, every run adds each step's wall time, from its start
+ * to the barrier after it as thread 0 sees it, to rt_program_step_seconds
+ * ([steps]; zeroed when profiling is turned on). Off by default: it costs a
+ * clock read per step. */
+int rt_program_set_profiling(rt_program *p, bool on, oc_error *e);
+const double *rt_program_step_seconds(const rt_program *p);
 
 /* Threads to use by default: the cores OpenMP sees. */
 int rt_default_threads(void);

@@ -23,6 +23,8 @@ typedef struct pass_options {
   const char *dump_dir;        /* dumps go to DIR/NN-name.ir, else to `dump` */
   FILE *dump;                  /* NULL: standard error */
   int64_t max_tokens, max_ctx; /* plan-memory's limits; 0: 512 and 4096 */
+  bool need_plan;              /* the backend needs a memory plan of the final graph (the
+                                  JIT): plan-memory is appended unless the pipeline ends with it */
 } pass_options;
 
 typedef struct pass_record {
