@@ -5,7 +5,7 @@
  *   i64 arena_bytes, max_tokens, ctx
  *   u32 n_caches, then each cache's floats per row (i64)
  *   u32 n_steps, then per step: u32 call, u32 kernel (~0: built in), u32 n_args, str what,
- *       n_args x arg, work and rows (3 x i64 each: c, t, p), i64 grain, i64 row_floats
+ *       n_args x arg, work and rows (3 x i64 each: c, t, p), i64 grain, i64 row_floats, i64 layer
  *   arg output, i64 out_cols, i64 vocab
  *
  * where an arg is u32 kind, u32 section (buffer pointers), i64 offset (into
@@ -84,6 +84,7 @@ static int put_steps(packer *k, const rt_program *p, rt_bytes *b, oc_error *e) {
     put_count(b, s->rows);
     rt_bytes_i64(b, s->grain);
     rt_bytes_i64(b, s->row_floats);
+    rt_bytes_i64(b, s->layer);
   }
   if (put_arg(k, b, &p->output, "output", e))
     return -1;
@@ -174,7 +175,7 @@ static rt_count get_count(rt_reader *r) {
 static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, oc_error *e) {
   uint32_t call = rt_read_u32(&u->r), kernel = rt_read_u32(&u->r), n_args = rt_read_u32(&u->r);
   *s = (rt_step){.call = (rt_call)call, .n_args = (int)n_args, .what = "?"};
-  if (u->r.bad || call > RT_CALL_POSITIONS || n_args < 1 || n_args > RT_MAX_ARGS ||
+  if (u->r.bad || call > RT_CALL_SHAPED || n_args < 1 || n_args > RT_MAX_ARGS ||
       (kernel != NO_KERNEL && kernel >= n_fns) ||
       ((kernel == NO_KERNEL) != (call == RT_CALL_KV_APPEND || call == RT_CALL_POSITIONS)))
     return oc_fail(e, "%s: a program step is malformed: the file is damaged", u->source);
@@ -187,6 +188,7 @@ static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, o
   s->rows = get_count(&u->r);
   s->grain = rt_read_i64(&u->r);
   s->row_floats = rt_read_i64(&u->r);
+  s->layer = (int)rt_read_i64(&u->r);
   if (s->call == RT_CALL_KV_APPEND && s->row_floats < 1)
     u->r.bad = true;
   return u->r.bad ? oc_fail(e, "%s: a program step is malformed: the file is damaged", u->source) : 0;
