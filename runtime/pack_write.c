@@ -2,8 +2,11 @@
  * descriptor: sections are appended as they come (a weight streamed in
  * pieces, never whole in memory), the table after the last, the header last
  * of all at byte 0, then the temporary is synced and renamed into place.
- * Invariant: `at` is the file's length so far and the start of the next
- * write; every section starts at a multiple of RT_PACK_ALIGN. */
+ * Memory the program may point at is known as regions: noted ones are
+ * sections already, offered ones (checkpoint tensors, staged conversions in
+ * a deleted scratch file) become sections when a pointer into them is first
+ * resolved. Invariant: `at` is the file's length so far and the start of the
+ * next write; every section starts at a multiple of RT_PACK_ALIGN. */
 #define _GNU_SOURCE /* copy_file_range */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +21,13 @@
 #include "olmoc/pack.h"
 
 #define PAGE 4096u
+#define PIECE ((size_t)4 << 20) /* bytes written or staged at a time */
 
 typedef struct note {
   const unsigned char *base;
   size_t n;
-  int index;
+  int index;  /* its section, or -1 for an offered region not written yet */
+  char *name; /* an offered region's */
 } note;
 
 struct rt_pack_writer {
@@ -36,9 +41,11 @@ struct rt_pack_writer {
   rt_checksum sum;
   note *notes; /* [n_notes] of cap_notes */
   int n_notes, cap_notes;
-  void **maps; /* [n_maps]: what rt_pack_map mapped */
+  void **maps; /* [n_maps]: what rt_pack_map and rt_pack_stage mapped */
   size_t *map_len;
   int n_maps;
+  int scratch; /* rt_pack_stage's deleted file, or -1 */
+  uint64_t scratch_at;
 };
 
 static int put_all(rt_pack_writer *w, const void *data, size_t n, oc_error *e) {
@@ -79,6 +86,7 @@ int rt_pack_create(const char *path, const rt_pack_target *t, rt_pack_writer **o
     return oc_fail(e, "%s: a packed file must be a regular file", path);
   }
   w->fd = fileno(w->out.f);
+  w->scratch = -1;
   rt_pack_header *h = &w->header;
   memcpy(h->magic, RT_PACK_MAGIC, sizeof h->magic);
   h->version = RT_PACK_VERSION;
@@ -142,7 +150,8 @@ int rt_pack_add(rt_pack_writer *w, rt_pack_kind kind, const char *name, const vo
              : 0;
 }
 
-int rt_pack_note(rt_pack_writer *w, const void *base, size_t n, int index, oc_error *e) {
+static int add_note(rt_pack_writer *w, const void *base, size_t n, int index, const char *name,
+                    oc_error *e) {
   if (w->n_notes == w->cap_notes) {
     int cap = w->cap_notes ? 2 * w->cap_notes : 256;
     note *grown = realloc(w->notes, (size_t)cap * sizeof *grown);
@@ -150,25 +159,67 @@ int rt_pack_note(rt_pack_writer *w, const void *base, size_t n, int index, oc_er
       return oc_fail(e, "%s: out of memory", w->out.path);
     w->notes = grown, w->cap_notes = cap;
   }
-  w->notes[w->n_notes++] = (note){base, n, index};
+  char *copy = name ? strdup(name) : NULL;
+  if (name && !copy)
+    return oc_fail(e, "%s: out of memory", w->out.path);
+  w->notes[w->n_notes++] = (note){base, n, index, copy};
   return 0;
 }
 
-int rt_pack_locate(const rt_pack_writer *w, const void *ptr, int *index, uint64_t *offset) {
-  const unsigned char *p = ptr;
-  for (int i = 0; i < w->n_notes; i++)
-    if (p >= w->notes[i].base && p < w->notes[i].base + w->notes[i].n) {
-      *index = w->notes[i].index;
-      *offset = (uint64_t)(p - w->notes[i].base);
-      return 0;
-    }
-  return -1;
+int rt_pack_note(rt_pack_writer *w, const void *base, size_t n, int index, oc_error *e) {
+  return add_note(w, base, n, index, NULL, e);
 }
 
-const void *rt_pack_map(rt_pack_writer *w, int index, oc_error *e) {
-  const rt_pack_section *s = &w->table[index];
-  uint64_t start = s->offset / PAGE * PAGE, delta = s->offset - start;
-  size_t len = (size_t)(delta + (s->bytes ? s->bytes : 1));
+int rt_pack_offer(rt_pack_writer *w, const void *base, size_t n, const char *name, oc_error *e) {
+  return add_note(w, base, n, -1, name, e);
+}
+
+static note *find_note(const rt_pack_writer *w, const void *ptr) {
+  const unsigned char *p = ptr;
+  for (int i = w->n_notes - 1; i >= 0; i--) /* the latest first: a section over an offer */
+    if (p >= w->notes[i].base && p < w->notes[i].base + w->notes[i].n)
+      return &w->notes[i];
+  return NULL;
+}
+
+void rt_release_pages(const void *p, size_t n) {
+  uintptr_t lo = ((uintptr_t)p + PAGE - 1) / PAGE * PAGE, hi = ((uintptr_t)p + n) / PAGE * PAGE;
+  if (hi > lo)
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a hint: failure only costs memory */
+}
+
+void rt_pack_release(const rt_pack_writer *w, const void *p, size_t n) {
+  const note *r = n ? find_note(w, p) : NULL;
+  if (r && r->name)
+    rt_release_pages(p, n);
+}
+
+int rt_pack_resolve(rt_pack_writer *w, const void *ptr, const char *what, int *index,
+                    uint64_t *offset, oc_error *e) {
+  note *r = find_note(w, ptr);
+  if (!r)
+    return oc_fail(e, "%s: points at memory that is not in the packed file", what);
+  if (r->index < 0) { /* an offered region, first used: written now, piece by piece */
+    int rc = rt_pack_begin(w, RT_PACK_BUFFER, r->name, index, e);
+    for (size_t at = 0; !rc && at < r->n; at += PIECE) {
+      size_t len = r->n - at < PIECE ? r->n - at : PIECE;
+      rc = rt_pack_write(w, r->base + at, len, e);
+      rt_pack_release(w, r->base + at, len);
+    }
+    if (rc || rt_pack_end(w, e))
+      return -1;
+    r = find_note(w, ptr); /* the notes may have moved */
+    r->index = *index;
+  }
+  *index = r->index;
+  *offset = (uint64_t)((const unsigned char *)ptr - r->base);
+  return 0;
+}
+
+/* Maps len bytes of fd from `at` read-only, kept until the writer ends. */
+static const unsigned char *map_back(rt_pack_writer *w, int fd, uint64_t at, uint64_t len, oc_error *e) {
+  uint64_t start = at / PAGE * PAGE, delta = at - start;
+  size_t size = (size_t)(delta + (len ? len : 1));
   void **maps = realloc(w->maps, (size_t)(w->n_maps + 1) * sizeof *maps);
   if (maps)
     w->maps = maps;
@@ -179,15 +230,55 @@ const void *rt_pack_map(rt_pack_writer *w, int index, oc_error *e) {
     oc_fail(e, "%s: out of memory", w->out.path);
     return NULL;
   }
-  void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, w->fd, (off_t)start);
+  void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, (off_t)start);
   if (m == MAP_FAILED) {
-    oc_fail(e, "%s: cannot map section %s back: %s", w->out.path, s->name, strerror(errno));
+    oc_fail(e, "%s: cannot map %llu written bytes back: %s", w->out.path, (unsigned long long)len,
+            strerror(errno));
     return NULL;
   }
   w->maps[w->n_maps] = m;
-  w->map_len[w->n_maps++] = len;
-  const unsigned char *base = (const unsigned char *)m + delta;
-  return rt_pack_note(w, base, (size_t)s->bytes, index, e) ? NULL : base;
+  w->map_len[w->n_maps++] = size;
+  return (const unsigned char *)m + delta;
+}
+
+const void *rt_pack_map(rt_pack_writer *w, int index, oc_error *e) {
+  const rt_pack_section *s = &w->table[index];
+  const unsigned char *base = map_back(w, w->fd, s->offset, s->bytes, e);
+  return !base || rt_pack_note(w, base, (size_t)s->bytes, index, e) ? NULL : base;
+}
+
+const void *rt_pack_stage(rt_pack_writer *w, const char *name, uint64_t n, rt_pack_fill_fn fill,
+                          void *ctx, oc_error *e) {
+  if (w->scratch < 0) {
+    size_t len = strlen(w->out.path) + sizeof ".scratch.XXXXXX";
+    char *path = malloc(len);
+    if (!path) {
+      oc_fail(e, "%s: out of memory", w->out.path);
+      return NULL;
+    }
+    snprintf(path, len, "%s.scratch.XXXXXX", w->out.path);
+    w->scratch = mkstemp(path);
+    int err = errno;
+    if (w->scratch >= 0)
+      unlink(path); /* gone when closed, whatever happens */
+    free(path);
+    if (w->scratch < 0) {
+      oc_fail(e, "%s: cannot make a scratch file beside it: %s", w->out.path, strerror(err));
+      return NULL;
+    }
+  }
+  uint64_t start = (w->scratch_at + PAGE - 1) / PAGE * PAGE;
+  unsigned char *buf = malloc(PIECE);
+  int rc = buf ? 0 : oc_fail(e, "out of memory staging %s", name);
+  for (uint64_t at = 0; !rc && at < n; at += PIECE) {
+    size_t len = n - at < PIECE ? (size_t)(n - at) : PIECE;
+    if (!(rc = fill(ctx, at, buf, len, e)) && pwrite(w->scratch, buf, len, (off_t)(start + at)) != (ssize_t)len)
+      rc = oc_fail(e, "%s: cannot write the scratch file beside it: %s", w->out.path, strerror(errno));
+  }
+  free(buf);
+  w->scratch_at = start + n;
+  const unsigned char *base = rc ? NULL : map_back(w, w->scratch, start, n, e);
+  return !base || rt_pack_offer(w, base, (size_t)n, name, e) ? NULL : base;
 }
 
 static void unmap_all(rt_pack_writer *w) {
@@ -198,6 +289,10 @@ static void unmap_all(rt_pack_writer *w) {
 
 static void free_writer(rt_pack_writer *w) {
   unmap_all(w);
+  if (w->scratch >= 0)
+    close(w->scratch);
+  for (int i = 0; i < w->n_notes; i++)
+    free(w->notes[i].name);
   free(w->maps);
   free(w->map_len);
   free(w->notes);

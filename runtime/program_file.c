@@ -25,7 +25,7 @@
 /* ---- packing ---- */
 
 typedef struct packer {
-  const rt_pack_writer *w;
+  rt_pack_writer *w;
   const rt_kernel_symbol *kernels;
   int n_kernels;
   int *used;   /* [n_kernels]: index in the program's list, or -1 */
@@ -35,8 +35,8 @@ typedef struct packer {
 static int put_arg(const packer *k, rt_bytes *b, const rt_arg *a, const char *what, oc_error *e) {
   int section = 0;
   uint64_t offset = (uint64_t)a->offset;
-  if (a->kind == RT_ARG_PTR && rt_pack_locate(k->w, a->ptr, &section, &offset))
-    return oc_fail(e, "step %s: an argument points at memory that is not in the packed file", what);
+  if (a->kind == RT_ARG_PTR && rt_pack_resolve(k->w, a->ptr, what, &section, &offset, e))
+    return oc_wrap(e, "step %s", what);
   rt_bytes_u32(b, (uint32_t)a->kind);
   rt_bytes_u32(b, (uint32_t)section);
   rt_bytes_i64(b, (int64_t)offset);

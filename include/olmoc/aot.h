@@ -35,9 +35,10 @@ typedef struct rt_aot_image {
 
 /* ---- the program ----
  * Packing writes every buffer the program owns (rope tables, weights
- * converted to f32, constants) as a buffer section, then the program: its
- * steps with each argument as an arena offset, a cache, the tokens, or a
- * (section, offset) that rt_pack_locate found; each kernel by its symbol in
+ * converted to f32, constants, packed matrices) as a buffer section, then the
+ * program: its steps with each argument as an arena offset, a cache, the
+ * tokens, or a (section, offset) from rt_pack_resolve (which writes offered
+ * weights the program reads in place); each kernel by its symbol in
  * `kernels` (matched by address). Unpacking rebuilds it on the loaded pack
  * (which must outlive it) with the binary's kernels (matched by name), with
  * KV caches of ctx positions (0: as compiled; at most as compiled). */
@@ -51,14 +52,14 @@ typedef struct rt_pack_weights {
   rt_pack_writer *w;
   const rt_weights *src; /* the checkpoint, mmap'ed */
   ir_dtype dtype;        /* what the graph's weight nodes are: f32 or bf16 */
-  size_t chunk_bytes;    /* conversion buffer (0: 4 MiB) */
 } rt_pack_weights;
 
 /* An ir_weight_fn (ctx: an rt_pack_weights) for cg_lower at compile time:
- * appends the named checkpoint tensor to the pack as a buffer section,
- * converted to dtype piece by piece, lets go of the checkpoint's pages, and
- * returns the section mapped back from the file: lowering then points at
- * the packed bytes and no weight is ever whole in this process's memory. */
+ * the named checkpoint tensor in dtype, in place when it is stored so, else
+ * converted piece by piece into the writer's scratch file (rt_pack_stage);
+ * either way offered to the pack, so that it is written only if the program
+ * reads it in place (an embedding table), and its pages are given back as
+ * they are used: no weight is ever whole in this process's memory. */
 int rt_pack_weight(void *ctx, const char *name, ir_tensor *out, oc_error *e);
 
 /* ---- the tokenizer, prebuilt: no JSON to parse at start ---- */

@@ -107,14 +107,31 @@ int rt_pack_write(rt_pack_writer *w, const void *data, size_t n, oc_error *e);
 int rt_pack_end(rt_pack_writer *w, oc_error *e);
 /* The finished section `index` mapped read-only from the file being written
  * (valid until the writer is freed), so lowering can point at it without a
- * copy in memory. */
+ * copy in memory. Pointers into it resolve to the section. */
 const void *rt_pack_map(rt_pack_writer *w, int index, oc_error *e);
 /* Notes that memory [base, base+n) holds the bytes of section `index`, so
- * rt_pack_locate can turn pointers into it into (section, offset). Mapped
- * sections are noted by rt_pack_map. */
+ * pointers into it resolve to (section, offset). */
 int rt_pack_note(rt_pack_writer *w, const void *base, size_t n, int index, oc_error *e);
-/* The section and offset of a noted pointer; -1 (no message) if none. */
-int rt_pack_locate(const rt_pack_writer *w, const void *ptr, int *index, uint64_t *offset);
+/* Offers read-only file-mapped memory [base, base+n) (a checkpoint tensor):
+ * it becomes a section named `name` only if a pointer into it is resolved,
+ * written then in pieces, its pages released as they go. */
+int rt_pack_offer(rt_pack_writer *w, const void *base, size_t n, const char *name, oc_error *e);
+/* The section and offset of a pointer into noted or offered memory, writing
+ * an offered region out on first use; fails naming `what` otherwise. */
+int rt_pack_resolve(rt_pack_writer *w, const void *ptr, const char *what, int *index,
+                    uint64_t *offset, oc_error *e);
+/* n bytes made by fill(ctx, at, buf, len) piece by piece into a scratch
+ * file beside the pack (deleted, never part of it), mapped back read-only
+ * and offered as name: memory that costs no RAM until read. */
+typedef int (*rt_pack_fill_fn)(void *ctx, uint64_t at, void *buf, size_t len, oc_error *e);
+const void *rt_pack_stage(rt_pack_writer *w, const char *name, uint64_t n, rt_pack_fill_fn fill,
+                          void *ctx, oc_error *e);
+/* Lets the kernel drop this process's pages of [p, p+n) when it lies in
+ * offered memory (file mappings: they come back if read again); else nothing. */
+void rt_pack_release(const rt_pack_writer *w, const void *p, size_t n);
+/* The same for memory the caller knows is a read-only file mapping (the
+ * whole pages inside [p, p+n)). */
+void rt_release_pages(const void *p, size_t n);
 /* Writes the table and the header, syncs, renames into place, frees w. */
 int rt_pack_finish(rt_pack_writer *w, oc_error *e);
 /* Removes the temporary and frees w (NULL is fine). */
