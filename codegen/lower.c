@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "olmoc/codegen.h"
+#include "cg_internal.h"
 
 typedef struct lower {
   const ir_graph *g;
@@ -154,11 +154,9 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   if (matrix(l, n, i, wtype, e))
     return -1;
   if (!l->has_packed[src]) {
-    const ir_tensor *w = &l->weight[src];
-    void *y = rt_program_alloc(l->p, cg_packed_bytes(l->j, w->dtype, w->dims[0], w->dims[1]), e);
-    if (!y)
+    const void *y;
+    if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, &l->weight[src], &y, e))
       return -1;
-    cg_pack_matrix(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
     l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
     l->has_packed[src] = true;
   }
