@@ -39,13 +39,14 @@ static const char usage[] =
     "  --target native|avx2    the CPU to compile for: this one (default), or any with AVX2\n"
     "                          and FMA (haswell and later)\n"
     "  --ctx N                 the longest context the binary will run (default: the model's)\n"
-    "  -O2, --passes=A,B       pass pipeline (default -O2; a list must end with plan-memory)\n"
+    "  -O0, -O1, -O2           pass pipeline, as for run (default -O2; `olmoc passes`)\n"
+    "  --passes=A,B            run these passes instead\n"
     "  --emit-llvm DIR         write each kernel's optimized LLVM IR to DIR\n"
     "  -h, --help              show this help\n";
 
 typedef struct compile_options {
   const char *model, *output, *emit, *dtype, *target, *passes, *emit_llvm;
-  bool embed, o2;
+  bool embed, o0, o1, o2;
   long ctx;
 } compile_options;
 
@@ -89,17 +90,13 @@ static int make_meta(const char *dir, const olmo2_config *c, int64_t ctx, rt_aot
   return 0;
 }
 
+/* As for olmoc run: -O0, -O1, -O2 (the default) or --passes, plan-memory last. */
 static int pipeline(const compile_options *o, ir_graph *g, int64_t ctx, pass_result *r, oc_error *e) {
-  if (o->o2 && o->passes)
-    return oc_fail(e, "give one of -O2 and --passes");
-  pass_options po = {.level = 2, .passes = o->passes, .max_tokens = ctx, .max_ctx = ctx};
-  if (pass_run_pipeline(g, &po, r, e))
-    return -1;
-  if (!r->planned) {
-    pass_result_free(r);
-    return oc_fail(e, "compiled kernels need the memory plan: use -O2, or end --passes with plan-memory");
-  }
-  return 0;
+  if (o->o0 + o->o1 + o->o2 + !!o->passes > 1)
+    return oc_fail(e, "give one of -O0, -O1, -O2 and --passes");
+  pass_options po = {.level = o->o0 ? 0 : o->o1 ? 1 : 2, .passes = o->passes, .max_tokens = ctx,
+                     .max_ctx = ctx, .need_plan = true};
+  return pass_run_pipeline(g, &po, r, e);
 }
 
 typedef struct job {
@@ -245,6 +242,8 @@ int cmd_compile(int argc, char **argv) {
       CLI_OPT_FLAG(NULL, "--embed-weights", &o.embed),
       CLI_OPT_STRING(NULL, "--target", &o.target),
       CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_FLAG(NULL, "-O0", &o.o0),
+      CLI_OPT_FLAG(NULL, "-O1", &o.o1),
       CLI_OPT_FLAG(NULL, "-O2", &o.o2),
       CLI_OPT_STRING(NULL, "--passes", &o.passes),
       CLI_OPT_STRING(NULL, "--emit-llvm", &o.emit_llvm),
