@@ -3,7 +3,8 @@
  * last one zero-padded), each panel K rows of nr weights, so a kernel reads a
  * panel front to back. A bf16 panel row interleaves its halves, column c in
  * the low 16 bits of word c and column vw + c in the high 16 bits, so both
- * widen to f32 with one shift or one mask. Packing runs once, at load. */
+ * widen to f32 with one shift or one mask. Packing runs once, at load (or
+ * when olmoc compile writes the panels into a packed file, a range at a time). */
 #include <stdint.h>
 
 #include "cg_internal.h"
