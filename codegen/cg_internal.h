@@ -24,6 +24,8 @@ struct cg_jit {
   LLVMOrcThreadSafeContextRef tsc; /* every module is created in its context */
   LLVMTargetMachineRef tm;         /* for the optimization pipeline; the LLJIT owns its own copy */
   int vw;                          /* floats per vector */
+  bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
+  bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
   char *ir_dir;                    /* where optimized IR goes, or NULL */
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;
@@ -159,6 +161,14 @@ LLVMValueRef cg_exp(cg_emit *e, LLVMValueRef x);
 /* silu(g) * u = (g * sigmoid(g)) * u, rounded step by step as the interpreter does. */
 LLVMValueRef cg_silu_mul(cg_emit *e, LLVMValueRef g, LLVMValueRef u);
 
+/* ---- the matmul kernels' loops (emit_matmul.c), shared by f32/bf16 and q8 ----
+ * tile(e, g, m, p, rows, panels) emits one tile: rows m.. by panels p..; the
+ * loops: one row (m1 - m0 == 1, decode) in tiles of gemv_panels panels, then
+ * single panels; else per panel, tiles of gemm_rows rows, then 4, then 1. */
+typedef void cg_tile_fn(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels);
+void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile, const void *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef p0,
+                     LLVMValueRef p1, int gemv_panels, int gemm_rows);
+
 /* ---- emitters: each builds the kernel for a validated key ---- */
 LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_rmsnorm(cg_jit *j, const cg_kernel_key *k, const char *name);
@@ -171,6 +181,14 @@ LLVMModuleRef cg_emit_reduce(cg_jit *j, const cg_kernel_key *k, const char *name
 LLVMModuleRef cg_emit_batched_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_copy(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_causal_mask(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_matmul_q8(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_q8_quantize(cg_jit *j, const cg_kernel_key *k, const char *name);
+
+/* q8 packing (pack_q8.c): bytes of one group block of a panel nr wide, and
+ * of a packed matrix. */
+int64_t cg_q8_block_bytes(int64_t nr);
+size_t cg_q8_packed_bytes(const cg_jit *j, int64_t n, int64_t k);
+
 
 typedef struct cg_eltwise_plan {
   ir_expr_tok tok[IR_EXPR_MAX];

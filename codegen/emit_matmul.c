@@ -94,14 +94,48 @@ static void tile(cg_emit *e, const mm *g, LLVMValueRef m, LLVMValueRef p, int ro
   }
 }
 
+static void f32_tile(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels) {
+  tile(e, g, m, p, rows, panels);
+}
+
 /* A loop over [begin, end) in steps of `rows` rows of one tile each, leaving
  * the first uncovered index in *next. */
-static void row_tiles(cg_emit *e, const mm *g, LLVMValueRef begin, LLVMValueRef end, LLVMValueRef p, int rows,
-                      LLVMValueRef *next) {
+static void row_tiles(cg_emit *e, cg_tile_fn *tile_fn, const void *g, LLVMValueRef begin, LLVMValueRef end,
+                      LLVMValueRef p, int rows, LLVMValueRef *next) {
   cg_loop l;
-  tile(e, g, cg_loop_begin(e, &l, begin, end, rows), p, rows, 1);
+  tile_fn(e, g, cg_loop_begin(e, &l, begin, end, rows), p, rows, 1);
   cg_loop_end(e, &l);
   *next = cg_get(e, e->i64, l.var);
+}
+
+void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile_fn, const void *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef p0,
+                     LLVMValueRef p1, int gemv_panels, int gemm_rows) {
+  LLVMBasicBlockRef gemv = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemv");
+  LLVMBasicBlockRef gemm = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemm");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "ret");
+  LLVMValueRef one_row = LLVMBuildICmp(e->b, LLVMIntEQ, LLVMBuildNSWSub(e->b, m1, m0, ""), cg_i64(e, 1), "");
+  LLVMBuildCondBr(e->b, one_row, gemv, gemm);
+
+  LLVMPositionBuilderAtEnd(e->b, gemv);
+  cg_loop wide, narrow;
+  tile_fn(e, g, m0, cg_loop_begin(e, &wide, p0, p1, gemv_panels), 1, gemv_panels);
+  cg_loop_end(e, &wide);
+  tile_fn(e, g, m0, cg_loop_begin(e, &narrow, cg_get(e, e->i64, wide.var), p1, 1), 1, 1);
+  cg_loop_end(e, &narrow);
+  LLVMBuildBr(e->b, done);
+
+  LLVMPositionBuilderAtEnd(e->b, gemm);
+  cg_loop panels;
+  LLVMValueRef p = cg_loop_begin(e, &panels, p0, p1, 1), next;
+  row_tiles(e, tile_fn, g, m0, m1, p, gemm_rows, &next);
+  if (gemm_rows > 4)
+    row_tiles(e, tile_fn, g, next, m1, p, 4, &next);
+  if (gemm_rows > 1)
+    row_tiles(e, tile_fn, g, next, m1, p, 1, &next);
+  cg_loop_end(e, &panels);
+  LLVMBuildBr(e->b, done);
+
+  LLVMPositionBuilderAtEnd(e->b, done);
 }
 
 /* k(x, w, [w2 | r,] y, m0, m1, n0, n1) */
@@ -118,30 +152,6 @@ LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name
   LLVMValueRef p0 = LLVMBuildSDiv(e->b, g.n0, cg_i64(e, g.nr), "");
   LLVMValueRef p1 = LLVMBuildSDiv(e->b, LLVMBuildNSWAdd(e->b, g.n1, cg_i64(e, g.nr - 1), ""), cg_i64(e, g.nr), "");
 
-  LLVMBasicBlockRef gemv = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemv");
-  LLVMBasicBlockRef gemm = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "gemm");
-  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(e->ctx, e->fn, "ret");
-  LLVMValueRef one_row = LLVMBuildICmp(e->b, LLVMIntEQ, LLVMBuildNSWSub(e->b, m1, m0, ""), cg_i64(e, 1), "");
-  LLVMBuildCondBr(e->b, one_row, gemv, gemm);
-
-  LLVMPositionBuilderAtEnd(e->b, gemv);
-  cg_loop wide, narrow;
-  tile(e, &g, m0, cg_loop_begin(e, &wide, p0, p1, gemv_panels), 1, gemv_panels);
-  cg_loop_end(e, &wide);
-  tile(e, &g, m0, cg_loop_begin(e, &narrow, cg_get(e, e->i64, wide.var), p1, 1), 1, 1);
-  cg_loop_end(e, &narrow);
-  LLVMBuildBr(e->b, done);
-
-  LLVMPositionBuilderAtEnd(e->b, gemm);
-  cg_loop panels;
-  LLVMValueRef p = cg_loop_begin(e, &panels, p0, p1, 1), next;
-  row_tiles(e, &g, m0, m1, p, gemm_rows, &next);
-  if (gemm_rows > 4)
-    row_tiles(e, &g, next, m1, p, 4, &next);
-  row_tiles(e, &g, next, m1, p, 1, &next);
-  cg_loop_end(e, &panels);
-  LLVMBuildBr(e->b, done);
-
-  LLVMPositionBuilderAtEnd(e->b, done);
+  cg_matmul_loops(e, f32_tile, &g, m0, m1, p0, p1, gemv_panels, gemm_rows);
   return cg_emit_finish(e);
 }

@@ -15,6 +15,8 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg_internal.h"
+#include "olmoc/alloc.h"
+#include "olmoc/output.h"
 
 /* Consumes err into e as "what: message". */
 static int fail_llvm(oc_error *e, LLVMErrorRef err, const char *what) {
@@ -59,10 +61,11 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
                    cpu, cg_has_feature(features, "avx2") ? "FMA" : "AVX2");
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
     return oc_fail(e, "LLVM has no native target for this machine");
-  cg_jit *j = calloc(1, sizeof *j);
+  cg_jit *j = oc_calloc(1, sizeof *j);
   if (!j)
     return oc_fail(e, "out of memory for a JIT session");
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
+  j->vnni = j->vw == 16 && cg_has_feature(features, "avx512vnni");
   LLVMTargetMachineRef jit_tm;
   if (cg_make_tm(cpu, features, LLVMCodeModelJITDefault, &j->tm, e) ||
       cg_make_tm(cpu, features, LLVMCodeModelJITDefault, &jit_tm, e)) {
@@ -127,7 +130,7 @@ void cg_jit_free(cg_jit *j) {
 
 int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
   char *copy = NULL;
-  if (dir && !(copy = strdup(dir)))
+  if (dir && !(copy = oc_strdup(dir)))
     return oc_fail(e, "out of memory");
   free(j->ir_dir);
   j->ir_dir = copy;
@@ -135,6 +138,8 @@ int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
 }
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
+void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }
+bool cg_jit_q8(const cg_jit *j) { return j->q8; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
 double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }
@@ -142,15 +147,16 @@ LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetCon
 static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {
   size_t len;
   const char *name = LLVMGetModuleIdentifier(m, &len);
-  char path[4096], *msg = NULL;
+  char path[4096];
   if (snprintf(path, sizeof path, "%s/%.*s.ll", j->ir_dir, (int)len, name) >= (int)sizeof path)
     return oc_fail(e, "IR dump path too long in directory %s", j->ir_dir);
-  if (LLVMPrintModuleToFile(m, path, &msg)) {
-    oc_fail(e, "cannot write LLVM IR to %s: %s", path, msg ? msg : "unknown error");
-    LLVMDisposeMessage(msg);
-    return -1;
-  }
-  return 0;
+  rt_output out; /* as every output: a failed write leaves no partial file */
+  if (rt_output_open(&out, path, e))
+    return oc_wrap(e, "--emit-llvm");
+  char *text = LLVMPrintModuleToString(m);
+  fputs(text, out.f);
+  LLVMDisposeMessage(text);
+  return rt_output_close(&out, e) ? oc_wrap(e, "--emit-llvm") : 0;
 }
 
 /* Verifies, optimizes at O3 for the target, and dumps m; m stays the caller's. */

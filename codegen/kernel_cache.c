@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cg_internal.h"
+#include "olmoc/alloc.h"
 #include "olmoc/generate.h"
 
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
@@ -37,13 +38,15 @@ bool cg_kernel_shaped(const cg_kernel_key *key) {
 }
 
 static const char *op_name(ir_op op) {
-  return (unsigned)op < IR_OP_COUNT ? ir_op_table[op].name : "(unknown)";
+  return (unsigned)op < IR_OP_COUNT ? ir_op_table[op].name : op == CG_OP_Q8_QUANTIZE ? "q8_quantize" : "(unknown)";
 }
 
+/* f32 or bf16; matmuls also take IR_I8, q8 weights. */
 static int check_wtype(const cg_kernel_key *key, const char *what, oc_error *e) {
-  if (key->wtype != IR_F32 && key->wtype != IR_BF16)
-    return oc_fail(e, "%s kernel: %s %s, expected f32 or bf16", op_name(key->op), what,
-                   (unsigned)key->wtype < IR_DTYPE_COUNT ? ir_dtype_name(key->wtype) : "an unknown dtype");
+  if (key->wtype != IR_F32 && key->wtype != IR_BF16 && !(is_matmul(key->op) && key->wtype == IR_I8))
+    return oc_fail(e, "%s kernel: %s %s, expected f32 or bf16%s", op_name(key->op), what,
+                   (unsigned)key->wtype < IR_DTYPE_COUNT ? ir_dtype_name(key->wtype) : "an unknown dtype",
+                   is_matmul(key->op) ? " (or i8 for q8)" : "");
   return 0;
 }
 
@@ -154,6 +157,10 @@ static int normalize(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) 
       return oc_fail(e, "gather kernel: row width D=%lld must be positive", (long long)key->k);
     out->wtype = key->wtype;
     out->k = key->k;
+  } else if (key->op == CG_OP_Q8_QUANTIZE) {
+    if (key->k < 1)
+      return oc_fail(e, "q8_quantize kernel: row width K=%lld must be positive", (long long)key->k);
+    out->k = key->k;
   } else if (key->op == IR_ELTWISE) {
     if (cg_eltwise_plan_of(key, NULL, e))
       return -1;
@@ -186,12 +193,13 @@ static bool same(const cg_kernel_key *a, const cg_kernel_key *b) {
 /* The kernel's symbol and module name, e.g. cg_matmul_bf16_k2048_n8192;
  * elementwise and shaped kernels are numbered (cg_softmax_3), their keys being long. */
 static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t n) {
-  const char *op = ir_op_table[k->op].name;
+  const char *op = op_name(k->op);
   uint32_t bits;
   if (k->op == IR_ELTWISE || is_shaped_op(k)) {
     snprintf(buf, n, "cg_%s_%d", op, j->n_kernels);
   } else if (is_matmul(k->op)) {
-    snprintf(buf, n, "cg_%s_%s_k%lld_n%lld", op, ir_dtype_name(k->wtype), (long long)k->k, (long long)k->n);
+    snprintf(buf, n, "cg_%s_%s_k%lld_n%lld", op, k->wtype == IR_I8 ? "q8" : ir_dtype_name(k->wtype), (long long)k->k,
+             (long long)k->n);
   } else if (is_rmsnorm(k->op)) {
     memcpy(&bits, &k->eps, sizeof bits);
     snprintf(buf, n, "cg_%s_d%lld_eps%08x", op, (long long)k->k, (unsigned)bits);
@@ -203,6 +211,8 @@ static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t 
              (long long)k->k, (unsigned)bits);
   } else if (k->op == IR_GATHER) {
     snprintf(buf, n, "cg_gather_%s_d%lld", ir_dtype_name(k->wtype), (long long)k->k);
+  } else if (k->op == CG_OP_Q8_QUANTIZE) {
+    snprintf(buf, n, "cg_q8_quantize_k%lld", (long long)k->k);
   } else {
     snprintf(buf, n, "cg_%s", op);
   }
@@ -210,9 +220,11 @@ static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t 
 
 static LLVMModuleRef emit(cg_jit *j, const cg_kernel_key *k, const char *name) {
   switch (k->op) {
-  case IR_MATMUL:
-    return k->n_in == 2 ? cg_emit_batched_matmul(j, k, name) : cg_emit_matmul(j, k, name);
-  case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU: return cg_emit_matmul(j, k, name);
+  case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
+    if (k->n_in == 2) /* activation x activation */
+      return cg_emit_batched_matmul(j, k, name);
+    return k->wtype == IR_I8 ? cg_emit_matmul_q8(j, k, name) : cg_emit_matmul(j, k, name);
+  case CG_OP_Q8_QUANTIZE: return cg_emit_q8_quantize(j, k, name);
   case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: return cg_emit_reduce(j, k, name);
   case IR_CAUSAL_MASK: return cg_emit_causal_mask(j, k, name);
   case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT: return cg_emit_copy(j, k, name);
@@ -242,7 +254,7 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
     }
   if (j->n_kernels == j->cap_kernels) {
     int cap = j->cap_kernels ? 2 * j->cap_kernels : 16;
-    cg_kernel_entry *grown = realloc(j->kernels, (size_t)cap * sizeof *grown);
+    cg_kernel_entry *grown = oc_realloc(j->kernels, (size_t)cap * sizeof *grown);
     if (!grown)
       return oc_fail(e, "out of memory for the kernel cache");
     j->kernels = grown;
@@ -250,7 +262,7 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
   }
   char name[128];
   key_name(j, &k, name, sizeof name);
-  if (k.expr && !(k.expr = strdup(k.expr)))
+  if (k.expr && !(k.expr = oc_strdup(k.expr)))
     return oc_fail(e, "out of memory for the kernel cache");
   double t0 = rt_seconds();
   if (cg_jit_add(j, emit(j, &k, name), e) || cg_jit_lookup(j, name, fn, e)) {

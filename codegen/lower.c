@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cg_internal.h"
+#include "olmoc/alloc.h"
 
 typedef struct lower {
   const ir_graph *g;
@@ -29,6 +30,9 @@ typedef struct lower {
   bool *has_f32;     /* [n] */
   rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
   bool *has_packed;  /* [n] */
+  bool q8;           /* matmul weights quantized (cg_jit_q8) */
+  void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
+  int q8_holds;      /* the node whose rows the steps so far leave in q8_rows, or -1 */
   int tokens;        /* the input node of the token ids, or -1 */
   int64_t vocab;     /* rows of the table the token ids index */
 } lower;
@@ -94,7 +98,8 @@ static int weight(lower *l, int id, oc_error *e) {
   oc_fail(e, "the lookup failed without saying why");
   if (l->weights(l->wctx, n->name, w, e))
     return oc_wrap(e, "weight \"%s\"", n->name);
-  bool ok = w->dtype == n->type.dtype && w->rank == n->type.shape.rank && w->data;
+  bool prepacked = l->q8 && w->dtype == IR_I8 && w->rank == 2; /* see cg_lower */
+  bool ok = (w->dtype == n->type.dtype || prepacked) && w->rank == n->type.shape.rank && w->data;
   for (int i = 0; ok && i < w->rank; i++)
     ok = ir_dim_is_const(n->type.shape.dim[i]) && w->dims[i] == n->type.shape.dim[i].c;
   if (!ok) {
@@ -153,10 +158,24 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   int src = n->in[i];
   if (matrix(l, n, i, wtype, e))
     return -1;
+  if (l->q8)
+    *wtype = IR_I8;
+  if (!l->has_packed[src] && l->weight[src].dtype == IR_I8) { /* already packed, used in place */
+    l->packed[src] = l->arg[src];
+    l->has_packed[src] = true;
+  }
   if (!l->has_packed[src]) {
+    const ir_tensor *w = &l->weight[src];
     const void *y;
-    if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, &l->weight[src], &y, e))
+    if (l->q8) {
+      void *q = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
+      if (!q)
+        return -1;
+      cg_pack_matrix_q8(l->j, w->dtype, w->dims[0], w->dims[1], w->data, q);
+      y = q;
+    } else if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, &y, e)) {
       return -1;
+    }
     l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
     l->has_packed[src] = true;
   }
@@ -209,6 +228,20 @@ static cg_kernel_key shaped_key(const lower *l, const ir_node *n, char *expr) {
   return key;
 }
 
+/* q8: matmul step s of node n reads its rows from q8_rows, quantized by a
+ * step before it unless the last quantization there was of the same input. */
+static int q8_input(lower *l, const ir_node *n, rt_step *s, int64_t K, oc_error *e) {
+  if (l->q8_holds != n->in[0]) {
+    rt_step q = {.call = RT_CALL_RANGE, .n_args = 2, .arg = {s->arg[0], {RT_ARG_PTR, 0, l->q8_rows, 0}},
+                 .work = s->rows, .grain = 1, .what = "q8_quantize", .layer = n->layer};
+    if (kernel(l, &(cg_kernel_key){.op = CG_OP_Q8_QUANTIZE, .k = K}, &q.fn, e) || rt_program_add_step(l->p, &q, e))
+      return -1;
+    l->q8_holds = n->in[0];
+  }
+  s->arg[0] = (rt_arg){RT_ARG_PTR, 0, l->q8_rows, 0};
+  return 0;
+}
+
 /* The step computing node id into its planned arena offset. */
 static int compute(lower *l, int id, oc_error *e) {
   const ir_node *n = &l->g->nodes[id];
@@ -242,6 +275,8 @@ static int compute(lower *l, int id, oc_error *e) {
     s.call = n->op == IR_MATMUL ? RT_CALL_MATMUL : RT_CALL_MATMUL3;
     s.work = (rt_count){key.n, 0, 0};
     s.grain = cg_matmul_panel(l->j);
+    if (l->q8 && q8_input(l, n, &s, key.k, e))
+      return -1;
     break;
   case IR_RMSNORM: case IR_RMSNORM_ADD:
     key.eps = (float)n->value;
@@ -266,6 +301,9 @@ static int compute(lower *l, int id, oc_error *e) {
       return -1;
     if (n->in[1] != l->tokens)
       return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
+    if (l->weight[n->in[0]].dtype == IR_I8)
+      return oc_fail(e, "gather: the table \"%s\" is a packed q8 matrix; gather reads f32 or bf16 rows",
+                     l->g->nodes[n->in[0]].name);
     l->vocab = shape(l, n->in[0])->dim[0].c;
     s.call = RT_CALL_GATHER;
     break;
@@ -360,6 +398,20 @@ static int node(lower *l, int id, oc_error *e) {
   }
 }
 
+/* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul input. */
+static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
+  int64_t K = 1;
+  for (int id = 0; id < l->g->n; id++) {
+    const ir_node *n = &l->g->nodes[id];
+    if (n->op == IR_MATMUL || n->op == IR_MATMUL_ADD || n->op == IR_MATMUL_SWIGLU) {
+      const ir_shape *w = shape(l, n->in[1]);
+      if (w->rank == 2 && ir_dim_is_const(w->dim[1]) && w->dim[1].c > K)
+        K = w->dim[1].c;
+    }
+  }
+  return rt_program_alloc(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
+}
+
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *wctx, rt_program **out, oc_error *e) {
   *out = NULL;
@@ -368,17 +420,20 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   if (!plan || plan->n != g->n || plan->max_ctx < ctx || ctx < 1)
     return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
                    "(end the passes with plan-memory)", (long long)ctx);
-  lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1};
-  l.arg = calloc((size_t)g->n, sizeof *l.arg);
-  l.weight = calloc((size_t)g->n, sizeof *l.weight);
-  l.f32 = calloc((size_t)g->n, sizeof *l.f32);
-  l.has_f32 = calloc((size_t)g->n, sizeof *l.has_f32);
-  l.packed = calloc((size_t)g->n, sizeof *l.packed);
-  l.has_packed = calloc((size_t)g->n, sizeof *l.has_packed);
+  lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1,
+             .q8 = cg_jit_q8(j), .q8_holds = -1};
+  l.arg = oc_calloc((size_t)g->n, sizeof *l.arg);
+  l.weight = oc_calloc((size_t)g->n, sizeof *l.weight);
+  l.f32 = oc_calloc((size_t)g->n, sizeof *l.f32);
+  l.has_f32 = oc_calloc((size_t)g->n, sizeof *l.has_f32);
+  l.packed = oc_calloc((size_t)g->n, sizeof *l.packed);
+  l.has_packed = oc_calloc((size_t)g->n, sizeof *l.has_packed);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
   int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
+  if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
+    rc = -1;
   int output = -1;
   for (int id = 0; !rc && id < g->n; id++) {
     if ((rc = node(&l, id, e)))

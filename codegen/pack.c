@@ -13,6 +13,8 @@ int64_t cg_matmul_panel(const cg_jit *j) { return 2 * j->vw; }
 
 size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k) {
   int64_t nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
+  if (wt == IR_I8)
+    return cg_q8_packed_bytes(j, n, k);
   return (size_t)(panels * nr * k) * (wt == IR_BF16 ? 2 : 4);
 }
 

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/file.h"
 
 #define MAX_SIZE (INT64_C(1) << 24) /* hidden, intermediate, vocab, heads, widths, context */
@@ -283,7 +284,10 @@ int olmo2_config_parse(const char *json, const char *source, olmo2_config *c, oc
   if (!json) return oc_fail(e, "%s: no text to parse", source);
 
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithOpts(json, &end, 1); /* 1: nothing may follow the object */
+  if (!root && oc_alloc_failures() != failures)
+    return oc_fail(e, "%s: out of memory parsing the JSON", source);
   if (!root) {
     char where[96];
     return oc_fail(e, "%s: malformed JSON at %s", source,

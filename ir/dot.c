@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/ir_text.h"
 
 /* Inside a DOT "string": \ and " escaped, control bytes as '?'. */
@@ -72,19 +73,20 @@ static int arity(const ir_node *n) {
   return a < 0 ? 0 : a > IR_MAX_INPUTS ? IR_MAX_INPUTS : a;
 }
 
-/* 1 + the highest layer any node has (0 when none has one). */
-static int layer_count(const ir_graph *g) {
-  int count = 0;
+/* 1 + the highest layer any node has (0 when none has one); a layer may be
+ * INT_MAX. */
+static long long layer_count(const ir_graph *g) {
+  long long count = 0;
   for (int i = 0; i < g->n; i++)
     if (g->nodes[i].layer >= count)
-      count = g->nodes[i].layer + 1;
+      count = g->nodes[i].layer + 1LL;
   return count;
 }
 
 int ir_print_dot(const ir_graph *g, int layer, FILE *out, oc_error *e) {
   /* view[i]: IN when node i is in the view, EXTERNAL when it only feeds it */
   enum { OUT, IN, EXTERNAL };
-  unsigned char *view = calloc((size_t)g->n + 1, 1);
+  unsigned char *view = oc_calloc((size_t)g->n + 1, 1);
   bool any = false;
   if (!view)
     return oc_fail(e, "out of memory drawing the graph");
@@ -99,11 +101,11 @@ int ir_print_dot(const ir_graph *g, int layer, FILE *out, oc_error *e) {
       }
     }
   if (layer >= 0 && !any) {
-    int count = layer_count(g);
+    long long count = layer_count(g);
     free(view);
     if (count == 0)
       return oc_fail(e, "the graph has no layer %d (it has no layers)", layer);
-    return oc_fail(e, "the graph has no layer %d (layers 0..%d)", layer, count - 1);
+    return oc_fail(e, "the graph has no layer %d (layers 0..%lld)", layer, count - 1);
   }
   fputs("digraph olmoc {\n", out);
   if (layer >= 0)

@@ -5,11 +5,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/file.h"
 
 static char *join(const char *dir, const char *name) {
   size_t n = strlen(dir), m = strlen(name);
-  char *p = malloc(n + m + 2);
+  char *p = oc_malloc(n + m + 2);
   if (p)
     snprintf(p, n + m + 2, "%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", name);
   return p;
@@ -20,7 +21,7 @@ int oc_file_read(oc_file *f, const char *path, const char *name, size_t max_byte
   *f = (oc_file){0};
   struct stat st;
   bool is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-  f->path = is_dir && name ? join(path, name) : strdup(path);
+  f->path = is_dir && name ? join(path, name) : oc_strdup(path);
   if (!f->path)
     return oc_fail(e, "%s: out of memory", path);
   FILE *in = fopen(f->path, "rb");
@@ -38,7 +39,7 @@ int oc_file_read(oc_file *f, const char *path, const char *name, size_t max_byte
   else if ((size_t)st.st_size > max_bytes)
     rc = oc_fail(e, "%s: %lld bytes, more than the %zu olmoc reads in such a file", f->path,
                  (long long)st.st_size, max_bytes);
-  else if (!(f->data = malloc((size_t)st.st_size + 1)))
+  else if (!(f->data = oc_malloc((size_t)st.st_size + 1)))
     rc = oc_fail(e, "%s: out of memory", f->path);
   else if ((f->len = fread(f->data, 1, (size_t)st.st_size, in)) != (size_t)st.st_size)
     rc = oc_fail(e, "%s: read error: %s", f->path, ferror(in) ? strerror(errno) : "file shrank");

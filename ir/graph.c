@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/ir.h"
 
 ir_graph *ir_graph_new(void) {
-  ir_graph *g = calloc(1, sizeof *g);
+  ir_graph *g = oc_calloc(1, sizeof *g);
   if (g)
     g->layer = -1;
   return g;
@@ -41,13 +42,13 @@ static void record(ir_graph *g, const oc_error *e) {
 int ir_append(ir_graph *g, const ir_node *node) {
   if (g->n == g->cap) {
     int cap = g->cap ? 2 * g->cap : 64;
-    ir_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+    ir_node *nodes = oc_realloc(g->nodes, (size_t)cap * sizeof *nodes);
     if (!nodes)
       return -1;
     g->nodes = nodes;
     g->cap = cap;
   }
-  char *name = node->name ? strdup(node->name) : NULL;
+  char *name = node->name ? oc_strdup(node->name) : NULL;
   if (node->name && !name)
     return -1;
   ir_node *n = &g->nodes[g->n];

@@ -200,6 +200,10 @@ static int infer_leaf(const ir_node *n, ir_type *out, oc_error *e) {
         !ir_dtype_is_float(n->type.dtype))
       return oc_fail(e, "a kv_cache is a float [P, ...] tensor, found %s",
                      shape_str(&n->type, b, sizeof b));
+    for (int i = 1; i < n->type.shape.rank; i++) /* a row is allocated per position */
+      if (!ir_dim_is_const(n->type.shape.dim[i]) || n->type.shape.dim[i].c <= 0)
+        return oc_fail(e, "a kv_cache's row dims (all but P) must be positive constants, found %s",
+                       shape_str(&n->type, b, sizeof b));
     break;
   case IR_WEIGHT:
     for (int i = 0; i < n->type.shape.rank; i++)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "interp_internal.h"
+#include "olmoc/alloc.h"
 
 struct ir_interp {
   const ir_graph *g;   /* not owned: must outlive the interpreter */
@@ -79,7 +80,7 @@ static int alloc_value(const ir_graph *g, int id, int64_t T, int64_t P, ir_value
     n *= v->t.dims[i];
   }
   size_t bytes = (size_t)n * ir_dtype_size(v->t.dtype);
-  v->buf = calloc(1, bytes ? bytes : 1);
+  v->buf = oc_calloc(1, bytes ? bytes : 1);
   if (!v->buf)
     return oc_fail(e, "out of memory allocating %zu bytes", bytes);
   v->t.data = v->buf;
@@ -128,7 +129,7 @@ static int prepare(ir_interp *it, ir_weight_fn weights, void *ctx, oc_error *e) 
         return oc_fail(e, "kv_cache \"%s\": %lld rows of %lld floats are too many", n->name,
                        (long long)it->max_ctx, (long long)row);
       it->cache_row[id] = row;
-      it->cache[id] = calloc((size_t)(it->max_ctx * row), sizeof(float));
+      it->cache[id] = oc_calloc((size_t)(it->max_ctx * row), sizeof(float));
       if (!it->cache[id])
         return oc_fail(e, "kv_cache \"%s\": out of memory for %lld rows of %lld floats", n->name,
                        (long long)it->max_ctx, (long long)row);
@@ -146,16 +147,16 @@ int ir_interp_new(const ir_graph *g, int64_t max_ctx, ir_weight_fn weights, void
     return oc_wrap(e, "the interpreter needs a graph that verifies");
   if (max_ctx < 1)
     return oc_fail(e, "max_ctx must be at least 1, found %lld", (long long)max_ctx);
-  ir_interp *it = calloc(1, sizeof *it);
+  ir_interp *it = oc_calloc(1, sizeof *it);
   if (!it)
     return oc_fail(e, "out of memory creating the interpreter");
   size_t n = (size_t)g->n;
   *it = (ir_interp){.g = g, .max_ctx = max_ctx};
-  it->weight = calloc(n, sizeof *it->weight);
-  it->cache = calloc(n, sizeof *it->cache);
-  it->cache_row = calloc(n, sizeof *it->cache_row);
-  it->last_use = calloc(n, sizeof *it->last_use);
-  it->val = calloc(n, sizeof *it->val);
+  it->weight = oc_calloc(n, sizeof *it->weight);
+  it->cache = oc_calloc(n, sizeof *it->cache);
+  it->cache_row = oc_calloc(n, sizeof *it->cache_row);
+  it->last_use = oc_calloc(n, sizeof *it->last_use);
+  it->val = oc_calloc(n, sizeof *it->val);
   if (!it->weight || !it->cache || !it->cache_row || !it->last_use || !it->val) {
     ir_interp_free(it);
     return oc_fail(e, "out of memory creating the interpreter");
@@ -322,9 +323,9 @@ int ir_interp_use_arena(ir_interp *it, const int64_t *offsets, const int64_t *by
                      ir_op_table[it->g->nodes[id].op].name, (long long)offsets[id],
                      (long long)bytes[id], (long long)arena_bytes);
   size_t n = (size_t)it->g->n, size = ((size_t)arena_bytes + 63) / 64 * 64;
-  it->arena_off = malloc((n + 1) * sizeof *it->arena_off);
-  it->arena_size = malloc((n + 1) * sizeof *it->arena_size);
-  it->arena = arena ? arena : aligned_alloc(64, size ? size : 64);
+  it->arena_off = oc_malloc((n + 1) * sizeof *it->arena_off);
+  it->arena_size = oc_malloc((n + 1) * sizeof *it->arena_size);
+  it->arena = arena ? arena : oc_aligned_alloc(64, size ? size : 64);
   it->arena_owned = !arena;
   if (!it->arena_off || !it->arena_size || !it->arena) {
     ir_interp_use_arena(it, NULL, NULL, 0, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "interp_internal.h"
+#include "olmoc/alloc.h"
 
 static float ld(const ir_value *v, int64_t i) { return ir_load_f32(v->t.dtype, v->t.data, i); }
 
@@ -92,7 +93,7 @@ static int attention(const ir_node *n, const ir_value *const *in, int64_t P, ir_
   int64_t T = q->t.dims[0], H = q->t.dims[1], D = q->t.dims[2];
   int64_t S = k->t.dims[0], KV = k->t.dims[1], group = H / KV;
   float scale = (float)n->value, *y = out->buf;
-  float *p = malloc((size_t)S * sizeof *p);
+  float *p = oc_malloc((size_t)S * sizeof *p);
   if (!p)
     return oc_fail(e, "out of memory for %lld attention scores", (long long)S);
   for (int64_t h = 0; h < H; h++)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "interp_internal.h"
+#include "olmoc/alloc.h"
 
 /* bf16 is the upper half of an f32. */
 static float bf16_to_f32(uint16_t h) {
@@ -175,7 +176,7 @@ static int matmul(const ir_value *a, const ir_value *b, ir_value *out, oc_error 
   int64_t M = a->t.dims[ra - 2], K = a->t.dims[ra - 1], N = out->t.dims[ra - 1];
   int64_t batch = span(&a->t, 0, ra - 2);
   bool shared = b->t.rank == 2; /* b[N,K] serves every batch */
-  float *arows = malloc((size_t)(M * K + K + 1) * sizeof *arows);
+  float *arows = oc_malloc((size_t)(M * K + K + 1) * sizeof *arows);
   if (!arows)
     return oc_fail(e, "out of memory for a %lldx%lld matmul operand", (long long)M, (long long)K);
   float *brow = arows + M * K, *y = out->buf;

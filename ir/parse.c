@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/ir_text.h"
 
 /* Bounds that keep the verifier's dim arithmetic (concat sums, repeat
@@ -136,7 +137,7 @@ static ref *find_ref(const parser *ps, const char *name, size_t len) {
 
 static int grow_refs(parser *ps) {
   size_t cap = ps->cap ? 2 * ps->cap : 64;
-  ref *old = ps->refs, *refs = calloc(cap, sizeof *refs);
+  ref *old = ps->refs, *refs = oc_calloc(cap, sizeof *refs);
   if (!refs)
     return oc_fail(ps->e, "%s: out of memory", ps->source);
   size_t old_cap = ps->cap;
@@ -227,7 +228,7 @@ static int parse_string(parser *ps, char **out) {
   for (q = start; *q != '"'; q += n)
     if (!(n = string_char(q, &c, &why)))
       return fail_at(ps, *q && *q != '\n' ? q : ps->p, "%s", why);
-  char *s = malloc((size_t)(q - start) + 1);
+  char *s = oc_malloc((size_t)(q - start) + 1);
   if (!s)
     return oc_fail(ps->e, "%s: out of memory", ps->source);
   for (const char *r = start; r < q; r += n) {
@@ -534,10 +535,10 @@ int ir_parse_file(const char *path, ir_graph **out, oc_error *e) {
   if (!f)
     return oc_fail(e, "%s: %s", path, strerror(errno));
   size_t len = 0, cap = 1 << 16;
-  char *text = malloc(cap);
+  char *text = oc_malloc(cap);
   while (text && !ferror(f) && !feof(f)) {
     len += fread(text + len, 1, cap - len - 1, f);
-    char *more = len + 1 < cap ? text : cap > SIZE_MAX / 2 ? NULL : realloc(text, cap *= 2);
+    char *more = len + 1 < cap ? text : cap > SIZE_MAX / 2 ? NULL : oc_realloc(text, cap *= 2);
     if (!more)
       free(text);
     text = more;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rewrite.h"
+#include "olmoc/alloc.h"
 
 static bool mergeable(const ir_node *n) {
   return !(ir_op_table[n->op].flags & IR_EFFECT) && !(ir_op_table[n->op].attrs & IR_A_NAME);
@@ -48,7 +49,7 @@ int pass_cse(ir_graph *g, pass_env *env, oc_error *e) {
   size_t cap = 64;
   while (cap < 2 * (size_t)g->n)
     cap *= 2;
-  int *table = malloc(cap * sizeof *table); /* node ids, -1 empty */
+  int *table = oc_malloc(cap * sizeof *table); /* node ids, -1 empty */
   if (!table) {
     rw_finish(&r);
     return oc_fail(e, "out of memory for cse's table");

@@ -2,12 +2,12 @@
  * order: clean-ups, then the exact fusions (norms before what reads them,
  * residual adds last), then the generic ones, then memory planning. The
  * verifier runs before the first pass and after each one. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "olmoc/ir_text.h"
+#include "olmoc/output.h"
 #include "olmoc/passes.h"
 
 const pass_info pass_registry[] = {
@@ -100,13 +100,11 @@ static int dump(const ir_graph *g, const pass_options *o, int k, const char *nam
   }
   char path[4096];
   snprintf(path, sizeof path, "%s/%02d-%s.ir", o->dump_dir, k + 1, name);
-  FILE *f = fopen(path, "w");
-  if (!f)
-    return oc_fail(e, "%s: %s (does --dump-dir exist?)", path, strerror(errno));
-  int rc = ir_print(g, f);
-  if (fclose(f) || rc)
-    return oc_fail(e, "%s: writing the dump failed", path);
-  return 0;
+  rt_output out; /* a failed write leaves no partial dump */
+  if (rt_output_open(&out, path, e))
+    return oc_wrap(e, "--dump-dir");
+  ir_print(g, out.f); /* a stream error is found, with its cause, by the close */
+  return rt_output_close(&out, e) ? oc_wrap(e, "--dump-dir") : 0;
 }
 
 int pass_run_pipeline(ir_graph *g, const pass_options *o, pass_result *r, oc_error *e) {
@@ -124,7 +122,7 @@ int pass_run_pipeline(ir_graph *g, const pass_options *o, pass_result *r, oc_err
     pass_record *rec = &r->rec[r->n++];
     *rec = (pass_record){.name = list[k]->name, .nodes_before = g->n};
     double t0 = now();
-    if (list[k]->run(g, &env, e))
+    if (list[k]->run(g, &env, e) || ir_graph_status(g, e))
       return oc_wrap(e, "pass %s", list[k]->name);
     *rec = (pass_record){list[k]->name, rec->nodes_before, g->n, env.changes, now() - t0};
     if (ir_verify(g, e))

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/plan.h"
 
 static const char *op_name(const ir_graph *g, int i) { return ir_op_table[g->nodes[i].op].name; }
@@ -121,8 +122,8 @@ int pass_plan_check(const ir_graph *g, const pass_plan *p, oc_error *e) {
     if (p->alias_of[i] >= 0 ? check_alias(g, p, i, e) : check_buffer(g, p, i, e))
       return -1;
   }
-  int *owner = malloc(((size_t)g->n + 1) * sizeof *owner);
-  int *dies = malloc(((size_t)g->n + 1) * sizeof *dies);
+  int *owner = oc_malloc(((size_t)g->n + 1) * sizeof *owner);
+  int *dies = oc_malloc(((size_t)g->n + 1) * sizeof *dies);
   if (!owner || !dies) {
     free(owner);
     free(dies);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/plan.h"
 
 /* A buffer of the arena: a value with its own storage plus the values computed
@@ -17,6 +18,10 @@ typedef struct buffer {
   int64_t size; /* aligned */
   int64_t offset;
 } buffer;
+
+/* The sum of every value's aligned bytes may not exceed it, so that no
+ * offset, arena size or total below can overflow int64_t. */
+#define MAX_TOTAL (INT64_C(1) << 62)
 
 static int64_t align_up(int64_t x) { return (x + PASS_PLAN_ALIGN - 1) / PASS_PLAN_ALIGN * PASS_PLAN_ALIGN; }
 
@@ -33,20 +38,31 @@ static int64_t bytes_at(const ir_type *ty, int64_t T, int64_t P) {
 }
 
 /* The most bytes the value takes in any call the plan allows: T in
- * [1, max_tokens], P in [0, max_ctx - T]. Dims grow with P, so P = max_ctx - T;
- * a shape without P is largest at T = max_tokens or T = 1, one with P is
- * tried at every T (a product such as T*(P+T) peaks inside the range). */
+ * [1, max_tokens], P in [0, max_ctx - T]. Dims grow with P, so P = max_ctx - T,
+ * and each dim is linear in T. Where none is negative (checked at both ends:
+ * a linear dim negative inside is negative at an end) their product is
+ * log-concave, so unimodal in T (T*(P+T) peaks inside the range): a ternary
+ * search finds the peak in O(log max_tokens) steps, where trying every T
+ * took max_tokens (up to 2^24, from config.json) per node. */
 static int64_t worst_bytes(const ir_type *ty, int64_t max_tokens, int64_t max_ctx) {
-  bool has_p = false;
-  for (int i = 0; i < ty->shape.rank; i++)
-    has_p |= ty->shape.dim[i].p != 0;
-  int64_t worst = 0;
-  for (int64_t T = 1; T <= max_tokens; T = (has_p || T == max_tokens) ? T + 1 : max_tokens) {
-    int64_t b = bytes_at(ty, T, has_p ? max_ctx - T : 0);
+  int64_t lo = 1, hi = max_tokens, worst = 0;
+  if (bytes_at(ty, lo, max_ctx - lo) < 0 || bytes_at(ty, hi, max_ctx - hi) < 0)
+    return -1;
+  while (hi - lo > 2) { /* the peak stays in [lo, hi] */
+    int64_t m1 = lo + (hi - lo) / 3, m2 = hi - (hi - lo) / 3;
+    int64_t b1 = bytes_at(ty, m1, max_ctx - m1), b2 = bytes_at(ty, m2, max_ctx - m2);
+    if (b1 < 0 || b2 < 0)
+      return -1;
+    if (b1 < b2)
+      lo = m1 + 1;
+    else
+      hi = m2;
+  }
+  for (int64_t T = lo; T <= hi; T++) {
+    int64_t b = bytes_at(ty, T, max_ctx - T);
     if (b < 0)
       return -1;
-    if (b > worst)
-      worst = b;
+    worst = b > worst ? b : worst;
   }
   return worst;
 }
@@ -214,25 +230,32 @@ int pass_plan_memory(const ir_graph *g, int64_t max_tokens, int64_t max_ctx, pas
     return oc_fail(e, "plan-memory: need 1 <= max_tokens <= max_ctx, found max_tokens = %lld, "
                    "max_ctx = %lld", (long long)max_tokens, (long long)max_ctx);
   size_t n = (size_t)g->n;
-  plan->bytes = calloc(n + 1, sizeof *plan->bytes);
-  plan->offset = calloc(n + 1, sizeof *plan->offset);
-  plan->alias_of = calloc(n + 1, sizeof *plan->alias_of);
-  int *root = calloc(n + 1, sizeof *root), *end = calloc(n + 1, sizeof *end);
-  int *buf_of = calloc(n + 1, sizeof *buf_of);
-  buffer *bufs = calloc(n + 1, sizeof *bufs), *sorted = calloc(n + 1, sizeof *sorted);
-  int64_t *s_off = calloc(n + 2, sizeof *s_off), *s_end = calloc(n + 2, sizeof *s_end);
+  plan->bytes = oc_calloc(n + 1, sizeof *plan->bytes);
+  plan->offset = oc_calloc(n + 1, sizeof *plan->offset);
+  plan->alias_of = oc_calloc(n + 1, sizeof *plan->alias_of);
+  int *root = oc_calloc(n + 1, sizeof *root), *end = oc_calloc(n + 1, sizeof *end);
+  int *buf_of = oc_calloc(n + 1, sizeof *buf_of);
+  buffer *bufs = oc_calloc(n + 1, sizeof *bufs), *sorted = oc_calloc(n + 1, sizeof *sorted);
+  int64_t *s_off = oc_calloc(n + 2, sizeof *s_off), *s_end = oc_calloc(n + 2, sizeof *s_end);
   int rc = -1;
   if (!plan->bytes || !plan->offset || !plan->alias_of || !root || !end || !buf_of || !sorted ||
       !bufs || !s_off || !s_end) {
     oc_fail(e, "plan-memory: out of memory for %d nodes", g->n);
     goto done;
   }
+  int64_t total = 0; /* aligned bytes of every value: bounds the arena, offsets and sums */
   for (int i = 0; i < g->n; i++) {
     const ir_node *nd = &g->nodes[i];
     plan->bytes[i] = worst_bytes(&nd->type, max_tokens, max_ctx);
     if (plan->bytes[i] < 0) {
       oc_fail(e, "plan-memory: node %%%d (%s) has a negative dim or too many bytes at T <= %lld, "
               "P + T <= %lld", i, ir_op_table[nd->op].name, (long long)max_tokens, (long long)max_ctx);
+      goto done;
+    }
+    if ((total += align_up(plan->bytes[i])) > MAX_TOTAL) { /* no overflow: bytes < 2^59 */
+      oc_fail(e, "plan-memory: the values up to node %%%d (%s) take more than 2^62 bytes in all "
+              "at T <= %lld, P + T <= %lld", i, ir_op_table[nd->op].name, (long long)max_tokens,
+              (long long)max_ctx);
       goto done;
     }
     plan->alias_of[i] = view_source(g, nd);

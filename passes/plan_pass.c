@@ -2,6 +2,7 @@
  * planner (plan.h, passes/plan_memory.c), checks the plan independently and
  * keeps it in the pipeline's result for the stats table. The graph is not
  * changed. */
+#include "olmoc/alloc.h"
 #include "olmoc/passes.h"
 
 int pass_memory(ir_graph *g, pass_env *env, oc_error *e) {
@@ -13,9 +14,10 @@ int pass_memory(ir_graph *g, pass_env *env, oc_error *e) {
   pass_plan plan;
   if (pass_plan_memory(g, max_tokens, max_ctx, &plan, e))
     return -1;
+  unsigned long failures = oc_alloc_failures();
   if (pass_plan_check(g, &plan, e)) {
     pass_plan_free(&plan);
-    return oc_wrap(e, "the memory plan is wrong");
+    return oc_alloc_failures() != failures ? -1 : oc_wrap(e, "the memory plan is wrong");
   }
   pass_result *r = env->result;
   if (r->planned)

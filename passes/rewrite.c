@@ -5,12 +5,13 @@
 #include <string.h>
 
 #include "rewrite.h"
+#include "olmoc/alloc.h"
 
 int rw_begin(rw *r, ir_graph *g, oc_error *e) {
   *r = (rw){.g = g};
   size_t n = (size_t)g->n + 1;
-  r->uses = calloc(n, sizeof *r->uses);
-  r->dead = calloc(n, sizeof *r->dead);
+  r->uses = oc_calloc(n, sizeof *r->uses);
+  r->dead = oc_calloc(n, sizeof *r->dead);
   if (!r->uses || !r->dead) {
     free(r->uses);
     free(r->dead);
@@ -71,9 +72,11 @@ bool rw_try_replace(rw *r, int id, const ir_node *proto) {
   g->nodes[id] = trial; /* name borrowed from proto while inferring */
   ir_type t;
   bool ok = ir_infer(g, id, &t, NULL) == 0 && ir_type_eq(&t, &old.type);
-  char *name = ok && proto->name ? strdup(proto->name) : NULL;
+  char *name = ok && proto->name ? oc_strdup(proto->name) : NULL;
   if (!ok || (proto->name && !name)) {
     g->nodes[id] = old;
+    if (ok && !g->failed) /* the pass manager reports it: a fusion is never skipped silently */
+      g->failed = true, oc_fail(&g->error, "out of memory rewriting node %%%d", id);
     return false;
   }
   g->nodes[id].name = name;

@@ -27,7 +27,9 @@ bool rw_is_scalar_const(const rw *r, int id);
 
 /* Makes node id compute `proto` (op, inputs, attributes, name copied; type and
  * layer kept) if the fused op's inferred type is exactly the node's type.
- * Returns true when it did; the old inputs lose a use (and may die). */
+ * Returns true when it did; the old inputs lose a use (and may die). Out of
+ * memory copying the name, it records the error in the graph (ir_graph_status)
+ * and returns false. */
 bool rw_try_replace(rw *r, int id, const ir_node *proto);
 
 /* Points every reader of `from` at `to` (to < from): `from` dies. */

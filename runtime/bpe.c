@@ -6,6 +6,7 @@
  * A piece that is a token its merges give back (most English words with their
  * space) is looked up instead, in a table made once when loading. */
 #include "tokenizer_internal.h"
+#include "olmoc/alloc.h"
 
 #include <stdlib.h>
 
@@ -24,7 +25,7 @@ typedef struct encoder {
 int tok_pairmap_init(tok_pairmap *m, size_t expected) {
   size_t cap = 16;
   while (cap < expected + expected / 2 + 1) cap <<= 1;
-  m->slots = malloc(cap * sizeof *m->slots);
+  m->slots = oc_malloc(cap * sizeof *m->slots);
   if (!m->slots) return -1;
   for (size_t i = 0; i < cap; i++) m->slots[i].key = UINT64_MAX;
   m->mask = cap - 1;
@@ -61,7 +62,7 @@ static int reserve(encoder *c, size_t more) {
   if (c->n + more <= c->cap) return 0;
   size_t cap = c->cap * 2;
   while (cap < c->n + more) cap *= 2;
-  int32_t *ids = realloc(c->ids, cap * sizeof *ids);
+  int32_t *ids = oc_realloc(c->ids, cap * sizeof *ids);
   if (!ids) return oc_fail(c->e, "encode: out of memory");
   c->ids = ids, c->cap = cap;
   return 0;
@@ -133,8 +134,8 @@ static heap_entry heap_pop(heap_entry *h, size_t *n) {
  * reference's own scheme); a popped pair is used only if it is still there. */
 static int bpe_long(encoder *c, const unsigned char *p, size_t n) {
   const rt_tokenizer *t = c->t;
-  int32_t *sym = malloc(n * 3 * sizeof *sym);
-  heap_entry *heap = malloc(3 * n * sizeof *heap);
+  int32_t *sym = oc_malloc(n * 3 * sizeof *sym);
+  heap_entry *heap = oc_malloc(3 * n * sizeof *heap);
   if (!sym || !heap) {
     free(sym), free(heap);
     return oc_fail(c->e, "encode: out of memory");
@@ -208,7 +209,7 @@ int tok_mark_self(rt_tokenizer *t) {
   }
   size_t cap = 64;
   while (cap < count + count / 2) cap *= 2;
-  if (!(t->words = calloc(cap, sizeof *t->words))) return -1;
+  if (!(t->words = oc_calloc(cap, sizeof *t->words))) return -1;
   t->words_mask = cap - 1;
   for (int32_t id = 0; id < t->size; id++) {
     const tok_token *tk = &t->tokens[id];
@@ -285,14 +286,14 @@ int rt_tokenizer_encode(const rt_tokenizer *t, const char *text, size_t len, int
   const unsigned char *s = (const unsigned char *)text;
   unsigned char *clean = NULL;
   if (tok_utf8_valid(s, len) != len) {
-    if (len > SIZE_MAX / 3 || !(clean = malloc(3 * len)))
+    if (len > SIZE_MAX / 3 || !(clean = oc_malloc(3 * len)))
       return oc_fail(e, "encode: out of memory");
     len = tok_utf8_lossy(s, len, clean);
     s = clean;
   }
   encoder c = {.t = t, .cap = len / 3 + 16, .e = e};
-  c.ids = malloc(c.cap * sizeof *c.ids);
-  c.md = pcre2_match_data_create(1, NULL);
+  c.ids = oc_malloc(c.cap * sizeof *c.ids);
+  c.md = pcre2_match_data_create(1, t->pcre);
   int rc;
   if (!c.ids || !c.md)
     rc = oc_fail(e, "encode: out of memory");

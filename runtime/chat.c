@@ -4,6 +4,7 @@
  * string-literal spelling normalized, text outside tags exact) equals that of
  * a known one. Invariant: render_olmo2 produces byte for byte what the Jinja
  * template renders (tests/data/chat/golden.json, made by @huggingface/jinja). */
+#include "olmoc/alloc.h"
 #include "olmoc/chat.h"
 #include "olmoc/file.h"
 
@@ -45,7 +46,7 @@ static void put(buf *b, const char *s, size_t n) {
   if (b->n + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = oc_realloc(b->p, cap);
     if (!p) {
       b->oom = 1;
       return;
@@ -214,12 +215,15 @@ static int read_template(const cJSON *root, const char **out, oc_error *e) {
                     FORCE_HINT);
 }
 
-static int parse_config(const char *text, size_t len, rt_chat_template *t, oc_error *e) {
+static int parse_config(const char *text, rt_chat_template *t, oc_error *e) {
   const char *end = NULL, *template = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithOpts(text, &end, 1); /* 1: nothing may follow the object */
+  if (!root && oc_alloc_failures() != failures) return oc_fail(e, "out of memory parsing the JSON");
   if (!root) {
     char where[96];
-    return oc_fail(e, "malformed JSON at %s", oc_text_where(text, len, end, where, sizeof where));
+    return oc_fail(e, "malformed JSON at %s",
+                   oc_text_where(text, strlen(text), end, where, sizeof where));
   }
   int rc = cJSON_IsObject(root) ? 0 : oc_fail(e, "expected a JSON object");
   rt_chat_template tmp = {.kind = RT_CHAT_OLMO2};
@@ -237,10 +241,17 @@ static int parse_config(const char *text, size_t len, rt_chat_template *t, oc_er
   return rc;
 }
 
+int rt_chat_template_parse(const char *json, const char *source, rt_chat_template *t,
+                           oc_error *e) {
+  if (!source) source = FILE_NAME;
+  if (!json) return oc_fail(e, "%s: no text to parse", source);
+  return parse_config(json, t, e) ? oc_wrap(e, "%s", source) : 0;
+}
+
 int rt_chat_template_load(const char *path, rt_chat_template *t, oc_error *e) {
   oc_file f;
   if (oc_file_read(&f, path, FILE_NAME, MAX_FILE_BYTES, false, e)) return -1;
-  int rc = parse_config(f.data, f.len, t, e) ? oc_wrap(e, "%s", f.path) : 0;
+  int rc = rt_chat_template_parse(f.data, f.path, t, e);
   oc_file_free(&f);
   return rc;
 }

@@ -4,6 +4,7 @@
  * ill-formed subpart becomes one U+FFFD. Invariant of rt_detokenizer: pending
  * holds at most 3 bytes, always a proper prefix of a well-formed character. */
 #include "tokenizer_internal.h"
+#include "olmoc/alloc.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -147,7 +148,7 @@ int rt_tokenizer_decode(const rt_tokenizer *t, const int32_t *ids, size_t n, cha
                      ids[i], t->size - 1);
     total += blen;
   }
-  char *raw = malloc(total + 1);
+  char *raw = oc_malloc(total + 1);
   if (!raw) return oc_fail(e, "decode: out of memory");
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -157,7 +158,7 @@ int rt_tokenizer_decode(const rt_tokenizer *t, const int32_t *ids, size_t n, cha
   }
   raw[o] = 0;
   if (tok_utf8_valid((const unsigned char *)raw, total) != total) { /* the rare case */
-    char *out = malloc(3 * total + 1);
+    char *out = oc_malloc(3 * total + 1);
     if (!out) {
       free(raw);
       return oc_fail(e, "decode: out of memory");

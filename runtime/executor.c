@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "executor_internal.h"
+#include "olmoc/alloc.h"
 
 #define HUGE_PAGE (2u << 20)
 
@@ -20,8 +21,8 @@
 static void *big_alloc(size_t bytes) {
   size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
   size_t size = (bytes + 63) / 64 * 64;
-  void *p = NULL;
-  if (posix_memalign(&p, align, size ? size : 64))
+  void *p = oc_aligned_alloc(align, size ? size : 64);
+  if (!p)
     return NULL;
   if (bytes >= HUGE_PAGE)
     (void)madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* a hint: failure is fine */
@@ -34,7 +35,7 @@ int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_prog
   if (arena_bytes < 0 || ctx < 1 || max_tokens < 1)
     return oc_fail(e, "a program needs an arena of >= 0 bytes, calls of >= 1 token and a context "
                    "of >= 1 position");
-  rt_program *p = calloc(1, sizeof *p);
+  rt_program *p = oc_calloc(1, sizeof *p);
   if (!p || !(p->arena = big_alloc((size_t)arena_bytes))) {
     free(p);
     return oc_fail(e, "out of memory for an activation arena of %lld bytes", (long long)arena_bytes);
@@ -67,10 +68,10 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
   if (row_floats < 1 || row_floats > INT64_MAX / 4 / p->ctx)
     return oc_fail(e, "a KV cache of %lld positions of %lld floats is too large", (long long)p->ctx,
                    (long long)row_floats);
-  float **caches = realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
+  float **caches = oc_realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
   if (caches)
     p->caches = caches;
-  int64_t *rows = realloc(p->cache_row, (size_t)(p->n_caches + 1) * sizeof *rows);
+  int64_t *rows = oc_realloc(p->cache_row, (size_t)(p->n_caches + 1) * sizeof *rows);
   if (rows)
     p->cache_row = rows;
   float *c = caches && rows ? big_alloc((size_t)(p->ctx * row_floats) * sizeof(float)) : NULL;
@@ -84,10 +85,10 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
 }
 
 void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
-  void **owned = realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
+  void **owned = oc_realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
   if (owned)
     p->owned = owned;
-  size_t *sizes = realloc(p->owned_bytes, (size_t)(p->n_owned + 1) * sizeof *sizes);
+  size_t *sizes = oc_realloc(p->owned_bytes, (size_t)(p->n_owned + 1) * sizeof *sizes);
   if (sizes)
     p->owned_bytes = sizes;
   void *m = owned && sizes ? big_alloc(bytes) : NULL;
@@ -110,7 +111,7 @@ int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
                      (long long)s->arg[i].offset, (long long)p->n_caches);
   if (p->n_steps == p->cap_steps) {
     int64_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
-    rt_step *grown = realloc(p->steps, (size_t)cap * sizeof *grown);
+    rt_step *grown = oc_realloc(p->steps, (size_t)cap * sizeof *grown);
     if (!grown)
       return oc_fail(e, "out of memory for the program's steps");
     p->steps = grown;
@@ -136,7 +137,7 @@ const double *rt_program_step_seconds(const rt_program *p) { return p->step_seco
 
 int rt_program_set_profiling(rt_program *p, bool on, oc_error *e) {
   free(p->step_seconds);
-  p->step_seconds = on ? calloc((size_t)p->n_steps + 1, sizeof *p->step_seconds) : NULL;
+  p->step_seconds = on ? oc_calloc((size_t)p->n_steps + 1, sizeof *p->step_seconds) : NULL;
   return on && !p->step_seconds ? oc_fail(e, "out of memory for the profile") : 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/generate.h"
 
 double rt_seconds(void) {
@@ -33,7 +34,7 @@ int rt_generate(const rt_model *m, rt_sampler *s, const int32_t *prompt, int64_t
   /* room for the prompt, everything the context can still take, and the one
    * token sampled when it is full */
   int64_t room = m->ctx - start + 1;
-  int32_t *history = malloc((size_t)room * sizeof *history);
+  int32_t *history = oc_malloc((size_t)room * sizeof *history);
   if (!history)
     return oc_fail(e, "out of memory for %lld tokens of history", (long long)room);
   memcpy(history, prompt, (size_t)n_prompt * sizeof *history);
@@ -43,7 +44,7 @@ int rt_generate(const rt_model *m, rt_sampler *s, const int32_t *prompt, int64_t
   double t0 = rt_seconds();
   const float *rows = m->forward(m->self, prompt, n_prompt, e);
   stats->prompt_seconds = rt_seconds() - t0;
-  float *logits = malloc((size_t)m->vocab * sizeof *logits);
+  float *logits = oc_malloc((size_t)m->vocab * sizeof *logits);
   if (!rows || !logits) {
     rc = rows ? oc_fail(e, "out of memory for logits") : -1;
     goto done;

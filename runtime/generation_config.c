@@ -3,6 +3,7 @@
  * greedy; temperature 1, top_k 50, top_p 1, min_p off, repetition_penalty 1),
  * a key set to null switches its step off, a wrong type or range is an error
  * "<file>: key '<k>': expected ..., found ...". The seed is never touched. */
+#include "olmoc/alloc.h"
 #include "olmoc/file.h"
 #include "olmoc/sampler.h"
 
@@ -108,9 +109,12 @@ int rt_sampling_load(const char *path, rt_sampling *s, bool *found, oc_error *e)
   }
   *found = true;
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithOpts(f.data, &end, 1); /* 1: nothing may follow the object */
   int rc;
-  if (!root) {
+  if (!root && oc_alloc_failures() != failures) {
+    rc = oc_fail(e, "%s: out of memory parsing the JSON", f.path);
+  } else if (!root) {
     char where[96];
     rc = oc_fail(e, "%s: malformed JSON at %s", f.path, oc_text_where(f.data, f.len, end, where, sizeof where));
   } else {

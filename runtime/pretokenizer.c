@@ -5,6 +5,7 @@
  * rewritten so that PCRE2 reads it the same way, or refused. Text given to the
  * steps is valid UTF-8 (bpe.c sanitizes it), so no match call re-checks it. */
 #include "tokenizer_internal.h"
+#include "olmoc/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ int tok_split_added(const tok_trie *tr, const unsigned char *s, size_t n, tok_te
  * rewritten pattern (malloc'ed) or NULL with *bad naming what was refused. */
 static char *rewrite_pattern(const char *src, const char **bad) {
   size_t n = strlen(src), o = 0;
-  char *out = malloc(n * 8 + 1); /* "\s" (2 bytes) becomes 15 */
+  char *out = oc_malloc(n * 8 + 1); /* "\s" (2 bytes) becomes 15 */
   *bad = NULL;
   if (!out) return NULL;
   for (size_t i = 0; i < n; i++) {
@@ -120,8 +121,8 @@ int tok_add_regex(rt_tokenizer *t, const char *pattern, uint32_t opts, tok_keep 
                   const char *where, oc_error *e) {
   if (t->n_steps == TOK_MAX_STEPS)
     return oc_fail(e, "%s: more than %d splitting steps (not supported)", where, TOK_MAX_STEPS);
-  char *source = strdup(pattern);
-  pcre2_compile_context *cc = source ? pcre2_compile_context_create(NULL) : NULL;
+  char *source = oc_strdup(pattern);
+  pcre2_compile_context *cc = source ? pcre2_compile_context_create(t->pcre) : NULL;
   if (!cc) {
     free(source);
     return oc_fail(e, "out of memory");
@@ -129,10 +130,12 @@ int tok_add_regex(rt_tokenizer *t, const char *pattern, uint32_t opts, tok_keep 
   pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
   int err;
   PCRE2_SIZE at;
+  unsigned long failures = oc_alloc_failures();
   pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &err, &at, cc);
   pcre2_compile_context_free(cc);
+  if (!re) free(source);
+  if (!re && oc_alloc_failures() != failures) return oc_fail(e, "%s: out of memory", where);
   if (!re) {
-    free(source);
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
     return oc_fail(e, "%s: the pattern does not compile: %s", where, (const char *)msg);
@@ -201,7 +204,9 @@ static int parse_step(rt_tokenizer *t, const cJSON *p, const char *where, int de
   if (!cJSON_IsString(ty)) return oc_fail(e, "%s.type: expected a string, found %s", where, kind(ty));
   const char *type = ty->valuestring;
   char inner[96];
-  if (strcmp(type, "Sequence") == 0 && depth < 4) {
+  if (strcmp(type, "Sequence") == 0 && depth == TOK_MAX_NESTING)
+    return oc_fail(e, "%s: Sequences nested more than %d deep (not supported)", where, TOK_MAX_NESTING);
+  if (strcmp(type, "Sequence") == 0) {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers"), *q;
     if (!cJSON_IsArray(list))
       return oc_fail(e, "%s.pretokenizers: expected an array, found %s", where, kind(list));

@@ -5,6 +5,7 @@
  * overlap), and names are unique across all files. The sharded index lives in
  * safetensors_index.c; the two share runtime/safetensors_internal.h. */
 #include "safetensors_internal.h"
+#include "olmoc/alloc.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -63,7 +64,7 @@ char *st_dims_str(const int64_t *dims, int rank, char *buf, size_t n) {
 
 char *st_join(const char *dir, const char *name) {
   size_t a = strlen(dir), b = strlen(name);
-  char *s = malloc(a + b + 2);
+  char *s = oc_malloc(a + b + 2);
   if (!s) return NULL;
   memcpy(s, dir, a);
   s[a] = '/';
@@ -125,7 +126,7 @@ int st_map(rt_weights *w, const char *path, oc_error *e) {
   assert(w->nfiles < w->files_cap);
   st_file *f = &w->files[w->nfiles];
   memset(f, 0, sizeof *f);
-  if (!(f->path = strdup(path))) return oc_fail(e, "%s: out of memory", path);
+  if (!(f->path = oc_strdup(path))) return oc_fail(e, "%s: out of memory", path);
   w->nfiles++; /* owned by w from here on, even if mapping fails */
 
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -164,7 +165,7 @@ int st_map(rt_weights *w, const char *path, oc_error *e) {
 static int add_tensor(rt_weights *w, rt_tensor **out, const char *path) {
   if (w->n == w->cap) {
     int cap = w->cap ? 2 * w->cap : 64;
-    rt_tensor *t = realloc(w->tensors, (size_t)cap * sizeof *t);
+    rt_tensor *t = oc_realloc(w->tensors, (size_t)cap * sizeof *t);
     if (!t) return -1;
     w->tensors = t;
     w->cap = cap;
@@ -255,7 +256,7 @@ static int parse_entry(const char *path, const cJSON *j, const unsigned char *da
                    path, name, (unsigned long long)be[0], (unsigned long long)be[1],
                    (unsigned long long)dsize);
 
-  if (!(t->name = strdup(name))) return oc_fail(e, "%s: out of memory", path);
+  if (!(t->name = oc_strdup(name))) return oc_fail(e, "%s: out of memory", path);
   t->data = data + be[0];
   t->nbytes = (size_t)(be[1] - be[0]);
   return 0;
@@ -325,13 +326,19 @@ int st_parse(rt_weights *w, int file, oc_error *e) {
     return oc_fail(e, "%s: header is not valid UTF-8 (at byte %zu of the header)", path, bad);
 
   /* A NUL-terminated copy: cJSON then never reads past the header. */
-  char *text = malloc((size_t)hlen + 1);
+  char *text = oc_malloc((size_t)hlen + 1);
   if (!text) return oc_fail(e, "%s: out of memory for a %llu-byte header", path,
                             (unsigned long long)hlen);
   memcpy(text, h, (size_t)hlen);
   text[hlen] = 0;
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
+  if (!root && oc_alloc_failures() != failures) {
+    free(text);
+    return oc_fail(e, "%s: out of memory parsing a %llu-byte header", path,
+                   (unsigned long long)hlen);
+  }
   if (!root) {
     size_t at = end ? (size_t)(end - text) : 0;
     free(text);
@@ -381,7 +388,7 @@ static int by_name(const void *a, const void *b) {
 
 int st_index_names(rt_weights *w, oc_error *e) {
   if (w->n == 0) return 0;
-  w->by_name = malloc((size_t)w->n * sizeof *w->by_name);
+  w->by_name = oc_malloc((size_t)w->n * sizeof *w->by_name);
   if (!w->by_name) return oc_fail(e, "%s: out of memory", w->path);
   for (int i = 0; i < w->n; i++) w->by_name[i] = &w->tensors[i];
   qsort(w->by_name, (size_t)w->n, sizeof *w->by_name, by_name);
@@ -412,7 +419,7 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 static int open_single(rt_weights *w, const char *path, oc_error *e) {
-  if (!(w->files = calloc(1, sizeof *w->files))) return oc_fail(e, "%s: out of memory", path);
+  if (!(w->files = oc_calloc(1, sizeof *w->files))) return oc_fail(e, "%s: out of memory", path);
   w->files_cap = 1;
   if (st_map(w, path, e) || st_parse(w, 0, e)) return -1;
   return st_index_names(w, e);
@@ -439,8 +446,8 @@ static int open_path(rt_weights *w, const char *path, oc_error *e) {
 
 int rt_weights_open(const char *path, rt_weights **out, oc_error *e) {
   *out = NULL;
-  rt_weights *w = calloc(1, sizeof *w);
-  if (!w || !(w->path = strdup(path))) {
+  rt_weights *w = oc_calloc(1, sizeof *w);
+  if (!w || !(w->path = oc_strdup(path))) {
     free(w);
     return oc_fail(e, "%s: out of memory", path);
   }
@@ -532,7 +539,7 @@ static int check_weight(const rt_weights *w, const ir_node *node, int id, bool *
 }
 
 int rt_weights_check_graph(const rt_weights *w, const ir_graph *g, oc_error *e) {
-  bool *used = calloc((size_t)w->n + 1, sizeof *used);
+  bool *used = oc_calloc((size_t)w->n + 1, sizeof *used);
   if (!used) return oc_fail(e, "%s: out of memory", w->path);
   int rc = 0;
   for (int id = 0; id < g->n && !rc; id++)

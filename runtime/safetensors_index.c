@@ -4,6 +4,7 @@
  * shards agree exactly, every listed tensor is in the shard the index names
  * and every tensor of a shard is listed for that shard. */
 #include "safetensors_internal.h"
+#include "olmoc/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -33,7 +34,7 @@ static int read_text(const char *path, char **out, size_t *len, oc_error *e) {
     close(fd);
     return oc_fail(e, "%s: not a regular file of at most %d bytes", path, ST_MAX_INDEX);
   }
-  if (!(buf = malloc((size_t)st.st_size + 1))) {
+  if (!(buf = oc_malloc((size_t)st.st_size + 1))) {
     close(fd);
     return oc_fail(e, "%s: out of memory", path);
   }
@@ -69,8 +70,8 @@ static int read_map(const char *path, const cJSON *root, ix_entry **entries, int
     return oc_fail(e, "%s: index has no \"weight_map\" object (tensor name -> shard file)", path);
   *n = cJSON_GetArraySize(wm);
   if (*n == 0) return oc_fail(e, "%s: \"weight_map\" lists no tensors", path);
-  *entries = calloc((size_t)*n, sizeof **entries);
-  *shards = calloc((size_t)*n, sizeof **shards);
+  *entries = oc_calloc((size_t)*n, sizeof **entries);
+  *shards = oc_calloc((size_t)*n, sizeof **shards);
   if (!*entries || !*shards) return oc_fail(e, "%s: out of memory", path);
   int i = 0;
   const cJSON *j;
@@ -96,16 +97,16 @@ static int read_map(const char *path, const cJSON *root, ix_entry **entries, int
 static int load_shards(rt_weights *w, const char *path, const char **shards, int nshards,
                        int *starts, oc_error *e) {
   const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : NULL;
+  char *dir = slash ? oc_strndup(path, (size_t)(slash - path + (slash == path))) : NULL;
   if (slash && !dir) return oc_fail(e, "%s: out of memory", path);
-  if (!(w->files = calloc((size_t)nshards, sizeof *w->files))) {
+  if (!(w->files = oc_calloc((size_t)nshards, sizeof *w->files))) {
     free(dir);
     return oc_fail(e, "%s: out of memory", path);
   }
   w->files_cap = nshards;
   int rc = 0;
   for (int k = 0; k < nshards && !rc; k++) {
-    char *shard = dir ? st_join(strcmp(dir, "/") ? dir : "", shards[k]) : strdup(shards[k]);
+    char *shard = dir ? st_join(strcmp(dir, "/") ? dir : "", shards[k]) : oc_strdup(shards[k]);
     if (!shard) {
       rc = oc_fail(e, "%s: out of memory", path);
       break;
@@ -151,7 +152,12 @@ int st_open_index(rt_weights *w, const char *path, oc_error *e) {
   size_t len = 0;
   if (read_text(path, &text, &len, e)) return -1;
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+  if (!root && oc_alloc_failures() != failures) {
+    free(text);
+    return oc_fail(e, "%s: out of memory parsing the index", path);
+  }
   if (!root) {
     size_t at = end ? (size_t)(end - text) : 0;
     free(text);
@@ -169,7 +175,7 @@ int st_open_index(rt_weights *w, const char *path, oc_error *e) {
   const char **shards = NULL;
   int *starts = NULL, n = 0, nshards = 0;
   int rc = read_map(path, root, &entries, &n, &shards, &nshards, e);
-  if (!rc && !(starts = calloc((size_t)nshards + 1, sizeof *starts)))
+  if (!rc && !(starts = oc_calloc((size_t)nshards + 1, sizeof *starts)))
     rc = oc_fail(e, "%s: out of memory", path);
   if (!rc) rc = load_shards(w, path, shards, nshards, starts, e);
   if (!rc) rc = st_index_names(w, e);

@@ -10,6 +10,7 @@
 #include "olmoc/output.h"
 #include "olmoc/weights.h"
 #include "safetensors_internal.h"
+#include "olmoc/alloc.h"
 
 size_t rt_tensor_spec_bytes(const rt_tensor_spec *t) {
   size_t n = ir_dtype_size(t->dtype);
@@ -19,13 +20,23 @@ size_t rt_tensor_spec_bytes(const rt_tensor_spec *t) {
   return n;
 }
 
-/* The header JSON for the tensors, in order, or NULL. */
+/* Appends a number to array; false, leaking nothing, when out of memory. */
+static bool add_number(cJSON *array, double v) {
+  cJSON *item = cJSON_CreateNumber(v);
+  if (item && cJSON_AddItemToArray(array, item))
+    return true;
+  cJSON_Delete(item);
+  return false;
+}
+
+/* The header JSON for the tensors, in order, or NULL. Every node is checked:
+ * a header missing one under memory pressure would describe another file. */
 static char *header_json(const rt_tensor_spec *t, int n, size_t *largest, oc_error *e) {
   cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
-  cJSON_AddStringToObject(meta, "format", "pt");
+  bool ok = cJSON_AddStringToObject(meta, "format", "pt") != NULL;
   size_t offset = 0;
   *largest = 0;
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; ok && i < n; i++) {
     size_t bytes = rt_tensor_spec_bytes(&t[i]);
     if (bytes == 0 && t[i].rank > 0) {
       cJSON_Delete(root);
@@ -33,17 +44,17 @@ static char *header_json(const rt_tensor_spec *t, int n, size_t *largest, oc_err
       return NULL;
     }
     cJSON *entry = cJSON_AddObjectToObject(root, t[i].name);
-    cJSON_AddStringToObject(entry, "dtype", st_dtype_name(t[i].dtype));
+    ok = cJSON_AddStringToObject(entry, "dtype", st_dtype_name(t[i].dtype)) != NULL;
     cJSON *shape = cJSON_AddArrayToObject(entry, "shape");
-    for (int d = 0; d < t[i].rank; d++)
-      cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t[i].dims[d]));
+    ok = ok && shape;
+    for (int d = 0; ok && d < t[i].rank; d++)
+      ok = add_number(shape, (double)t[i].dims[d]);
     cJSON *offsets = cJSON_AddArrayToObject(entry, "data_offsets");
-    cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)offset));
-    cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(offset + bytes)));
+    ok = ok && add_number(offsets, (double)offset) && add_number(offsets, (double)(offset + bytes));
     offset += bytes;
     *largest = bytes > *largest ? bytes : *largest;
   }
-  char *json = cJSON_PrintUnformatted(root);
+  char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
   cJSON_Delete(root);
   if (!json)
     oc_fail(e, "out of memory writing a safetensors header");
@@ -60,7 +71,7 @@ int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n,
   unsigned char size_le[8];
   for (int i = 0; i < 8; i++)
     size_le[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-  void *buf = malloc(largest ? largest : 1);
+  void *buf = oc_malloc(largest ? largest : 1);
   rt_output out;
   int rc = 0;
   if (!buf)

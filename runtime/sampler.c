@@ -4,6 +4,7 @@
  * xoshiro256** stream seeded by splitmix64. Invariant: after truncation the
  * candidates hold the top logit (weight exactly 1) and only weights > 0, so a
  * draw always lands on a token; one draw of the stream per sampled token. */
+#include "olmoc/alloc.h"
 #include "olmoc/sampler.h"
 
 #include <float.h>
@@ -81,12 +82,12 @@ int rt_sampler_new(const rt_sampling *cfg, int32_t vocab, rt_sampler **out, oc_e
     return oc_fail(e, "sampler: repetition_penalty must be a finite number > 0 (1: off), found %g",
                    (double)cfg->repetition_penalty);
 
-  rt_sampler *s = calloc(1, sizeof *s);
+  rt_sampler *s = oc_calloc(1, sizeof *s);
   int32_t nheap = cfg->top_k > 0 && cfg->top_k < vocab ? cfg->top_k : 1;
   if (s) {
-    s->seen = calloc((size_t)vocab, sizeof *s->seen);
-    s->c = malloc((size_t)vocab * sizeof *s->c);
-    s->heap = malloc((size_t)nheap * sizeof *s->heap);
+    s->seen = oc_calloc((size_t)vocab, sizeof *s->seen);
+    s->c = oc_malloc((size_t)vocab * sizeof *s->c);
+    s->heap = oc_malloc((size_t)nheap * sizeof *s->heap);
   }
   if (!s || !s->seen || !s->c || !s->heap) {
     rt_sampler_free(s);

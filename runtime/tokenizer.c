@@ -5,6 +5,7 @@
  * pre-tokenizer is read by pretokenizer.c, encoding is bpe.c's. */
 #include "olmoc/file.h"
 #include "tokenizer_internal.h"
+#include "olmoc/alloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -54,7 +55,7 @@ static int arena_add(rt_tokenizer *t, const void *data, size_t n, uint32_t *off)
   if (t->arena_len + n + 1 > t->arena_cap) {
     size_t cap = t->arena_cap ? t->arena_cap : 1 << 16;
     while (cap < t->arena_len + n + 1) cap *= 2;
-    char *a = realloc(t->arena, cap);
+    char *a = oc_realloc(t->arena, cap);
     if (!a) return -1;
     t->arena = a;
     t->arena_cap = cap;
@@ -230,7 +231,9 @@ static int check_post_processor(const cJSON *pp, const char *where, int depth, o
   const char *ty = type_of(pp, where, e);
   if (!ty) return -1;
   if (strcmp(ty, "ByteLevel") == 0) return 0; /* only moves offsets */
-  if (strcmp(ty, "Sequence") == 0 && depth < 4) {
+  if (strcmp(ty, "Sequence") == 0 && depth == TOK_MAX_NESTING)
+    return oc_fail(e, "%s: Sequences nested more than %d deep (not supported)", where, TOK_MAX_NESTING);
+  if (strcmp(ty, "Sequence") == 0) {
     const cJSON *list = get(pp, "processors"), *p;
     if (!cJSON_IsArray(list))
       return oc_fail(e, "%s.processors: expected an array, found %s", where, kind(list));
@@ -479,8 +482,8 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
   if (scan_ids(t, vocab, added, e) != 0) return -1;
   size_t n_texts = (size_t)t->n_vocab + (size_t)cJSON_GetArraySize(added);
   size_t cap = pow2_at_least(2 * n_texts);
-  t->tokens = calloc((size_t)t->size ? (size_t)t->size : 1, sizeof *t->tokens);
-  t->by_text.slots = malloc(cap * sizeof *t->by_text.slots);
+  t->tokens = oc_calloc((size_t)t->size ? (size_t)t->size : 1, sizeof *t->tokens);
+  t->by_text.slots = oc_malloc(cap * sizeof *t->by_text.slots);
   if (!t->tokens || !t->by_text.slots) return oc_fail(e, "out of memory");
   for (size_t i = 0; i < cap; i++) t->by_text.slots[i].id = -1;
   t->by_text.mask = cap - 1;
@@ -499,19 +502,26 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
   return 0;
 }
 
+static void *pcre_alloc(size_t n, void *ctx) { return (void)ctx, oc_malloc(n); }
+static void pcre_free(void *p, void *ctx) { (void)ctx, free(p); }
+
 int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_tokenizer **out,
                        oc_error *e) {
   *out = NULL;
   if (!source) source = "tokenizer.json";
   const char *end = NULL;
+  unsigned long failures = oc_alloc_failures();
   cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+  if (!root && oc_alloc_failures() != failures)
+    return oc_fail(e, "%s: out of memory parsing the JSON", source);
   if (!root) {
     char where[96];
     return oc_fail(e, "%s: malformed JSON at %s", source,
                    oc_text_where(json, len, end, where, sizeof where));
   }
-  rt_tokenizer *t = calloc(1, sizeof *t);
-  if (!t) {
+  rt_tokenizer *t = oc_calloc(1, sizeof *t);
+  if (!t || !(t->pcre = pcre2_general_context_create(pcre_alloc, pcre_free, NULL))) {
+    free(t);
     cJSON_Delete(root);
     return oc_fail(e, "%s: out of memory", source);
   }
@@ -537,6 +547,7 @@ int rt_tokenizer_load(const char *path, rt_tokenizer **out, oc_error *e) {
 void rt_tokenizer_free(rt_tokenizer *t) {
   if (!t) return;
   tok_free_pretokenizer(t);
+  pcre2_general_context_free(t->pcre);
   for (int k = 0; k < 2; k++) tok_pairmap_free(&t->tries[k].edges);
   tok_pairmap_free(&t->merges);
   free(t->words);

@@ -19,6 +19,7 @@
 #define TOK_MAX_IDS (1 << 24)  /* ids lie in [0, 2^24); so do vocab and merge counts */
 #define TOK_MAX_TEXT 4096      /* bytes of one token's text (vocabulary key or added content) */
 #define TOK_MAX_STEPS 16       /* regex steps of a pre-tokenizer */
+#define TOK_MAX_NESTING 4      /* Sequences inside Sequences (pre-tokenizer, post-processor) */
 
 /* ---- hash maps (open addressing, linear probing, power-of-two sizes) ---- */
 
@@ -128,6 +129,7 @@ struct rt_tokenizer {
   tok_trie tries[2];
   tok_split steps[TOK_MAX_STEPS]; /* pre-tokenizer regexes, applied in order */
   int n_steps;
+  pcre2_general_context *pcre; /* PCRE2 allocates through oc_malloc with it */
 };
 
 /* tokenizer.c: the id of a token by its text (vocabulary key or added

@@ -1,9 +1,13 @@
 #!/bin/sh
-# Installs the Debian packages olmoc needs to build and test, if any are missing.
-# Idempotent and silent when everything is already there.
+# Installs the Debian packages olmoc needs to build and test, if any are missing,
+# and those given as arguments (valgrind for `make valgrind`). Idempotent and
+# silent when everything is already there.
 set -eu
 
-packages="cmake make gcc pkg-config llvm-19-dev libzstd-dev libcjson-dev libcmocka-dev libpcre2-dev"
+# clang-19 and libclang-rt-19-dev (libFuzzer and the sanitizer runtimes): make fuzz.
+# Arguments name more packages a target needs (make valgrind).
+packages="cmake make gcc pkg-config llvm-19-dev libzstd-dev libcjson-dev libcmocka-dev libpcre2-dev
+clang-19 libclang-rt-19-dev $*"
 
 missing=""
 for p in $packages; do

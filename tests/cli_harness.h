@@ -19,11 +19,13 @@
 static char tmpdir[] = "/tmp/olmoc_cli_XXXXXX";
 static char out[1 << 20]; /* the last command's stdout and stderr */
 
-/* Runs `olmoc ARGS` with stdout and stderr captured into `out`; returns the exit code. */
-static inline int olmoc(const char *args) {
+/* Runs `olmoc ARGS` in the shell after the shell commands PREFIX (a ulimit,
+ * say), with stdout and stderr captured into `out` (ARGS may send stdout
+ * elsewhere: `>/dev/full`); returns the exit code. */
+static inline int olmoc_after(const char *prefix, const char *args) {
   char cmd[4096], log[256];
   snprintf(log, sizeof log, "%s/log", tmpdir);
-  snprintf(cmd, sizeof cmd, "%s/olmoc %s >%s 2>&1", OLMOC_BUILD_DIR, args, log);
+  snprintf(cmd, sizeof cmd, "%s %s/olmoc >%s 2>&1 %s", prefix, OLMOC_BUILD_DIR, log, args);
   int status = system(cmd);
   FILE *f = fopen(log, "rb");
   assert_non_null(f);
@@ -32,6 +34,9 @@ static inline int olmoc(const char *args) {
   fclose(f);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+/* Runs `olmoc ARGS` with stdout and stderr captured into `out`; returns the exit code. */
+static inline int olmoc(const char *args) { return olmoc_after("", args); }
 
 static inline void expect_output(const char *words) {
   if (!strstr(out, words))

@@ -122,10 +122,29 @@ static void test_profile(void **state) {
   expect_output("layer 1");
 }
 
+/* q8: int8 matrices of 32 + 2 bytes a group of 32 (the embedding row bf16),
+ * so a decoded token reads a bit over half the bf16 bytes. */
+static void test_q8(void **state) {
+  (void)state;
+  double bytes[2];
+  for (int q = 0; q < 2; q++) {
+    assert_int_equal(olmoc(q ? "bench -m tests/data/dolma-tiny --dtype q8 --json -t 2"
+                             : "bench -m tests/data/dolma-tiny --dtype bf16 --json -t 2"), 0);
+    cJSON *o = cJSON_Parse(out);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "dtype")->valuestring, q ? "q8" : "bf16");
+    expect_positive(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "decode"), 0), "tok_s");
+    expect_positive(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "prefill"), 0), "tok_s");
+    bytes[q] = number(o, "weight_bytes_per_token");
+    cJSON_Delete(o);
+  }
+  assert_true(bytes[1] > 0.5 * bytes[0] && bytes[1] < 0.56 * bytes[0]);
+}
+
 static void test_errors(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
-  expect_output("--dtype: expected f32 or bf16, found 'f16'");
+  expect_output("--dtype: expected f32, bf16 or q8, found 'f16'");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --target sse2"), 2);
   expect_output("--target: expected native or avx2, found 'sse2'");
   assert_int_equal(olmoc("bench --json"), 2);
@@ -137,6 +156,7 @@ int main(void) {
       cmocka_unit_test(test_json),
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_profile),
+      cmocka_unit_test(test_q8),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

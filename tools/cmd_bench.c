@@ -12,6 +12,7 @@
 
 #include "bench_profile.h"
 #include "cli.h"
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
 #include "olmoc/olmo2.h"
@@ -28,7 +29,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -m, --model PATH     a model directory or config.json (e.g. models/olmo2-1b)\n"
-    "  --dtype f32|bf16     weight dtype (default f32)\n"
+    "  --dtype f32|bf16|q8  weight dtype (default f32; q8: int8 matmul weights made\n"
+    "                       straight into their packed form, embedding and norms bf16)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
     "  --target T           the JIT's instruction set: native (default) or avx2\n"
     "  --json               print one JSON object (keys in README.md) instead of a table\n"
@@ -80,9 +82,32 @@ static uint16_t to_bf16(float f) {
   return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
+/* Fills the packed q8 matrix w ([N,K] logically) with the values the other
+ * dtypes get, quantized a chunk of rows at a time (whole panels: each chunk
+ * packs into its own bytes), so no f32 copy of the matrix ever exists. */
+static int make_q8(const cg_jit *j, bench_weight *w, uint64_t tensor, float scale, int threads, oc_error *e) {
+  int64_t N = w->t.dims[0], K = w->t.dims[1], chunk = cg_matmul_panel(j) * 64;
+  float *rows = malloc((size_t)(chunk * K) * sizeof *rows);
+  if (!rows)
+    return oc_fail(e, "out of memory");
+  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+    int64_t n = N - r0 < chunk ? N - r0 : chunk;
+    long long count = (long long)(n * K);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long long i = 0; i < count; i++)
+      rows[i] = scale * noise(tensor, (uint64_t)(r0 * K + i));
+    cg_pack_matrix_q8(j, IR_F32, n, K, rows, (unsigned char *)(uintptr_t)w->t.data + cg_packed_bytes(j, IR_I8, r0, K));
+  }
+  free(rows);
+  return 0;
+}
+
+static bool is_matrix(const bench_weight *w) { return w->t.rank == 2 && !strstr(w->name, "embed_tokens"); }
+
 /* Every weight node of g, random, in one huge-page mapping: norms near 1,
- * matrices with standard deviation 1/sqrt(fan_in), as `olmoc checkpoint`. */
-static int make_weights(const ir_graph *g, bench_weights *ws, int threads, oc_error *e) {
+ * matrices with standard deviation 1/sqrt(fan_in), as `olmoc checkpoint`;
+ * with a q8 jit, the matmul matrices already quantized and packed for it. */
+static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, int threads, oc_error *e) {
   *ws = (bench_weights){0};
   ws->w = calloc((size_t)g->n, sizeof *ws->w);
   if (!ws->w)
@@ -99,6 +124,10 @@ static int make_weights(const ir_graph *g, bench_weights *ws, int threads, oc_er
     for (int d = 0; d < w->t.rank; d++)
       count *= (size_t)(w->t.dims[d] = node->type.shape.dim[d].c);
     w->bytes = count * ir_dtype_size(w->t.dtype);
+    if (q8 && is_matrix(w)) {
+      w->t.dtype = IR_I8;
+      w->bytes = cg_packed_bytes(q8, IR_I8, w->t.dims[0], w->t.dims[1]);
+    }
     ws->mem_bytes += (w->bytes + 4095) / 4096 * 4096;
   }
   unsigned char *mem = ws->mem = rt_huge_alloc(ws->mem_bytes);
@@ -109,6 +138,12 @@ static int make_weights(const ir_graph *g, bench_weights *ws, int threads, oc_er
     w->t.data = mem;
     bool norm = w->t.rank == 1, bf16 = w->t.dtype == IR_BF16;
     float scale = norm ? 0.1f : 1.7320508f / sqrtf((float)w->t.dims[w->t.rank - 1]);
+    if (w->t.dtype == IR_I8) {
+      if (make_q8(q8, w, (uint64_t)k + 1, scale, threads, e))
+        return -1;
+      mem += (w->bytes + 4095) / 4096 * 4096;
+      continue;
+    }
     long long count = (long long)(w->bytes / ir_dtype_size(w->t.dtype));
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long long i = 0; i < count; i++) {
@@ -275,9 +310,9 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   return o;
 }
 
-/* Prints and frees o. */
-static int print_json(cJSON *o, oc_error *e) {
-  char *text = cJSON_PrintUnformatted(o);
+/* Prints and frees o; lost: a node was lost to memory (its key dropped). */
+static int print_json(cJSON *o, bool lost, oc_error *e) {
+  char *text = o && !lost ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
   if (!text)
     return oc_fail(e, "out of memory");
@@ -290,12 +325,13 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
                  bool profile, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
+  bool q8 = !strcmp(dtype_name, "q8"); /* matmul weights q8, the rest (embedding, norms) bf16 */
   if (!strcmp(dtype_name, "f32"))
     dtype = IR_F32;
-  else if (!strcmp(dtype_name, "bf16"))
+  else if (!strcmp(dtype_name, "bf16") || q8)
     dtype = IR_BF16;
   else
-    return oc_fail(e, "--dtype: expected f32 or bf16, found '%s'", dtype_name);
+    return oc_fail(e, "--dtype: expected f32, bf16 or q8, found '%s'", dtype_name);
   if (olmo2_config_load(model, &c, e))
     return -1;
   int64_t ctx = c.max_position_embeddings < 2048 + DECODE_STEPS ? c.max_position_embeddings
@@ -319,10 +355,11 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     return -1;
   f.fma_gflops = rt_probe_fma_peak(threads, 3);
   f.bf16_gflops = rt_probe_bf16_peak(threads, 3);
-  if (olmo2_build_graph(&c, dtype, &g, e))
+  if (olmo2_build_graph(&c, dtype, &g, e) || cg_jit_new_for_target(target, &jit, e))
     goto done;
+  cg_jit_set_q8(jit, q8);
   double t0 = rt_seconds();
-  if (make_weights(g, &ws, threads, e))
+  if (make_weights(g, q8 ? jit : NULL, &ws, threads, e))
     goto done;
   f.weights_s = rt_seconds() - t0;
   for (int i = 0; i < ws.n; i++) {
@@ -335,7 +372,8 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   }
   if (c.tie_word_embeddings) {
     f.matmul_params += (double)(c.vocab_size * c.hidden_size);
-    f.weight_bytes_token += (double)(c.vocab_size * c.hidden_size) * (double)ir_dtype_size(dtype);
+    f.weight_bytes_token += q8 ? (double)cg_packed_bytes(jit, IR_I8, c.vocab_size, c.hidden_size)
+                               : (double)(c.vocab_size * c.hidden_size) * (double)ir_dtype_size(dtype);
   }
   for (int j = 0; j < N_PREFILL; j++) {
     f.prefill_tokens[j] = prefill_T[j] < max_tokens ? prefill_T[j] : max_tokens;
@@ -354,7 +392,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   }
   t0 = rt_seconds();
-  if (cg_jit_new_for_target(target, &jit, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if (cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;
@@ -370,10 +408,10 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   long huge_kib = rt_anon_huge_kib();
   if (json) {
+    unsigned long failures = oc_alloc_failures(); /* a node lost to memory drops its key */
     cJSON *o = figures_json(model, dtype_name, threads, &f, huge_kib);
-    rc = !o ? oc_fail(e, "out of memory")
-         : profile && bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, o, e) ? -1
-                                                                                           : print_json(o, e);
+    rc = profile && o ? bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, o, e) : 0;
+    rc = rc ? (cJSON_Delete(o), -1) : print_json(o, oc_alloc_failures() != failures, e);
   } else {
     print_table(model, dtype_name, threads, &f, huge_kib);
     rc = profile ? bench_profile(prog, tokens, max_tokens, DECODE_STEPS, threads, NULL, e) : 0;

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "olmoc/alloc.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/weights.h"
 
@@ -83,6 +84,7 @@ static int copy_file(const char *from, const char *to, oc_error *e) {
 
 static int write_index(const char *dir, const rt_tensor_spec *specs, const int *shard_of, int n,
                        int shards, size_t total, oc_error *e) {
+  unsigned long failures = oc_alloc_failures(); /* a node lost to memory drops its key */
   cJSON *root = cJSON_CreateObject();
   cJSON_AddNumberToObject(cJSON_AddObjectToObject(root, "metadata"), "total_size", (double)total);
   cJSON *map = cJSON_AddObjectToObject(root, "weight_map");
@@ -91,7 +93,7 @@ static int write_index(const char *dir, const rt_tensor_spec *specs, const int *
     snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", shard_of[i] + 1, shards);
     cJSON_AddStringToObject(map, specs[i].name, name);
   }
-  char *json = cJSON_Print(root);
+  char *json = oc_alloc_failures() == failures ? cJSON_Print(root) : NULL;
   cJSON_Delete(root);
   if (!json)
     return oc_fail(e, "out of memory writing the index");

@@ -20,6 +20,8 @@ static const char usage[] =
     "  --max-tokens N    evaluate only the first N tokens of the text\n"
     "  -O0, -O1, -O2     pass pipeline before running (default -O2; `olmoc passes`)\n"
     "  --passes=A,B      run these passes instead\n"
+    "  --dtype q8        int8 matmul weights, quantized at load (JIT only;\n"
+    "                    default: the checkpoint's dtype)\n"
     "  --emit-llvm DIR   write each JIT kernel's optimized LLVM IR to DIR\n"
     "  --backend B       interp (the reference interpreter, the default) or jit\n"
     "                    (LLVM kernels on all cores, any -O level or --passes)\n"

@@ -19,6 +19,8 @@ static const char usage[] =
     "  -t, --threads N         threads of the JIT (default: all cores)\n"
     "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"
     "  --passes=A,B            run these passes instead\n"
+    "  --dtype q8              int8 matmul weights, quantized at load (JIT only;\n"
+    "                          default: the checkpoint's dtype)\n"
     "  --emit-llvm DIR         write each JIT kernel's optimized LLVM IR to DIR\n"
     "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
     "                          reference interpreter, one thread, any pipeline)\n"

@@ -1,5 +1,6 @@
 /* `olmoc tokenize`: show how a model's tokenizer splits text: one token per
  * line (id and the piece's text), or just the ids on one line. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static int tokenize(const char *dir, const char *text, size_t len, bool ids_only
     putchar('\n');
   free(ids);
   rt_tokenizer_free(t);
-  return fflush(stdout) ? oc_fail(e, "writing standard output failed") : 0;
+  return fflush(stdout) ? oc_fail(e, "standard output: cannot write: %s", strerror(errno)) : 0;
 }
 
 int cmd_tokenize(int argc, char **argv) {

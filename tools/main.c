@@ -1,4 +1,5 @@
 /* The olmoc command: dispatches to one function per subcommand. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,15 @@ static const struct {
     {"version", cmd_version, "print the version and the host CPU the backend targets"},
 };
 
+/* As coreutils' close_stdout: output lost to a full disk makes a command
+ * that succeeded otherwise fail (one that failed has said why already). */
+static int close_stdout(int rc) {
+  if ((fflush(stdout) == 0 && !ferror(stdout)) || rc)
+    return rc;
+  fprintf(stderr, "olmoc: standard output: cannot write: %s\n", strerror(errno));
+  return 1;
+}
+
 static void usage(FILE *out) {
   fprintf(out, "usage: olmoc <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
@@ -46,13 +56,13 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
     usage(stdout);
-    return 0;
+    return close_stdout(0);
   }
   if (!strcmp(argv[1], "--version"))
-    return cmd_version(argc - 1, argv + 1);
+    return close_stdout(cmd_version(argc - 1, argv + 1));
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (!strcmp(argv[1], commands[i].name))
-      return commands[i].run(argc - 1, argv + 1);
+      return close_stdout(commands[i].run(argc - 1, argv + 1));
   fprintf(stderr, "olmoc: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -37,12 +37,12 @@ static const float *jit_forward(void *self, const int32_t *tokens, int64_t T, oc
 static int64_t jit_position(void *self) { return rt_program_position(((cli_model *)self)->program); }
 static void jit_rewind(void *self, int64_t P) { rt_program_rewind(((cli_model *)self)->program, P); }
 
-/* The JIT: kernels for the planned graph, weights in place. */
-static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p,
+/* The JIT: kernels for the planned graph, weights packed (q8: quantized) at load. */
+static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p, bool q8,
                     oc_error *e) {
   const char *emit_llvm = p ? p->emit_llvm : NULL;
   if (cg_jit_new_for_target(p ? p->target : NULL, &m->jit, e) ||
-      (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) ||
+      (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) || (cg_jit_set_q8(m->jit, q8), 0) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;
@@ -51,7 +51,7 @@ static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_p
 /* Runs the pipeline, then makes the backend: the JIT's program, or the
  * interpreter on the planned arena if there is one. Either is sized so that
  * any call fits (a whole prompt of up to ctx tokens). */
-static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *e) {
+static int optimize(cli_model *m, int64_t ctx, ir_dtype dtype, const cli_pipeline *p, oc_error *e) {
   pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
   if (p && (p->o0 + p->o1 + p->o2 + !!p->passes > 1))
     return oc_fail(e, "give one of -O0, -O1, -O2 and --passes");
@@ -63,6 +63,12 @@ static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *
     return oc_fail(e, "--emit-llvm writes the JIT's kernels: it needs --backend jit");
   if (!jit && p && p->target)
     return oc_fail(e, "--target picks the JIT's instruction set: it needs --backend jit");
+  bool q8 = p && p->dtype && !strcmp(p->dtype, "q8");
+  if (p && p->dtype && !q8 && ir_dtype_lookup(p->dtype) != (int)dtype)
+    return oc_fail(e, "--dtype: expected q8 or the checkpoint's own %s, found '%s'", ir_dtype_name(dtype),
+                   p->dtype);
+  if (q8 && !jit)
+    return oc_fail(e, "--dtype q8 runs on the JIT's int8 kernels: add --backend jit");
   if (p)
     o.level = p->o0 ? 0 : p->o1 ? 1 : 2, o.passes = p->passes;
   o.need_plan = jit;
@@ -70,7 +76,7 @@ static int optimize(cli_model *m, int64_t ctx, const cli_pipeline *p, oc_error *
   pass_result r;
   int rc = pass_run_pipeline(m->graph, &o, &r, e);
   if (!rc && jit)
-    rc = make_jit(m, ctx, &r, p, e);
+    rc = make_jit(m, ctx, &r, p, q8, e);
   else if (!rc)
     rc = ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
          (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,
@@ -99,7 +105,7 @@ int cli_model_open(cli_model *m, const char *dir, int64_t ctx, const cli_pipelin
     goto fail;
   }
   ctx = ctx > 0 ? ctx : limit;
-  if (optimize(m, ctx, pipeline, e))
+  if (optimize(m, ctx, dtype, pipeline, e))
     goto fail;
   m->model = (rt_model){.self = m,
                         .vocab = (int32_t)m->config.vocab_size,

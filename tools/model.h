@@ -25,6 +25,8 @@ typedef struct cli_pipeline {
   long threads;        /* JIT threads; 0: all cores */
   const char *emit_llvm; /* a directory for each JIT kernel's optimized LLVM IR, or NULL */
   const char *target;    /* the JIT's instruction set: "native" (NULL too) or "avx2" */
+  const char *dtype;     /* matmul weights: NULL or the checkpoint's dtype (as stored), or "q8"
+                            (quantized at load, JIT only) */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
@@ -33,7 +35,7 @@ typedef struct cli_pipeline {
       CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
       CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
-      CLI_OPT_STRING(NULL, "--target", &(p)->target)
+      CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype)
 
 typedef struct cli_model {
   const char *dir;

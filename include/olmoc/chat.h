@@ -26,6 +26,10 @@ typedef struct rt_chat_template {
 /* Reads path (a model directory or its tokenizer_config.json) and recognizes
  * its chat_template. No file or no chat_template: an error saying so. */
 int rt_chat_template_load(const char *path, rt_chat_template *t, oc_error *e);
+/* json: the text of a tokenizer_config.json (NUL-terminated); source names
+ * it in messages. */
+int rt_chat_template_parse(const char *json, const char *source, rt_chat_template *t,
+                           oc_error *e);
 /* A template by name ("olmo2", with OLMo 2's <|endoftext|> tokens). */
 int rt_chat_template_named(const char *name, rt_chat_template *t, oc_error *e);
 

@@ -51,6 +51,12 @@ int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 /* Floats per vector register in the kernels this JIT emits: 16 (AVX-512) or 8. */
 int cg_jit_vector_width(const cg_jit *j);
 
+/* Whether programs cg_lower makes with j from now on quantize their matmul
+ * weights to q8 at load (from f32, bf16 or f16; see cg_pack_matrix_q8). Off
+ * by default: each matrix stays in its checkpoint dtype. */
+void cg_jit_set_q8(cg_jit *j, bool on);
+bool cg_jit_q8(const cg_jit *j);
+
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
 double cg_jit_compile_seconds(const cg_jit *j);
@@ -129,11 +135,29 @@ typedef void cg_eltwise3_fn(const float *a, const float *b, const float *c, floa
 typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, const float *d, float *y,
                             int64_t row0, int64_t row1);
 
+/* q8 (int8 weights, --dtype q8): a matmul key with wtype IR_I8 takes weights
+ * packed by cg_pack_matrix_q8 and, instead of x, its rows quantized by the
+ * kernel keyed {CG_OP_Q8_QUANTIZE, k = K} (codegen/pack_q8.c has the format):
+ *
+ *   q8_quantize    k(const float *x, void *xq, row0, row1)
+ *       x[rows,K] -> xq[rows] of cg_q8_row_bytes(K) each: per group g of
+ *       CG_Q8_GROUP values (the last zero-padded), a = max|x|, s = a / 127,
+ *       q = rint(x * (127 / a)) (0 when a = 0), int8; the row is the Kp =
+ *       ceil(K/32)*32 values q, then G = Kp/32 f32 scales s, then G int32
+ *       -128 * sum(q) (the correction of the kernels' unsigned weights).
+ *   matmul (wtype IR_I8), matmul_add, matmul_swiglu: as above with x the
+ *       quantized rows; y[m,n] = one f32 fma chain over the groups g in order,
+ *       acc = fma((float)dot_g(q_x, q_w), sw[n,g] * sx[m,g], acc), from 0,
+ *       dot_g the exact int32 dot product of the group's 32 int8 pairs. */
+#define CG_Q8_GROUP 32
+#define CG_OP_Q8_QUANTIZE IR_OP_COUNT /* a kernel op with no IR op of its own */
+
 typedef struct cg_kernel_key {
   ir_op op;       /* IR_MATMUL, IR_MATMUL_ADD, IR_MATMUL_SWIGLU, IR_RMSNORM, IR_RMSNORM_ADD,
                      IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE, and the
                      shaped ones below */
-  ir_dtype wtype; /* matmul weights, gather table: IR_F32 or IR_BF16; ignored by the others */
+  ir_dtype wtype; /* matmul weights: IR_F32, IR_BF16 or IR_I8 (q8); gather table: IR_F32 or
+                     IR_BF16; ignored by the others */
   int64_t k, n;   /* matmul (n_in 0): x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
                      rope, attention: k = head dim D, n = heads H; else ignored */
   int64_t kv;     /* attention: KV heads, dividing H; else ignored */
@@ -157,13 +181,23 @@ typedef struct cg_kernel_key {
 
 /* Matmul weights w[N,K] (f32 or bf16) in the kernels' layout: panels of
  * cg_matmul_panel(j) columns (32 on AVX-512, 16 on AVX2), codegen/pack.c.
- * out holds cg_packed_bytes; packing uses the OpenMP threads. */
+ * out holds cg_packed_bytes (IR_I8: q8, see cg_pack_matrix_q8); packing uses
+ * the OpenMP threads. */
 int64_t cg_matmul_panel(const cg_jit *j);
 size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k);
 void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, void *out);
 
 /* Whether key's kernel takes the shaped form k(arg, T, P, row0, row1). */
 bool cg_kernel_shaped(const cg_kernel_key *key);
+
+/* q8 matmul weights: w[N,K] (f32, bf16 or f16) quantized per group of 32
+ * along K and packed into panels of cg_matmul_panel(j) columns; out holds
+ * cg_packed_bytes(j, IR_I8, n, k). cg_q8_unpack reads a packed matrix back
+ * as q[N,Kp] int8 and scales[N,G] (tests, tools). cg_q8_row_bytes: bytes of
+ * one quantized activation row of K values. */
+void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out);
+void cg_q8_unpack(const cg_jit *j, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales);
+size_t cg_q8_row_bytes(int64_t k);
 
 /* The kernel for key, compiled on first use; the same key gives the same
  * pointer, valid until cg_jit_free. Fields an op ignores do not matter. */
@@ -175,7 +209,11 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * with its kernel from j (which must outlive the program; reshapes are their
  * source's bytes, as the plan aliases them), KV caches of ctx positions (plan->max_ctx >= ctx),
  * weights from `weights`: matmul matrices packed once into program memory in
- * their dtype, the embedding table used in place, small vectors such as norm
+ * their dtype (or q8, cg_jit_set_q8: then each matmul reads its rows quantized
+ * by a q8_quantize step, shared by matmuls of the same input, into one
+ * program-owned buffer; a lookup may then return a matmul weight already
+ * packed: dtype IR_I8, dims [N,K], the bytes cg_pack_matrix_q8 makes for j,
+ * used in place), the embedding table used in place, small vectors such as norm
  * weights converted to f32 once. An op without a kernel is an
  * error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,

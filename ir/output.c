@@ -1,10 +1,13 @@
-/* rt_output: files replaced atomically, devices and links written in place. */
+/* rt_output: files replaced atomically, devices and links written in place.
+ * It lives in ir/, the base every library links, so that the compiler's
+ * writers (pass dumps) share it with the runtime's (checkpoints). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/output.h"
 
 int rt_output_open(rt_output *o, const char *path, oc_error *e) {
@@ -16,14 +19,18 @@ int rt_output_open(rt_output *o, const char *path, oc_error *e) {
    * put a file where the device or link was. */
   struct stat st;
   if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    if (!(o->f = fopen(path, "w")))
-      return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(errno));
-    o->path = strdup(path);
+    if (!(o->path = oc_strdup(path)))
+      return oc_fail(e, "%s: out of memory", path);
+    if (!(o->f = fopen(path, "w"))) {
+      int err = errno;
+      rt_output_abandon(o);
+      return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(err));
+    }
     return 0;
   }
   size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
-  o->path = strdup(path);
-  o->tmp = malloc(n);
+  o->path = oc_strdup(path);
+  o->tmp = oc_malloc(n);
   if (!o->path || !o->tmp) {
     rt_output_abandon(o);
     return oc_fail(e, "%s: out of memory", path);
