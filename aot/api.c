@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/aot.h"
 #include "olmoc/model_api.h"
 
@@ -48,7 +49,7 @@ static bool usable(olmoc_model *m) {
 OLMOC_API olmoc_params olmoc_default_params(void) { return (olmoc_params){0}; }
 
 OLMOC_API olmoc_status olmoc_open(const olmoc_params *params, olmoc_model **out) {
-  olmoc_model *m = calloc(1, sizeof *m);
+  olmoc_model *m = oc_calloc(1, sizeof *m);
   *out = m;
   if (!m)
     return OLMOC_ERROR_MEMORY;
@@ -164,8 +165,8 @@ OLMOC_API olmoc_status olmoc_sampler_new(olmoc_model *m, const olmoc_sampling *s
     return m ? fail(m, OLMOC_ERROR_ARGUMENT, "sampler_new: needs sampling options and out") : OLMOC_ERROR_ARGUMENT;
   *out = NULL;
   rt_sampling r = {s->temperature, s->top_k, s->top_p, s->min_p, s->repetition_penalty, s->seed};
-  olmoc_sampler *sm = calloc(1, sizeof *sm);
-  if (!sm || !(sm->row = malloc((size_t)m->m->model.vocab * sizeof *sm->row))) {
+  olmoc_sampler *sm = oc_calloc(1, sizeof *sm);
+  if (!sm || !(sm->row = oc_malloc((size_t)m->m->model.vocab * sizeof *sm->row))) {
     free(sm);
     return fail(m, OLMOC_ERROR_MEMORY, "out of memory");
   }

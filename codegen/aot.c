@@ -11,6 +11,7 @@
 #include <llvm-c/Target.h>
 
 #include "cg_internal.h"
+#include "olmoc/alloc.h"
 #include "olmoc/compile.h"
 
 struct cg_aot {
@@ -53,8 +54,8 @@ int cg_aot_new(const cg_target *t, cg_jit **out, oc_error *e) {
                    cg_has_feature(t->features, "avx2") ? "FMA" : "AVX2");
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
     return oc_fail(e, "LLVM has no native target for this machine");
-  cg_jit *j = calloc(1, sizeof *j);
-  if (!j || !(j->aot = calloc(1, sizeof *j->aot))) {
+  cg_jit *j = oc_calloc(1, sizeof *j);
+  if (!j || !(j->aot = oc_calloc(1, sizeof *j->aot))) {
     free(j);
     return oc_fail(e, "out of memory for a compile session");
   }
@@ -81,10 +82,10 @@ int cg_aot_add(cg_jit *j, LLVMModuleRef m, oc_error *e) {
   struct cg_aot *a = j->aot;
   size_t len;
   const char *id = LLVMGetModuleIdentifier(m, &len);
-  char **symbols = realloc(a->symbols, (size_t)(a->n + 1) * sizeof *symbols);
+  char **symbols = oc_realloc(a->symbols, (size_t)(a->n + 1) * sizeof *symbols);
   if (symbols)
     a->symbols = symbols;
-  char *name = symbols ? strndup(id, len) : NULL;
+  char *name = symbols ? oc_strndup(id, len) : NULL;
   if (!name) {
     LLVMDisposeModule(m);
     return oc_fail(e, "out of memory");
@@ -131,7 +132,7 @@ void cg_aot_free(cg_jit *j) {
 
 int cg_kernel_symbols(const cg_jit *j, rt_kernel_symbol **list, int *n, oc_error *e) {
   *n = 0;
-  if (!(*list = malloc((size_t)(j->n_kernels + 1) * sizeof **list)))
+  if (!(*list = oc_malloc((size_t)(j->n_kernels + 1) * sizeof **list)))
     return oc_fail(e, "out of memory");
   for (int i = 0; i < j->n_kernels; i++)
     (*list)[i] = (rt_kernel_symbol){j->kernels[i].symbol, j->kernels[i].fn};
@@ -158,7 +159,7 @@ static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, const 
   int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
   size_t elem = w->dtype == IR_BF16 ? 2 : 4, panel = (size_t)(nr * k) * elem;
   int64_t per = panel < ((size_t)4 << 20) ? (int64_t)(((size_t)4 << 20) / panel) : 1; /* ~4 MiB a piece */
-  void *buf = malloc((size_t)per * panel);
+  void *buf = oc_malloc((size_t)per * panel);
   char section[96];
   snprintf(section, sizeof section, "%s, packed", name);
   int index;

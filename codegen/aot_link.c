@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/compile.h"
 
 extern char **environ;
@@ -31,7 +32,7 @@ static const char *scratch_path(scratch *s, const char *name, oc_error *e) {
   if (s->n_files == MAX_FILES)
     return oc_fail(e, "too many scratch files"), NULL;
   size_t n = strlen(s->dir) + strlen(name) + 2;
-  char *p = malloc(n);
+  char *p = oc_malloc(n);
   if (!p)
     return oc_fail(e, "out of memory"), NULL;
   snprintf(p, n, "%s/%s", s->dir, name);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "executor_internal.h"
+#include "olmoc/alloc.h"
 #include "olmoc/aot.h"
 
 static const float *forward(void *self, const int32_t *tokens, int64_t T, oc_error *e) {
@@ -53,7 +54,7 @@ int rt_aot_open(const rt_aot_image *img, const rt_aot_options *o, rt_aot_model *
   double t0 = rt_seconds();
   if (rt_cpu_check(img->cpu, img->features, e))
     return -1;
-  rt_aot_model *m = calloc(1, sizeof *m);
+  rt_aot_model *m = oc_calloc(1, sizeof *m);
   if (!m)
     return oc_fail(e, "out of memory");
   if (open_pack(img, o, &m->pack, e))

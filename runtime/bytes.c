@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "olmoc/alloc.h"
 
 void rt_bytes_put(rt_bytes *b, const void *data, size_t n) {
   if (b->oom)
@@ -11,7 +12,7 @@ void rt_bytes_put(rt_bytes *b, const void *data, size_t n) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + n)
       cap *= 2;
-    unsigned char *p = realloc(b->p, cap);
+    unsigned char *p = oc_realloc(b->p, cap);
     if (!p) {
       b->oom = true;
       return;

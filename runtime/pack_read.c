@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/pack.h"
 
 #define PAGE 4096u
@@ -92,8 +93,8 @@ static int check_header(rt_pack *p, uint64_t file_bytes, const rt_pack_expect *x
 static int check_table(rt_pack *p, oc_error *e) {
   const rt_pack_header *h = &p->header;
   size_t n = h->n_sections;
-  if (!(p->table = malloc(n * sizeof *p->table + 1)) || !(p->data = calloc(n + 1, sizeof *p->data)) ||
-      !(p->meta = calloc(n + 1, sizeof *p->meta)))
+  if (!(p->table = oc_malloc(n * sizeof *p->table + 1)) || !(p->data = oc_calloc(n + 1, sizeof *p->data)) ||
+      !(p->meta = oc_calloc(n + 1, sizeof *p->meta)))
     return oc_fail(e, "%s: out of memory for %zu sections", p->path, n);
   if (read_at(p, p->table, n * sizeof *p->table, h->table_offset, e))
     return -1;
@@ -198,8 +199,8 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
 int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack_load how,
                  rt_pack **out, oc_error *e) {
   *out = NULL;
-  rt_pack *p = calloc(1, sizeof *p);
-  if (!p || !(p->path = strdup(path))) {
+  rt_pack *p = oc_calloc(1, sizeof *p);
+  if (!p || !(p->path = oc_strdup(path))) {
     free(p);
     return oc_fail(e, "%s: out of memory", path);
   }
@@ -227,7 +228,7 @@ int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack
     const rt_pack_section *s = &p->table[i];
     if (s->kind == RT_PACK_BUFFER)
       continue;
-    if (!(p->meta[i] = malloc((size_t)s->bytes + 1))) {
+    if (!(p->meta[i] = oc_malloc((size_t)s->bytes + 1))) {
       oc_fail(e, "%s: out of memory for section %s", path, s->name);
       goto fail;
     }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/output.h"
 #include "olmoc/pack.h"
 
@@ -69,7 +70,7 @@ static int pad_to(rt_pack_writer *w, uint64_t align, oc_error *e) {
 
 int rt_pack_create(const char *path, const rt_pack_target *t, rt_pack_writer **out, oc_error *e) {
   *out = NULL;
-  rt_pack_writer *w = calloc(1, sizeof *w);
+  rt_pack_writer *w = oc_calloc(1, sizeof *w);
   if (!w)
     return oc_fail(e, "%s: out of memory", path);
   if (strlen(t->cpu) >= sizeof w->header.cpu || strlen(t->features) >= sizeof w->header.features) {
@@ -110,7 +111,7 @@ int rt_pack_begin(rt_pack_writer *w, rt_pack_kind kind, const char *name, int *i
     return oc_fail(e, "%s: section %s begun inside another", w->out.path, name);
   if (w->n == w->cap) {
     int cap = w->cap ? 2 * w->cap : 256;
-    rt_pack_section *t = realloc(w->table, (size_t)cap * sizeof *t);
+    rt_pack_section *t = oc_realloc(w->table, (size_t)cap * sizeof *t);
     if (!t)
       return oc_fail(e, "%s: out of memory for the section table", w->out.path);
     w->table = t, w->cap = cap;
@@ -154,12 +155,12 @@ static int add_note(rt_pack_writer *w, const void *base, size_t n, int index, co
                     oc_error *e) {
   if (w->n_notes == w->cap_notes) {
     int cap = w->cap_notes ? 2 * w->cap_notes : 256;
-    note *grown = realloc(w->notes, (size_t)cap * sizeof *grown);
+    note *grown = oc_realloc(w->notes, (size_t)cap * sizeof *grown);
     if (!grown)
       return oc_fail(e, "%s: out of memory", w->out.path);
     w->notes = grown, w->cap_notes = cap;
   }
-  char *copy = name ? strdup(name) : NULL;
+  char *copy = name ? oc_strdup(name) : NULL;
   if (name && !copy)
     return oc_fail(e, "%s: out of memory", w->out.path);
   w->notes[w->n_notes++] = (note){base, n, index, copy};
@@ -220,10 +221,10 @@ int rt_pack_resolve(rt_pack_writer *w, const void *ptr, const char *what, int *i
 static const unsigned char *map_back(rt_pack_writer *w, int fd, uint64_t at, uint64_t len, oc_error *e) {
   uint64_t start = at / PAGE * PAGE, delta = at - start;
   size_t size = (size_t)(delta + (len ? len : 1));
-  void **maps = realloc(w->maps, (size_t)(w->n_maps + 1) * sizeof *maps);
+  void **maps = oc_realloc(w->maps, (size_t)(w->n_maps + 1) * sizeof *maps);
   if (maps)
     w->maps = maps;
-  size_t *lens = realloc(w->map_len, (size_t)(w->n_maps + 1) * sizeof *lens);
+  size_t *lens = oc_realloc(w->map_len, (size_t)(w->n_maps + 1) * sizeof *lens);
   if (lens)
     w->map_len = lens;
   if (!maps || !lens) {
@@ -251,7 +252,7 @@ const void *rt_pack_stage(rt_pack_writer *w, const char *name, uint64_t n, rt_pa
                           void *ctx, oc_error *e) {
   if (w->scratch < 0) {
     size_t len = strlen(w->out.path) + sizeof ".scratch.XXXXXX";
-    char *path = malloc(len);
+    char *path = oc_malloc(len);
     if (!path) {
       oc_fail(e, "%s: out of memory", w->out.path);
       return NULL;
@@ -268,7 +269,7 @@ const void *rt_pack_stage(rt_pack_writer *w, const char *name, uint64_t n, rt_pa
     }
   }
   uint64_t start = (w->scratch_at + PAGE - 1) / PAGE * PAGE;
-  unsigned char *buf = malloc(PIECE);
+  unsigned char *buf = oc_malloc(PIECE);
   int rc = buf ? 0 : oc_fail(e, "out of memory staging %s", name);
   for (uint64_t at = 0; !rc && at < n; at += PIECE) {
     size_t len = n - at < PIECE ? (size_t)(n - at) : PIECE;

@@ -18,6 +18,7 @@
 
 #include "bytes.h"
 #include "executor_internal.h"
+#include "olmoc/alloc.h"
 #include "olmoc/aot.h"
 
 #define NO_KERNEL UINT32_MAX
@@ -104,7 +105,7 @@ int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symb
       return -1;
   }
   packer k = {.w = w, .kernels = kernels, .n_kernels = n_kernels};
-  if (!(k.used = malloc((size_t)(n_kernels + 1) * sizeof *k.used)))
+  if (!(k.used = oc_malloc((size_t)(n_kernels + 1) * sizeof *k.used)))
     return oc_fail(e, "out of memory packing the program");
   for (int i = 0; i < n_kernels; i++)
     k.used[i] = -1;
@@ -198,7 +199,7 @@ static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, o
 static int bind_kernels(unpacker *u, const rt_kernel_symbol *kernels, int n_kernels, void ***fns,
                         uint32_t *n_fns, oc_error *e) {
   *n_fns = rt_read_count(&u->r, 5);
-  if (!(*fns = calloc((size_t)*n_fns + 1, sizeof **fns)))
+  if (!(*fns = oc_calloc((size_t)*n_fns + 1, sizeof **fns)))
     return oc_fail(e, "%s: out of memory", u->source);
   for (uint32_t i = 0; i < *n_fns; i++) {
     const char *name = rt_read_str(&u->r);

@@ -132,6 +132,9 @@ struct rt_tokenizer {
   pcre2_general_context *pcre; /* PCRE2 allocates through oc_malloc with it */
 };
 
+/* tokenizer.c: a PCRE2 context that allocates through oc_malloc (t->pcre). */
+pcre2_general_context *tok_pcre_context(void);
+
 /* tokenizer.c: the id of a token by its text (vocabulary key or added
  * content), or -1. */
 int32_t tok_find_text(const rt_tokenizer *t, const char *text, size_t n);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "bytes.h"
+#include "olmoc/alloc.h"
 #include "olmoc/aot.h"
 #include "tokenizer_internal.h"
 
@@ -88,7 +89,7 @@ static void *get_slots(rt_reader *r, size_t size, size_t *mask, size_t *count) {
   }
   *mask = n ? n - 1 : 0;
   *count = c;
-  void *copy = n ? malloc((size_t)n * size) : NULL;
+  void *copy = n ? oc_malloc((size_t)n * size) : NULL;
   if (n && !copy)
     r->bad = true;
   else if (n)
@@ -152,7 +153,7 @@ static bool tables_ok(const rt_tokenizer *t) {
 
 static void get_tokens(rt_reader *r, rt_tokenizer *t) {
   uint32_t n = rt_read_count(r, 16);
-  if (n != (uint32_t)t->size || !(t->tokens = calloc((size_t)n + 1, sizeof *t->tokens))) {
+  if (n != (uint32_t)t->size || !(t->tokens = oc_calloc((size_t)n + 1, sizeof *t->tokens))) {
     r->bad = true;
     return;
   }
@@ -186,9 +187,11 @@ int rt_tokenizer_unpack(const void *data, size_t n, const char *source, rt_token
                         oc_error *e) {
   *out = NULL;
   rt_reader r = {data, n, 0, false};
-  rt_tokenizer *t = calloc(1, sizeof *t);
-  if (!t)
+  rt_tokenizer *t = oc_calloc(1, sizeof *t);
+  if (!t || !(t->pcre = tok_pcre_context())) {
+    free(t);
     return oc_fail(e, "%s: out of memory for the tokenizer", source);
+  }
   t->size = (int32_t)rt_read_u32(&r);
   t->n_vocab = (int32_t)rt_read_u32(&r);
   t->ignore_merges = rt_read_u32(&r) != 0;
@@ -201,7 +204,7 @@ int rt_tokenizer_unpack(const void *data, size_t n, const char *source, rt_token
     r.bad = true;
   uint32_t arena = rt_read_u32(&r);
   const void *bytes = rt_read(&r, arena);
-  if (bytes && (t->arena = malloc((size_t)arena + 1))) {
+  if (bytes && (t->arena = oc_malloc((size_t)arena + 1))) {
     memcpy(t->arena, bytes, arena);
     t->arena_len = t->arena_cap = arena;
   } else {
