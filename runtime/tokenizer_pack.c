@@ -79,8 +79,9 @@ int rt_tokenizer_pack(const rt_tokenizer *t, rt_pack_writer *w, oc_error *e) {
 /* ---- unpacking ---- */
 
 /* A copy of a hash table's slots; *mask and *count set. NULL with n == 0 is
- * a table that was never made; otherwise n is a power of two above count. */
-static void *get_slots(rt_reader *r, size_t size, size_t *mask, size_t *count) {
+ * a table that was never made; otherwise n is a power of two above count.
+ * Out of memory sets *oom (and bad, to stop reading). */
+static void *get_slots(rt_reader *r, size_t size, size_t *mask, size_t *count, bool *oom) {
   uint32_t n = rt_read_u32(r), c = rt_read_u32(r);
   const void *src = rt_read(r, (size_t)n * size);
   if (!src || (n & (n - 1)) || (n && c >= n)) {
@@ -91,7 +92,7 @@ static void *get_slots(rt_reader *r, size_t size, size_t *mask, size_t *count) {
   *count = c;
   void *copy = n ? oc_malloc((size_t)n * size) : NULL;
   if (n && !copy)
-    r->bad = true;
+    r->bad = *oom = true;
   else if (n)
     memcpy(copy, src, (size_t)n * size);
   return copy;
@@ -151,10 +152,14 @@ static bool tables_ok(const rt_tokenizer *t) {
   return true;
 }
 
-static void get_tokens(rt_reader *r, rt_tokenizer *t) {
+static void get_tokens(rt_reader *r, rt_tokenizer *t, bool *oom) {
   uint32_t n = rt_read_count(r, 16);
-  if (n != (uint32_t)t->size || !(t->tokens = oc_calloc((size_t)n + 1, sizeof *t->tokens))) {
+  if (n != (uint32_t)t->size) {
     r->bad = true;
+    return;
+  }
+  if (!(t->tokens = oc_calloc((size_t)n + 1, sizeof *t->tokens))) {
+    r->bad = *oom = true;
     return;
   }
   for (uint32_t i = 0; i < n; i++) {
@@ -204,20 +209,22 @@ int rt_tokenizer_unpack(const void *data, size_t n, const char *source, rt_token
     r.bad = true;
   uint32_t arena = rt_read_u32(&r);
   const void *bytes = rt_read(&r, arena);
+  bool oom = false;
   if (bytes && (t->arena = oc_malloc((size_t)arena + 1))) {
     memcpy(t->arena, bytes, arena);
     t->arena_len = t->arena_cap = arena;
   } else {
-    r.bad = true;
+    r.bad = true, oom = bytes != NULL;
   }
-  get_tokens(&r, t);
+  if (!r.bad)
+    get_tokens(&r, t, &oom);
   size_t unused;
-  t->by_text.slots = r.bad ? NULL : get_slots(&r, sizeof *t->by_text.slots, &t->by_text.mask, &t->by_text.count);
-  t->merges.slots = r.bad ? NULL : get_slots(&r, sizeof *t->merges.slots, &t->merges.mask, &t->merges.count);
-  t->words = r.bad ? NULL : get_slots(&r, sizeof *t->words, &t->words_mask, &unused);
+  t->by_text.slots = r.bad ? NULL : get_slots(&r, sizeof *t->by_text.slots, &t->by_text.mask, &t->by_text.count, &oom);
+  t->merges.slots = r.bad ? NULL : get_slots(&r, sizeof *t->merges.slots, &t->merges.mask, &t->merges.count, &oom);
+  t->words = r.bad ? NULL : get_slots(&r, sizeof *t->words, &t->words_mask, &unused, &oom);
   for (int k = 0; k < 2 && !r.bad; k++) {
     tok_trie *tr = &t->tries[k];
-    tr->edges.slots = get_slots(&r, sizeof *tr->edges.slots, &tr->edges.mask, &tr->edges.count);
+    tr->edges.slots = get_slots(&r, sizeof *tr->edges.slots, &tr->edges.mask, &tr->edges.count, &oom);
     tr->nodes = (int32_t)rt_read_u32(&r);
     const void *first = rt_read(&r, sizeof tr->first);
     if (first)
@@ -229,6 +236,8 @@ int rt_tokenizer_unpack(const void *data, size_t n, const char *source, rt_token
     rc = -1, r.bad = true;
   if (rc) {
     rt_tokenizer_free(t);
+    if (oom)
+      return oc_fail(e, "%s: out of memory for the tokenizer", source);
     return r.bad ? oc_fail(e, "%s: the tokenizer section is malformed: the file is damaged", source) : -1;
   }
   *out = t;
