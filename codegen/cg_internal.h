@@ -16,6 +16,7 @@
 typedef struct cg_kernel_entry {
   cg_kernel_key key; /* normalized: fields the op ignores are zero */
   void *fn;
+  char symbol[128];  /* its name in the JIT or the object file */
 } cg_kernel_entry;
 
 struct cg_jit {
@@ -31,7 +32,30 @@ struct cg_jit {
   int compiles;
   double compile_seconds;          /* spent emitting and compiling kernels */
   char session_error[512];         /* last error the execution session reported, or "" */
+  struct cg_aot *aot;              /* ahead of time: kernels go to an object (aot.c), no lljit */
 };
+
+/* A target machine for cpu and features, PIC, with the given code model. */
+int cg_make_tm(const char *cpu, const char *features, LLVMCodeModel model, LLVMTargetMachineRef *out,
+               oc_error *e);
+
+/* aot.c: an AOT session's side of cg_jit_add and cg_jit_lookup. The module
+ * is optimized; add links it into the object's module (consuming it); lookup
+ * gives a kernel's number + 1 as its address, which only rt_program_pack
+ * reads (such a program cannot run). */
+void cg_aot_set_target(cg_jit *j, LLVMModuleRef m);
+int cg_aot_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
+int cg_aot_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
+void cg_aot_free(cg_jit *j);
+
+/* Matmul weight w (a node named `name`) in the kernels' panels: in memory p
+ * owns (the JIT), or, in an AOT session lowering into a pack, streamed into
+ * the pack panel by panel and mapped back (aot.c). */
+int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, const void **out,
+                     oc_error *e);
+/* Panels [p0, p1) of w in the layout of cg_pack_matrix, from out on (pack.c). */
+void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
+                    int64_t p1, void *out);
 
 /* "+avx2,-avx512f,..." lists `name` as enabled. */
 bool cg_has_feature(const char *features, const char *name);

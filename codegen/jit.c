@@ -35,7 +35,8 @@ static void report_session_error(void *ctx, LLVMErrorRef err) {
   LLVMDisposeErrorMessage(msg);
 }
 
-static int make_tm(const char *cpu, const char *features, LLVMTargetMachineRef *out, oc_error *e) {
+int cg_make_tm(const char *cpu, const char *features, LLVMCodeModel model, LLVMTargetMachineRef *out,
+               oc_error *e) {
   char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
   LLVMTargetRef target;
   int rc = 0;
@@ -43,7 +44,7 @@ static int make_tm(const char *cpu, const char *features, LLVMTargetMachineRef *
     rc = oc_fail(e, "no LLVM target for %s: %s", triple, msg ? msg : "unknown");
   } else {
     *out = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
-                                   LLVMRelocPIC, LLVMCodeModelJITDefault);
+                                   LLVMRelocPIC, model);
     if (!*out)
       rc = oc_fail(e, "LLVM cannot make a target machine for cpu \"%s\" on %s", cpu, triple);
   }
@@ -66,7 +67,8 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
   j->vnni = j->vw == 16 && cg_has_feature(features, "avx512vnni");
   LLVMTargetMachineRef jit_tm;
-  if (make_tm(cpu, features, &j->tm, e) || make_tm(cpu, features, &jit_tm, e)) {
+  if (cg_make_tm(cpu, features, LLVMCodeModelJITDefault, &j->tm, e) ||
+      cg_make_tm(cpu, features, LLVMCodeModelJITDefault, &jit_tm, e)) {
     cg_jit_free(j);
     return oc_wrap(e, "JIT for cpu \"%s\"", cpu);
   }
@@ -116,6 +118,7 @@ void cg_jit_free(cg_jit *j) {
     if (err)
       LLVMConsumeError(err); /* nothing left to report it to */
   }
+  cg_aot_free(j); /* its module lives in the context */
   if (j->tsc)
     LLVMOrcDisposeThreadSafeContext(j->tsc);
   if (j->tm)
@@ -158,8 +161,12 @@ static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {
 
 /* Verifies, optimizes at O3 for the target, and dumps m; m stays the caller's. */
 static int prepare(cg_jit *j, LLVMModuleRef m, oc_error *e) {
-  LLVMSetDataLayout(m, LLVMOrcLLJITGetDataLayoutStr(j->lljit));
-  LLVMSetTarget(m, LLVMOrcLLJITGetTripleString(j->lljit));
+  if (j->aot)
+    cg_aot_set_target(j, m);
+  else {
+    LLVMSetDataLayout(m, LLVMOrcLLJITGetDataLayoutStr(j->lljit));
+    LLVMSetTarget(m, LLVMOrcLLJITGetTripleString(j->lljit));
+  }
   char *msg = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
     oc_fail(e, "emitted invalid LLVM IR: %s", msg ? msg : "unknown");
@@ -184,6 +191,8 @@ int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e) {
     LLVMDisposeModule(m);
     return oc_wrap(e, "module %s", name);
   }
+  if (j->aot)
+    return cg_aot_add(j, m, e);
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc); /* owns m */
   LLVMErrorRef err =
       LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm); /* consumes tsm */
@@ -196,6 +205,8 @@ int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e) {
 }
 
 int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e) {
+  if (j->aot)
+    return cg_aot_lookup(j, name, addr, e);
   LLVMOrcExecutorAddress a = 0;
   j->session_error[0] = '\0';
   LLVMErrorRef err = LLVMOrcLLJITLookup(j->lljit, &a, name);

@@ -271,6 +271,8 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
     return oc_wrap(e, "compiling kernel %s", name);
   }
   j->compile_seconds += rt_seconds() - t0;
-  j->kernels[j->n_kernels++] = (cg_kernel_entry){k, *fn};
+  cg_kernel_entry *entry = &j->kernels[j->n_kernels++];
+  *entry = (cg_kernel_entry){k, *fn, ""};
+  snprintf(entry->symbol, sizeof entry->symbol, "%s", name);
   return 0;
 }

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cg_internal.h"
 #include "olmoc/alloc.h"
-#include "olmoc/codegen.h"
 
 typedef struct lower {
   const ir_graph *g;
@@ -166,13 +166,16 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   }
   if (!l->has_packed[src]) {
     const ir_tensor *w = &l->weight[src];
-    void *y = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
-    if (!y)
+    const void *y;
+    if (l->q8) {
+      void *q = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
+      if (!q)
+        return -1;
+      cg_pack_matrix_q8(l->j, w->dtype, w->dims[0], w->dims[1], w->data, q);
+      y = q;
+    } else if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, &y, e)) {
       return -1;
-    if (l->q8)
-      cg_pack_matrix_q8(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
-    else
-      cg_pack_matrix(l->j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+    }
     l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
     l->has_packed[src] = true;
   }

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef OLMOC_NO_CJSON
 #include <cjson/cJSON.h>
+#endif
 
 static atomic_long left;  /* allocations until the one that fails; 0: hook off */
 static atomic_long made;  /* allocations since arming */
@@ -66,7 +68,10 @@ bool oc_alloc_failed(void) { return atomic_load(&fired); }
 
 /* cJSON keeps its allocator in a global of its own: set it once, before any
  * thread could parse. (Its parser then copies with malloc and free instead of
- * realloc, which is all the hooks change.) */
+ * realloc, which is all the hooks change.) Compiled model binaries, which
+ * read no JSON and link no cJSON, build this file with OLMOC_NO_CJSON. */
+#ifndef OLMOC_NO_CJSON
 __attribute__((constructor)) static void hook_cjson(void) {
   cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = oc_malloc, .free_fn = free});
 }
+#endif

@@ -9,28 +9,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "executor_internal.h"
 #include "olmoc/alloc.h"
-#include "olmoc/executor.h"
 
 #define HUGE_PAGE (2u << 20)
 
-struct rt_program {
-  int64_t ctx;           /* positions every cache holds */
-  int64_t max_tokens;    /* the largest T the arena was planned for */
-  int64_t P;             /* positions cached so far */
-  unsigned char *arena;  /* activations: [arena_bytes] */
-  int64_t arena_bytes;
-  float **caches;        /* [n_caches]: f32[ctx, cache_row[i]] */
-  int64_t *cache_row, n_caches;
-  void **owned;          /* [n_owned]: tables and converted weights */
-  int64_t n_owned;
-  rt_step *steps;        /* [n_steps] */
-  int64_t n_steps, cap_steps;
-  rt_arg output;         /* f32[T, out_cols] */
-  int64_t out_cols, vocab;
-  const int32_t *tokens; /* this call's ids */
-  double *step_seconds;  /* [n_steps] while profiling, else NULL */
-};
 
 /* 64-byte aligned memory (2 MiB when large, so the kernel can back it with
  * huge pages), or NULL. Not zeroed: pages appear as they are first written,
@@ -71,6 +54,7 @@ void rt_program_free(rt_program *p) {
     free(p->caches[i]);
   for (int64_t i = 0; i < p->n_owned; i++)
     free(p->owned[i]);
+  free(p->owned_bytes);
   free(p->caches);
   free(p->cache_row);
   free(p->owned);
@@ -104,11 +88,15 @@ void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
   void **owned = oc_realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
   if (owned)
     p->owned = owned;
-  void *m = owned ? big_alloc(bytes) : NULL;
+  size_t *sizes = oc_realloc(p->owned_bytes, (size_t)(p->n_owned + 1) * sizeof *sizes);
+  if (sizes)
+    p->owned_bytes = sizes;
+  void *m = owned && sizes ? big_alloc(bytes) : NULL;
   if (!m) {
     oc_fail(e, "out of memory for %zu bytes", bytes);
     return NULL;
   }
+  p->owned_bytes[p->n_owned] = bytes;
   p->owned[p->n_owned++] = m;
   return m;
 }

@@ -102,8 +102,6 @@ static char *rewrite_pattern(const char *src, const char **bad) {
 
 static int add_step(rt_tokenizer *t, const char *pattern, bool literal, tok_keep keep,
                     const char *where, oc_error *e) {
-  if (t->n_steps == TOK_MAX_STEPS)
-    return oc_fail(e, "%s: more than %d splitting steps (not supported)", where, TOK_MAX_STEPS);
   if (tok_utf8_valid((const unsigned char *)pattern, strlen(pattern)) != strlen(pattern))
     return oc_fail(e, "%s: the pattern is not valid UTF-8", where);
   const char *bad = NULL;
@@ -112,21 +110,30 @@ static int add_step(rt_tokenizer *t, const char *pattern, bool literal, tok_keep
     return oc_fail(e, "%s: the pattern uses %s, which the reference's regex engine (Oniguruma) "
                       "reads differently from PCRE2 (not supported)", where, bad);
   if (!literal && !rewritten) return oc_fail(e, "out of memory");
-  pcre2_compile_context *cc = pcre2_compile_context_create(t->pcre);
+  /* Oniguruma's ^ and $ match at every line; its . excludes only \n. */
+  uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
+  int rc = tok_add_regex(t, literal ? pattern : rewritten, opts, keep, where, e);
+  free(rewritten);
+  return rc;
+}
+
+int tok_add_regex(rt_tokenizer *t, const char *pattern, uint32_t opts, tok_keep keep,
+                  const char *where, oc_error *e) {
+  if (t->n_steps == TOK_MAX_STEPS)
+    return oc_fail(e, "%s: more than %d splitting steps (not supported)", where, TOK_MAX_STEPS);
+  char *source = oc_strdup(pattern);
+  pcre2_compile_context *cc = source ? pcre2_compile_context_create(t->pcre) : NULL;
   if (!cc) {
-    free(rewritten);
+    free(source);
     return oc_fail(e, "out of memory");
   }
   pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
-  /* Oniguruma's ^ and $ match at every line; its . excludes only \n. */
-  uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
   int err;
   PCRE2_SIZE at;
   unsigned long failures = oc_alloc_failures();
-  pcre2_code *re = pcre2_compile((PCRE2_SPTR)(literal ? pattern : rewritten), PCRE2_ZERO_TERMINATED,
-                                 opts, &err, &at, cc);
+  pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &err, &at, cc);
   pcre2_compile_context_free(cc);
-  free(rewritten);
+  if (!re) free(source);
   if (!re && oc_alloc_failures() != failures) return oc_fail(e, "%s: out of memory", where);
   if (!re) {
     PCRE2_UCHAR msg[256];
@@ -134,12 +141,15 @@ static int add_step(rt_tokenizer *t, const char *pattern, bool literal, tok_keep
     return oc_fail(e, "%s: the pattern does not compile: %s", where, (const char *)msg);
   }
   pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* on failure pcre2_match interprets */
-  t->steps[t->n_steps++] = (tok_split){re, keep};
+  t->steps[t->n_steps++] = (tok_split){re, keep, source, opts};
   return 0;
 }
 
 void tok_free_pretokenizer(rt_tokenizer *t) {
-  for (int i = 0; i < t->n_steps; i++) pcre2_code_free(t->steps[i].re);
+  for (int i = 0; i < t->n_steps; i++) {
+    pcre2_code_free(t->steps[i].re);
+    free(t->steps[i].pattern);
+  }
   t->n_steps = 0;
 }
 

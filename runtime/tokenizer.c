@@ -505,6 +505,10 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
 static void *pcre_alloc(size_t n, void *ctx) { return (void)ctx, oc_malloc(n); }
 static void pcre_free(void *p, void *ctx) { (void)ctx, free(p); }
 
+pcre2_general_context *tok_pcre_context(void) {
+  return pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
+}
+
 int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_tokenizer **out,
                        oc_error *e) {
   *out = NULL;
@@ -520,7 +524,7 @@ int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_toke
                    oc_text_where(json, len, end, where, sizeof where));
   }
   rt_tokenizer *t = oc_calloc(1, sizeof *t);
-  if (!t || !(t->pcre = pcre2_general_context_create(pcre_alloc, pcre_free, NULL))) {
+  if (!t || !(t->pcre = tok_pcre_context())) {
     free(t);
     cJSON_Delete(root);
     return oc_fail(e, "%s: out of memory", source);

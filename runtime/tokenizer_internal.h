@@ -95,6 +95,8 @@ typedef enum { TOK_KEEP_ALL, TOK_KEEP_GAPS, TOK_KEEP_MATCHES } tok_keep;
 typedef struct tok_split {
   pcre2_code *re;
   tok_keep keep;
+  char *pattern;    /* what re was compiled from, with */
+  uint32_t options; /* these PCRE2 options (kept for packing) */
 } tok_split;
 
 /* Added tokens are matched with a byte trie, longest match at the leftmost
@@ -130,6 +132,9 @@ struct rt_tokenizer {
   pcre2_general_context *pcre; /* PCRE2 allocates through oc_malloc with it */
 };
 
+/* tokenizer.c: a PCRE2 context that allocates through oc_malloc (t->pcre). */
+pcre2_general_context *tok_pcre_context(void);
+
 /* tokenizer.c: the id of a token by its text (vocabulary key or added
  * content), or -1. */
 int32_t tok_find_text(const rt_tokenizer *t, const char *text, size_t n);
@@ -142,6 +147,10 @@ int tok_mark_self(rt_tokenizer *t);
 struct cJSON;
 int tok_parse_pretokenizer(rt_tokenizer *t, const struct cJSON *pt, oc_error *e);
 void tok_free_pretokenizer(rt_tokenizer *t);
+/* Compiles a step's final pattern (PCRE2 syntax, newline LF) and appends it;
+ * where names it in messages. */
+int tok_add_regex(rt_tokenizer *t, const char *pattern, uint32_t opts, tok_keep keep,
+                  const char *where, oc_error *e);
 int tok_trie_add(tok_trie *tr, const char *text, size_t n, int32_t id);
 
 /* Calls piece() for every piece the pre-tokenizer steps make of s[0, n)

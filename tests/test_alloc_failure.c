@@ -26,8 +26,10 @@
 #include <cmocka.h>
 
 #include "olmoc/alloc.h"
+#include "olmoc/aot.h"
 #include "olmoc/chat.h"
 #include "olmoc/codegen.h"
+#include "olmoc/compile.h"
 #include "olmoc/generate.h"
 #include "olmoc/interp.h"
 #include "olmoc/ir_text.h"
@@ -648,6 +650,93 @@ static void test_jit(void **state) {
   ir_graph_free(c.g);
 }
 
+/* ---- a compiled model's packed file: written while lowering, read back ---- */
+
+typedef struct pack_case {
+  jit_case jit;           /* the graph, weights and a JIT with its kernels compiled */
+  rt_tokenizer *tokenizer;
+  ir_dtype dtype;         /* of the packed weights: bf16 goes through the scratch file */
+  char path[128];
+} pack_case;
+
+static int write_pack(void *ctx, text *out, oc_error *e) {
+  pack_case *c = ctx;
+  rt_pack_writer *w;
+  rt_aot_meta meta = {.vocab = 256, .ctx = 16, .n_eos = 1, .eos = {255}, .sampling = rt_sampling_default()};
+  rt_pack_target t = {"cpu", "+avx2", 1, c->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32};
+  if (rt_pack_create(c->path, &t, &w, e))
+    return -1;
+  if (cg_lower_packed(c->jit.j, c->jit.g, &c->jit.r.plan, 16, c->jit.w, c->dtype, w, e) ||
+      rt_tokenizer_pack(c->tokenizer, w, e) || rt_aot_meta_pack(&meta, w, e)) {
+    rt_pack_abandon(w);
+    assert_false(temporary_left());
+    return -1;
+  }
+  if (rt_pack_finish(w, e)) {
+    assert_false(temporary_left());
+    return -1;
+  }
+  FILE *f = fopen(c->path, "rb");
+  assert_non_null(f);
+  char buf[65536];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, f));)
+    add(out, buf, n);
+  fclose(f);
+  return 0;
+}
+
+static int read_pack(void *ctx, text *out, oc_error *e) {
+  pack_case *c = ctx;
+  rt_pack *p = NULL;
+  rt_program *program = NULL;
+  rt_tokenizer *t = NULL;
+  rt_kernel_symbol *k = NULL;
+  int n = 0;
+  rt_pack_expect x = {"cpu", "+avx2", 1};
+  int tok = -1;
+  int rc = rt_pack_open(c->path, 0, &x, RT_PACK_READ, &p, e) || (tok = rt_pack_find(p, RT_PACK_TOKENIZER)) < 0 ||
+           rt_tokenizer_unpack(rt_pack_data(p, tok), rt_pack_section_at(p, tok)->bytes, c->path, &t, e) ||
+           cg_kernel_symbols(c->jit.j, &k, &n, e) || rt_program_unpack(p, k, n, 0, &program, e);
+  const float *logits = rc ? NULL : rt_program_run(program, tokens, 7, 1, e);
+  if (logits)
+    add(out, logits, 7 * 256 * sizeof *logits);
+  free(k);
+  rt_program_free(program);
+  rt_tokenizer_free(t);
+  rt_pack_close(p);
+  return logits ? 0 : -1;
+}
+
+/* Writing a pack while lowering with cached kernels (f32 in place, bf16
+ * converted through the scratch file), then reading it back and running. */
+static void test_packed_model(void **state) {
+  (void)state;
+  olmo2_config cfg;
+  oc_error e;
+  check(olmo2_config_load(TINY, &cfg, &e), &e);
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    pack_case c = {.dtype = bf16 ? IR_BF16 : IR_F32};
+    snprintf(c.path, sizeof c.path, "%s/tiny.weights", tmpdir);
+    check(olmo2_build_graph(&cfg, c.dtype, &c.jit.g, &e), &e);
+    check(rt_weights_open(TINY, &c.jit.w, &e), &e);
+    check(rt_tokenizer_load(BUNDLED, &c.tokenizer, &e), &e);
+    check(pass_run_pipeline(c.jit.g, &(pass_options){.level = 2, .max_tokens = 8, .max_ctx = 16}, &c.jit.r, &e), &e);
+    check(cg_jit_new(&c.jit.j, &e), &e);
+    text warm = {0};
+    check(write_pack(&c, &warm, &e), &e); /* compiles the kernels */
+    free(warm.p);
+    sweep(bf16 ? "packed model, writing bf16" : "packed model, writing f32", write_pack, &c,
+          (plan){150, 50, 100}, true);
+    sweep(bf16 ? "packed model, reading bf16" : "packed model, reading f32", read_pack, &c, EVERY_N, true);
+    unlink(c.path);
+    cg_jit_free(c.jit.j);
+    pass_result_free(&c.jit.r);
+    rt_tokenizer_free(c.tokenizer);
+    rt_weights_close(c.jit.w);
+    ir_graph_free(c.jit.g);
+  }
+}
+
 /* ---- the hook itself ---- */
 
 static void test_hook(void **state) {
@@ -694,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_interpreter),
       cmocka_unit_test(test_generation),
       cmocka_unit_test(test_jit),
+      cmocka_unit_test(test_packed_model),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -55,5 +55,6 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_compile(int argc, char **argv);
 
 #endif

@@ -1,0 +1,94 @@
+/* The main of a compiled model binary (linked by `olmoc compile`, with the
+ * kernels and the table olmoc_aot_image it generates): checks the CPU, loads
+ * the packed weights (inside the binary, beside it, or --weights) and
+ * generates with the same options and output as `olmoc run`. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "olmoc/aot.h"
+#include "session.h"
+
+extern const rt_aot_image olmoc_aot_image;
+
+static const char usage[] =
+    "usage: %s [-p PROMPT] [options]\n"
+    "\n"
+    "Generates text after PROMPT (or standard input when it is not a terminal)\n"
+    "and streams it to standard output; timings go to standard error.\n"
+    "Compiled by olmoc for CPU %s.\n"
+    "\n"
+    "options:\n" CLI_GENERATE_USAGE
+    "  --ctx N                 KV cache positions (default: what the model was compiled for)\n"
+    "  -t, --threads N         threads (default: all cores)\n"
+    "  --mmap                  map the weights instead of reading them (faster start; their\n"
+    "                          checksums are not verified)\n"
+    "  --weights FILE          the packed weights (default: inside this binary, else\n"
+    "                          this binary's path + .weights)\n"
+    "  -h, --help              show this help\n";
+
+typedef struct options {
+  cli_generate_options gen;
+  long ctx, threads;
+  bool mmap;
+  const char *weights;
+} options;
+
+static int no_chat_template(void *ctx, rt_chat_template *t, oc_error *e) {
+  const rt_aot_model *m = ctx;
+  if (!m->meta.has_chat)
+    return oc_fail(e, "%s had no chat template olmoc renders when it was compiled: use "
+                   "--chat-template olmo2", m->meta.model);
+  *t = m->meta.chat;
+  return 0;
+}
+
+static int run(const options *o, const char *self, oc_error *e) {
+  rt_aot_options ao = {.binary = self, .weights = o->weights, .load = o->mmap ? RT_PACK_MMAP : RT_PACK_READ,
+                       .ctx = o->ctx, .threads = (int)o->threads};
+  rt_aot_model *m;
+  if (rt_aot_open(&olmoc_aot_image, &ao, &m, e))
+    return -1;
+  cli_generator g = {.model = &m->model, .tokenizer = m->tokenizer, .eos = m->meta.eos,
+                     .n_eos = m->meta.n_eos, .defaults = m->meta.sampling,
+                     .chat_template = no_chat_template, .ctx = m, .load_seconds = m->load_seconds};
+  int rc = cli_generate(&o->gen, &g, e);
+  rt_aot_close(m);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0)
+    self[n] = '\0';
+  else
+    snprintf(self, sizeof self, "%s", argv[0]);
+  options o = {.gen.tokens = 256};
+  const cli_option opts[] = {
+      CLI_GENERATE_OPTIONS(&o.gen),
+      CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_INT("-t", "--threads", &o.threads, 1, 1024, NULL),
+      CLI_OPT_FLAG(NULL, "--mmap", &o.mmap),
+      CLI_OPT_STRING(NULL, "--weights", &o.weights),
+      {0},
+  };
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  if (parsed == 1) {
+    printf(usage, name, olmoc_aot_image.cpu);
+    return 0;
+  }
+  if (parsed < 0) {
+    fprintf(stderr, "%s: %s\n", name, e.msg);
+    fprintf(stderr, usage, name, olmoc_aot_image.cpu);
+    return 2;
+  }
+  if (run(&o, self, &e)) {
+    fprintf(stderr, "%s: %s\n", name, e.msg);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,28 @@
+/* The executor's program, shared inside runtime/ with the code that writes a
+ * program to a packed file and reads it back (program_file.c); everything
+ * else goes through olmoc/executor.h. */
+#ifndef OLMOC_RUNTIME_EXECUTOR_INTERNAL_H
+#define OLMOC_RUNTIME_EXECUTOR_INTERNAL_H
+
+#include "olmoc/executor.h"
+
+struct rt_program {
+  int64_t ctx;           /* positions every cache holds */
+  int64_t max_tokens;    /* the largest T the arena was planned for */
+  int64_t P;             /* positions cached so far */
+  unsigned char *arena;  /* activations: [arena_bytes] */
+  int64_t arena_bytes;
+  float **caches;        /* [n_caches]: f32[ctx, cache_row[i]] */
+  int64_t *cache_row, n_caches;
+  void **owned;          /* [n_owned]: tables and converted weights */
+  size_t *owned_bytes;   /* [n_owned]: their sizes, for writing them out */
+  int64_t n_owned;
+  rt_step *steps;        /* [n_steps] */
+  int64_t n_steps, cap_steps;
+  rt_arg output;         /* f32[T, out_cols] */
+  int64_t out_cols, vocab;
+  const int32_t *tokens; /* this call's ids */
+  double *step_seconds;  /* [n_steps] while profiling, else NULL */
+};
+
+#endif

@@ -1,0 +1,420 @@
+/* `olmoc compile` end to end: the bundled model compiled to an executable
+ * (weights beside it, embedded, mmap'ed) writes the same greedy text as
+ * `olmoc run`; the library's logits are the JIT's bit for bit; the C example
+ * builds against libNAME.so and NAME.h and writes the same text; ldd shows no
+ * LLVM, cJSON or PCRE2; damaged or mismatched weights are refused with a
+ * message naming the file; an AVX2 build runs here; failed links say which
+ * command failed and leave nothing behind. */
+#include <dirent.h>
+#include <dlfcn.h>
+
+#include "cli_harness.h"
+#include "olmoc/codegen.h"
+#include "olmoc/model_api.h"
+#include "olmoc/olmo2.h"
+#include "olmoc/passes.h"
+#include "olmoc/weights.h"
+
+#define MODEL "models/olmo2-tiny"
+#define PROMPT "-p \"Language modeling is \" -n 16 --temp 0 -t 1"
+
+static char stdout_text[1 << 16], stderr_text[1 << 16], reference[1 << 16];
+static char dir[512]; /* tmpdir/out: what compile writes */
+
+static void read_into(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  buf[fread(buf, 1, cap - 1, f)] = '\0';
+  fclose(f);
+}
+
+/* Runs a shell command with stdout and stderr captured apart; the exit code. */
+static int sh(const char *fmt, ...) {
+  char cmd[4096], redirected[4600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  snprintf(redirected, sizeof redirected, "%s >%s/stdout 2>%s/stderr", cmd, tmpdir, tmpdir);
+  int status = system(redirected);
+  char path[600];
+  snprintf(path, sizeof path, "%s/stdout", tmpdir);
+  read_into(path, stdout_text, sizeof stdout_text);
+  snprintf(path, sizeof path, "%s/stderr", tmpdir);
+  read_into(path, stderr_text, sizeof stderr_text);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void expect_stderr(const char *words) {
+  if (!strstr(stderr_text, words))
+    fail_msg("stderr lacks \"%s\":\n%.3000s", words, stderr_text);
+}
+
+static void must(int rc) {
+  if (rc)
+    fail_msg("exit %d\nstdout: %.2000s\nstderr: %.3000s", rc, stdout_text, stderr_text);
+}
+
+/* A transcript without its timings: the load time and the tok/s figures go. */
+static void untimed(const char *in, char *out, size_t cap) {
+  size_t n = 0;
+  while (*in && n + 1 < cap) {
+    if (!strncmp(in, "load: ", 6) && strstr(in, "prompt:"))
+      in = strstr(in, "prompt:");
+    else if (!strncmp(in, "tokens, ", 8) && strstr(in, " tok/s") && n + 7 < cap)
+      in = strstr(in, " tok/s") + 6, n += (size_t)snprintf(out + n, cap - n, "tokens");
+    else
+      out[n++] = *in++;
+  }
+  out[n] = '\0';
+}
+
+static int compile(const char *args) {
+  return sh("%s/olmoc compile -m " MODEL " %s", OLMOC_BUILD_DIR, args);
+}
+
+static int setup(void **state) {
+  if (make_tmpdir(state))
+    return -1;
+  snprintf(dir, sizeof dir, "%s/out", tmpdir);
+  setenv("OUT_DIR", dir, 1); /* compile's -o $OUT_DIR/... */
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/out %s/scratch", tmpdir, tmpdir);
+  if (system(cmd))
+    return -1;
+  if (sh("%s/olmoc run -m " MODEL " " PROMPT, OLMOC_BUILD_DIR))
+    return -1;
+  snprintf(reference, sizeof reference, "%s", stdout_text);
+  return strstr(reference, "Language modeling is ") == reference ? 0 : -1;
+}
+
+static void test_exe_matches_run(void **state) {
+  (void)state;
+  must(compile("-o $OUT_DIR/tiny"));
+  must(sh("%s/tiny " PROMPT, dir));
+  assert_string_equal(stdout_text, reference);
+  expect_stderr("stop: token limit");
+  must(sh("%s/tiny " PROMPT " --mmap", dir));
+  assert_string_equal(stdout_text, reference);
+  /* a copy elsewhere finds its weights beside itself, by its own name */
+  must(sh("cp %s/tiny %s/scratch/renamed", dir, tmpdir));
+  assert_int_equal(sh("%s/scratch/renamed " PROMPT, tmpdir), 1);
+  expect_stderr("renamed.weights: cannot open");
+  must(sh("%s/scratch/renamed " PROMPT " --weights %s/tiny.weights", tmpdir, dir));
+  assert_string_equal(stdout_text, reference);
+  must(sh("rm %s/scratch/renamed", tmpdir));
+  /* run's options, and its errors */
+  assert_int_equal(sh("%s/tiny --bogus", dir), 2);
+  expect_stderr("tiny: unknown option '--bogus'");
+  must(sh("%s/tiny --help", dir));
+  if (!strstr(stdout_text, "--mmap") || !strstr(stdout_text, "--chat"))
+    fail_msg("help lacks options:\n%s", stdout_text);
+  assert_int_equal(sh("%s/tiny -p hi --chat", dir), 1);
+  expect_stderr("use --chat-template olmo2");
+  must(sh("%s/tiny -p hi --chat-template olmo2 -n 4 --temp 0 -t 1", dir));
+  /* interactive chat on a terminal (script gives it one): the same turns
+   * and the same tokens fed per turn as olmoc run */
+  static char transcript[2][1 << 14];
+  const char *chat = "printf 'Hello\\nAgain\\n' | script -qec '%s --chat-template olmo2 -n 3 --temp 0 -t 1' "
+                     "/dev/null";
+  char command[700];
+  snprintf(command, sizeof command, "%s/olmoc run -m " MODEL, OLMOC_BUILD_DIR);
+  must(sh(chat, command));
+  untimed(stdout_text, transcript[0], sizeof transcript[0]);
+  snprintf(command, sizeof command, "%s/tiny", dir);
+  must(sh(chat, command));
+  untimed(stdout_text, transcript[1], sizeof transcript[1]);
+  assert_string_equal(transcript[1], transcript[0]);
+  if (!strstr(transcript[1], "prompt: 20 tokens") || !strstr(transcript[1], "prompt: 22 tokens"))
+    fail_msg("not two turns:\n%s\nstderr: %s", transcript[1], stderr_text);
+  must(sh("echo 'The jury said' | %s/tiny -n 4 --temp 0 --ctx 32 -t 1", dir));
+  if (strncmp(stdout_text, "The jury said", 13))
+    fail_msg("piped prompt not continued: %s", stdout_text);
+  assert_int_equal(sh("%s/tiny " PROMPT " --ctx 0", dir), 2);
+  assert_int_equal(sh("%s/tiny " PROMPT " --ctx 600", dir), 1);
+  expect_stderr("exceeds the 512 the model was compiled for");
+}
+
+static void test_embedded(void **state) {
+  (void)state;
+  must(compile("-o $OUT_DIR/tinye --embed-weights"));
+  char path[600];
+  snprintf(path, sizeof path, "%s/tinye.weights", dir);
+  assert_int_not_equal(access(path, F_OK), 0); /* one file */
+  snprintf(path, sizeof path, "%s/tinye.weights.embed", dir);
+  assert_int_not_equal(access(path, F_OK), 0);
+  must(sh("mv %s/tinye %s/scratch/alone && %s/scratch/alone " PROMPT, dir, tmpdir, tmpdir));
+  assert_string_equal(stdout_text, reference);
+  must(sh("%s/scratch/alone " PROMPT " --mmap", tmpdir));
+  assert_string_equal(stdout_text, reference);
+  must(sh("rm %s/scratch/alone", tmpdir));
+}
+
+static void test_ldd(void **state) {
+  (void)state;
+  must(sh("ldd %s/tiny", dir));
+  static const char *const allowed[] = {"linux-vdso", "libc.so", "libm.so", "libgomp.so",
+                                        "libpthread.so", "ld-linux", "libdl.so"};
+  for (char *line = strtok(stdout_text, "\n"); line; line = strtok(NULL, "\n")) {
+    bool ok = false;
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
+      ok |= strstr(line, allowed[i]) != NULL;
+    if (!ok)
+      fail_msg("the model binary links more than libc, libm and libgomp: %s", line);
+    assert_null(strstr(line, "LLVM"));
+    assert_null(strstr(line, "cjson"));
+    assert_null(strstr(line, "pcre2"));
+  }
+}
+
+/* A byte flipped, the file cut short, another version: refused by name. */
+static void test_damaged_weights(void **state) {
+  (void)state;
+  size_t n;
+  char path[600], bad[600];
+  snprintf(path, sizeof path, "%s/tiny.weights", dir);
+  snprintf(bad, sizeof bad, "%s/scratch/bad.weights", tmpdir);
+  char *data = slurp(path, &n);
+  FILE *f;
+  data[8192] ^= 0x40; /* inside the first weight */
+  assert_non_null(f = fopen(bad, "wb"));
+  fwrite(data, 1, n, f);
+  fclose(f);
+  assert_int_equal(sh("%s/tiny " PROMPT " --weights %s", dir, bad), 1);
+  expect_stderr("bad.weights: section 0 (model.layers.0.self_attn.q_proj.weight, packed) fails its checksum: "
+                "the file is damaged");
+  data[8192] ^= 0x40;
+  assert_non_null(f = fopen(bad, "wb"));
+  fwrite(data, 1, n - 100, f);
+  fclose(f);
+  assert_int_equal(sh("%s/tiny " PROMPT " --weights %s", dir, bad), 1);
+  expect_stderr("bad.weights: truncated");
+  data[8] = 2; /* the version field */
+  assert_non_null(f = fopen(bad, "wb"));
+  fwrite(data, 1, n, f);
+  fclose(f);
+  assert_int_equal(sh("%s/tiny " PROMPT " --weights %s", dir, bad), 1);
+  expect_stderr("bad.weights: packed-file version 2, but this binary reads version 1");
+  free(data);
+  /* weights compiled with another binary */
+  must(compile("-o $OUT_DIR/other"));
+  assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/other.weights", dir, dir), 1);
+  expect_stderr("written by another `olmoc compile`");
+}
+
+/* Compiles with args (compile saying `says`); the binary `name` must
+ * continue the prompt (other kernels: not necessarily with run's words). */
+static void compile_and_continue(const char *args, const char *says, const char *name) {
+  must(compile(args));
+  expect_stderr(says);
+  must(sh("%s/%s " PROMPT, dir, name));
+  if (strncmp(stdout_text, "Language modeling is ", 21) || strlen(stdout_text) < 40)
+    fail_msg("%s wrote: %s", name, stdout_text);
+}
+
+/* The bundled checkpoint is bf16: --dtype f32 widens it while compiling.
+ * -O0 keeps the unfused graph: its shaped kernels compile and run too. */
+static void test_dtype(void **state) {
+  (void)state;
+  compile_and_continue("-O0 -o $OUT_DIR/tiny0", "(bf16 weights", "tiny0");
+  compile_and_continue("--dtype f32 -o $OUT_DIR/tiny32", "(f32 weights", "tiny32");
+  size_t n16, n32;
+  char path[600];
+  snprintf(path, sizeof path, "%s/tiny.weights", dir);
+  free(slurp(path, &n16));
+  snprintf(path, sizeof path, "%s/tiny32.weights", dir);
+  free(slurp(path, &n32));
+  assert_true(n32 > n16 * 19 / 10); /* weights twice the bytes */
+}
+
+
+typedef struct api {
+  void *so;
+  olmoc_status (*open)(const olmoc_params *, olmoc_model **);
+  olmoc_status (*eval)(olmoc_model *, const int32_t *, size_t, const float **);
+  olmoc_status (*rewind)(olmoc_model *, int64_t);
+  const char *(*errmsg)(const olmoc_model *);
+  void (*free)(olmoc_model *);
+  int32_t (*vocab)(const olmoc_model *);
+} api;
+
+static void load_api(api *a, const char *path) {
+  a->so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!a->so)
+    fail_msg("dlopen: %s", dlerror());
+  *(void **)&a->open = dlsym(a->so, "olmoc_open");
+  *(void **)&a->eval = dlsym(a->so, "olmoc_eval");
+  *(void **)&a->rewind = dlsym(a->so, "olmoc_rewind");
+  *(void **)&a->errmsg = dlsym(a->so, "olmoc_errmsg");
+  *(void **)&a->free = dlsym(a->so, "olmoc_free");
+  *(void **)&a->vocab = dlsym(a->so, "olmoc_vocab_size");
+  assert_true(a->open && a->eval && a->rewind && a->errmsg && a->free && a->vocab);
+}
+
+static void check(int rc, const oc_error *e) {
+  if (rc)
+    fail_msg("%s", e->msg);
+}
+
+/* The JIT's logits for the same tokens, as olmoc run computes them. */
+static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t next, int64_t *vocab) {
+  oc_error e;
+  olmo2_config c;
+  rt_weights *w;
+  ir_graph *g;
+  pass_result r;
+  cg_jit *j;
+  rt_program *p;
+  check(olmo2_config_load(MODEL, &c, &e), &e);
+  check(rt_weights_open(MODEL, &w, &e), &e);
+  check(olmo2_build_graph(&c, IR_BF16, &g, &e), &e);
+  int64_t ctx = c.max_position_embeddings;
+  pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
+  check(pass_run_pipeline(g, &o, &r, &e), &e);
+  check(cg_jit_new_for_target(target, &j, &e), &e);
+  check(cg_lower(j, g, &r.plan, ctx, rt_weights_lookup, w, &p, &e), &e);
+  *vocab = c.vocab_size;
+  float *all = malloc((size_t)((n + 1) * c.vocab_size) * sizeof *all);
+  const float *l = rt_program_run(p, ids, n, 2, &e);
+  assert_non_null(l);
+  memcpy(all, l, (size_t)(n * c.vocab_size) * sizeof *all);
+  assert_non_null(l = rt_program_run(p, &next, 1, 1, &e));
+  memcpy(all + n * c.vocab_size, l, (size_t)c.vocab_size * sizeof *all);
+  rt_program_free(p);
+  cg_jit_free(j);
+  pass_result_free(&r);
+  ir_graph_free(g);
+  rt_weights_close(w);
+  return all;
+}
+
+/* Opens the library at so and checks its logits against the JIT's for the
+ * same target, bit for bit; returns the open model. */
+static olmoc_model *library_matches_jit(api *a, const char *so, const char *target) {
+  static const int32_t ids[] = {5, 1200, 77, 4000, 13, 2};
+  int64_t vocab;
+  float *want = jit_logits(target, ids, 6, 999, &vocab);
+  load_api(a, so);
+  olmoc_model *m;
+  olmoc_params p = {.threads = 2};
+  if (a->open(&p, &m) != OLMOC_OK)
+    fail_msg("olmoc_open: %s", a->errmsg(m));
+  assert_int_equal(a->vocab(m), vocab);
+  const float *got;
+  assert_int_equal(a->eval(m, ids, 6, &got), OLMOC_OK);
+  assert_memory_equal(got, want, (size_t)(6 * vocab) * sizeof *got);
+  int32_t next = 999;
+  assert_int_equal(a->eval(m, &next, 1, &got), OLMOC_OK);
+  assert_memory_equal(got, want + 6 * vocab, (size_t)vocab * sizeof *got);
+  free(want);
+  return m;
+}
+
+static void test_avx2(void **state) {
+  (void)state;
+  compile_and_continue("--target avx2 -o $OUT_DIR/tiny2", "for haswell", "tiny2");
+  assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tiny2.weights", dir, dir), 1);
+  expect_stderr("tiny2.weights: packed for target CPU haswell");
+  /* the same kernels as olmoc run --target avx2 */
+  must(sh("mkdir -p %s/avx2 && %s/olmoc compile -m " MODEL " --emit lib --target avx2 -o %s/avx2/tiny", dir,
+          OLMOC_BUILD_DIR, dir));
+  char so[600];
+  snprintf(so, sizeof so, "%s/avx2/libtiny.so", dir);
+  api a;
+  olmoc_model *m = library_matches_jit(&a, so, "avx2");
+  a.free(m);
+  dlclose(a.so);
+}
+
+static void test_library(void **state) {
+  (void)state;
+  must(compile("--emit lib -o $OUT_DIR/tiny"));
+  char so[600];
+  snprintf(so, sizeof so, "%s/libtiny.so", dir);
+  must(sh("ldd %s", so));
+  assert_null(strstr(stdout_text, "LLVM"));
+  assert_null(strstr(stdout_text, "cjson"));
+  assert_null(strstr(stdout_text, "pcre2"));
+  /* the example, built as a user would */
+  must(sh("cc -Wall -Wextra -Werror -I%s -DMODEL_HEADER='\"tiny.h\"' examples/generate.c -L%s -ltiny "
+          "-Wl,-rpath,%s -o %s/generate",
+          dir, dir, dir, dir));
+  must(sh("%s/generate 'Language modeling is ' 16", dir));
+  size_t len = strlen(stdout_text);
+  assert_true(len > 0 && stdout_text[len - 1] == '\n');
+  stdout_text[len - 1] = '\0';
+  assert_string_equal(stdout_text, reference);
+
+  /* the logits, bit for bit */
+  api a;
+  olmoc_model *m = library_matches_jit(&a, so, "native");
+  /* errors are codes with messages */
+  const float *got;
+  int32_t out_of_range = 5000;
+  assert_int_equal(a.eval(m, &out_of_range, 1, &got), OLMOC_ERROR_ARGUMENT);
+  if (!strstr(a.errmsg(m), "outside the model's vocabulary"))
+    fail_msg("errmsg: %s", a.errmsg(m));
+  assert_int_equal(a.rewind(m, 100), OLMOC_ERROR_ARGUMENT);
+  a.free(m);
+  olmoc_params p = {.weights = "/nonexistent.weights"};
+  assert_int_equal(a.open(&p, &m), OLMOC_ERROR_WEIGHTS);
+  if (!strstr(a.errmsg(m), "/nonexistent.weights: cannot open"))
+    fail_msg("errmsg: %s", a.errmsg(m));
+  a.free(m);
+  dlclose(a.so);
+
+  /* a library with its weights inside finds them through its own path */
+  must(sh("mkdir -p %s/lib && %s/olmoc compile -m " MODEL " --emit lib --embed-weights -o %s/lib/tiny",
+          dir, OLMOC_BUILD_DIR, dir));
+  must(sh("ls %s/lib", dir));
+  assert_null(strstr(stdout_text, ".weights"));
+  must(sh("cc -I%s/lib -DMODEL_HEADER='\"tiny.h\"' examples/generate.c -L%s/lib -ltiny -Wl,-rpath,%s/lib "
+          "-o %s/lib/generate && %s/lib/generate 'Language modeling is ' 16", dir, dir, dir, dir, dir));
+  stdout_text[strlen(stdout_text) - 1] = '\0';
+  assert_string_equal(stdout_text, reference);
+}
+
+static int entries(const char *path) {
+  DIR *d = opendir(path);
+  assert_non_null(d);
+  int n = 0;
+  for (struct dirent *x; (x = readdir(d));)
+    n += x->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+static void test_errors(void **state) {
+  (void)state;
+  char scratch[600];
+  snprintf(scratch, sizeof scratch, "%s/scratch", tmpdir);
+  int before = entries(scratch);
+  assert_int_equal(sh("TMPDIR=%s CC=false %s/olmoc compile -m " MODEL " -o %s/broken", scratch,
+                      OLMOC_BUILD_DIR, dir), 1);
+  expect_stderr("the link failed (exit status 1): false -c -fPIC");
+  assert_int_equal(entries(scratch), before); /* the scratch directory is gone */
+  char path[600];
+  snprintf(path, sizeof path, "%s/broken.weights", dir);
+  assert_int_not_equal(access(path, F_OK), 0); /* and so is the pack */
+  assert_int_equal(compile("-o $OUT_DIR/x --emit so"), 1);
+  expect_stderr("--emit: expected exe or lib, found 'so'");
+  assert_int_equal(compile("-o $OUT_DIR/x --dtype q8"), 1);
+  expect_stderr("--dtype: expected f32 or bf16, found 'q8'");
+  assert_int_equal(compile("-o $OUT_DIR/x --target arm"), 1);
+  expect_stderr("--target: expected native or avx2, found 'arm'");
+  assert_int_equal(compile("-o $OUT_DIR/x -O1 --passes=cse"), 1);
+  expect_stderr("give one of -O0, -O1, -O2 and --passes");
+  assert_int_equal(compile(""), 1);
+  expect_stderr("no output: give -o OUT");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_exe_matches_run), cmocka_unit_test(test_embedded),
+      cmocka_unit_test(test_ldd),            cmocka_unit_test(test_damaged_weights),
+      cmocka_unit_test(test_dtype),          cmocka_unit_test(test_avx2),
+      cmocka_unit_test(test_library),
+      cmocka_unit_test(test_errors),
+  };
+  return cmocka_run_group_tests(tests, setup, remove_tmpdir);
+}
