@@ -90,5 +90,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: %s\n", name, e.msg);
     return 1;
   }
-  return 0;
+  return cli_generate_status(0);
 }

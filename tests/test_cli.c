@@ -217,6 +217,38 @@ static void test_published_layout(void **state) {
   expect_output("--temp: expected a number");
 }
 
+/* Ctrl-C during generation stops it after the token in flight: the text so
+ * far (a prefix of the uninterrupted greedy text), then the timings, and exit
+ * status 130. The interpreter takes seconds for the bundled model's 400
+ * tokens, far longer than the signal takes: it is sent once 40 bytes are out. */
+static void test_interrupt(void **state) {
+  (void)state;
+  const char *run = "run --backend interp -t 1 --temp 0 -n 400 -p 'Language modeling is '";
+  char cmd[2048], path[512];
+  assert_int_equal(olmoc("run --backend interp -t 1 --temp 0 -n 100 -p 'Language modeling is '"), 0);
+  char *full = strdup(out); /* 100 tokens, then the timings */
+  assert_non_null(full);
+  snprintf(cmd, sizeof cmd,
+           "cd %s && { %s/olmoc %s >text 2>log & pid=$!; "
+           "while kill -0 $pid 2>/dev/null && [ $(wc -c <text) -le 40 ]; do sleep 0.01; done; "
+           "kill -INT $pid; wait $pid; echo $? >status; }",
+           tmpdir, OLMOC_BUILD_DIR, run);
+  assert_int_equal(system(cmd), 0);
+  size_t n, text_len;
+  snprintf(path, sizeof path, "%s/status", tmpdir);
+  char *status = slurp(path, &n);
+  snprintf(path, sizeof path, "%s/log", tmpdir);
+  char *log = slurp(path, &n);
+  snprintf(path, sizeof path, "%s/text", tmpdir);
+  char *text = slurp(path, &text_len);
+  assert_int_equal(atoi(status), 130);
+  if (!strstr(log, "stop: interrupted") || !strstr(log, "generation: "))
+    fail_msg("no timings after Ctrl-C:\n%s", log);
+  assert_true(text_len > 40 && text_len < strlen(full));
+  assert_memory_equal(text, full, text_len);
+  free(status), free(log), free(text), free(full);
+}
+
 static void test_bad_commands(void **state) {
   (void)state;
   assert_int_equal(olmoc("tokenize -m tests/data/tiny x"), 1);
@@ -244,6 +276,7 @@ int main(void) {
       cmocka_unit_test(test_failed_write),
       cmocka_unit_test(test_logits_npy),
       cmocka_unit_test(test_published_layout),
+      cmocka_unit_test(test_interrupt),
       cmocka_unit_test(test_bad_commands),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

@@ -66,5 +66,5 @@ int cmd_run(int argc, char **argv) {
   };
   oc_error e = {{0}};
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
-  return cli_exit("run", usage, parsed, !parsed && run(&o, &e), &e);
+  return cli_generate_status(cli_exit("run", usage, parsed, !parsed && run(&o, &e), &e));
 }

@@ -22,8 +22,14 @@ static rt_sampling resolve_sampling(const cli_generate_options *o, const cli_gen
   return s;
 }
 
+/* The first Ctrl-C asks generation to stop after the token in flight, so the
+ * text so far and the timings are printed; the handler then steps aside, so
+ * a second Ctrl-C (say, during a long prompt) ends the process at once. */
 static volatile sig_atomic_t interrupted;
-static void on_interrupt(int sig) { (void)sig, interrupted = 1; }
+static void on_interrupt(int sig) {
+  interrupted = 1;
+  signal(sig, SIG_DFL);
+}
 
 typedef struct session {
   const cli_generate_options *o;
@@ -213,3 +219,5 @@ done:
   rt_sampler_free(s.sampler);
   return rc;
 }
+
+int cli_generate_status(int status) { return status == 0 && interrupted ? CLI_INTERRUPTED : status; }

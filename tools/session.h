@@ -61,7 +61,14 @@ typedef struct cli_generator {
   double load_seconds; /* for the timings line */
 } cli_generator;
 
-/* Generates as the options say: one prompt (or standard input), or a chat. */
+/* Generates as the options say: one prompt (or standard input), or a chat.
+ * Ctrl-C stops it cleanly: the text so far, then the timings. */
 int cli_generate(const cli_generate_options *o, const cli_generator *g, oc_error *e);
+
+/* The exit status after a generation: STATUS, or CLI_INTERRUPTED (128 +
+ * SIGINT, as shells report it) when Ctrl-C stopped a generation that
+ * otherwise succeeded, so scripts can tell a cut-short output. */
+#define CLI_INTERRUPTED 130
+int cli_generate_status(int status);
 
 #endif
