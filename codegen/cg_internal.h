@@ -14,15 +14,17 @@
 #include "olmoc/codegen.h"
 
 typedef struct cg_kernel_entry {
-  cg_kernel_key key; /* normalized: fields the op ignores are zero */
-  void *fn;
-  char symbol[128];  /* its name in the JIT or the object file */
+  cg_kernel_key key;     /* normalized: fields the op ignores are zero */
+  void *fn;              /* NULL until compiled */
+  char symbol[128];      /* its name in the JIT or the object file */
+  LLVMModuleRef pending; /* emitted, waiting for cg_kernel_compile_pending; else NULL */
 } cg_kernel_entry;
 
 struct cg_jit {
   LLVMOrcLLJITRef lljit;
-  LLVMOrcThreadSafeContextRef tsc; /* every module is created in its context */
-  LLVMTargetMachineRef tm;         /* for the optimization pipeline; the LLJIT owns its own copy */
+  LLVMOrcThreadSafeContextRef tsc; /* AOT: every module is created in its context; JIT: NULL */
+  LLVMTargetMachineRef tm;         /* optimizes and compiles; the LLJIT owns its own copy */
+  char *cpu, *features;            /* JIT: what the compiling threads' target machines are for */
   int vw;                          /* floats per vector */
   bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
   bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
@@ -63,6 +65,10 @@ bool cg_has_feature(const char *features, const char *name);
 /* Optimizes m for the JIT's target, writes its IR if asked, and hands it to
  * the JIT. Takes ownership of m, also on failure. */
 int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
+/* The same for m[0..n), compiled on all cores at once in a JIT session. */
+int cg_jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e);
+/* The context for a new module: the AOT session's, shared by all, or in a
+ * JIT a fresh one that the module owns (cg_jit_add disposes both). */
 LLVMContextRef cg_jit_context(cg_jit *j);
 
 /* ---- the IR-building kit (emit_ir.c) ---- */
@@ -201,5 +207,14 @@ int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *
 
 /* Frees the cache's entries (jit.c, at cg_jit_free). */
 void cg_kernel_cache_free(cg_jit *j);
+
+/* Kernels in two phases, so that a model's compile on all cores at once:
+ * cg_kernel_request emits key's kernel unless the cache has it and gives its
+ * index; cg_kernel_compile_pending compiles every kernel emitted since the
+ * last call; cg_kernel_fn is then kernel index's function (NULL before).
+ * cg_kernel_get is the three in one. */
+int cg_kernel_request(cg_jit *j, const cg_kernel_key *key, int *index, oc_error *e);
+int cg_kernel_compile_pending(cg_jit *j, oc_error *e);
+void *cg_kernel_fn(const cg_jit *j, int index);
 
 #endif

@@ -1,9 +1,14 @@
 /* The JIT session: an ORC LLJIT built from a TargetMachine for one CPU (the
  * host's by default, or Haswell's AVX2 for --target avx2; never a CPU without
- * AVX2 and FMA), into which optimized modules are added and looked up.
+ * AVX2 and FMA), into which kernels are added as objects and looked up. Each
+ * kernel's module has a context of its own, so a batch of them is optimized
+ * and compiled to objects on all cores at once (one target machine per
+ * thread): a model's kernels compile in about half the time on two cores.
  * Invariant: every LLVMErrorRef is consumed and every LLVM object has exactly
- * one owner, also on failure paths (the builder, the TM handed to the JTMB and
- * each thread-safe module are consumed by the call that takes them). */
+ * one owner, also on failure paths (the builder, the TM handed to the JTMB,
+ * each module with its context, and each object buffer are consumed by the
+ * call that takes them). */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +72,10 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
   j->vnni = j->vw == 16 && cg_has_feature(features, "avx512vnni");
   LLVMTargetMachineRef jit_tm;
+  if (!(j->cpu = oc_strdup(cpu)) || !(j->features = oc_strdup(features))) {
+    cg_jit_free(j);
+    return oc_fail(e, "out of memory for a JIT session");
+  }
   if (cg_make_tm(cpu, features, LLVMCodeModelJITDefault, &j->tm, e) ||
       cg_make_tm(cpu, features, LLVMCodeModelJITDefault, &jit_tm, e)) {
     cg_jit_free(j);
@@ -84,7 +93,6 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
   }
   LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->lljit),
                                           report_session_error, j);
-  j->tsc = LLVMOrcCreateNewThreadSafeContext();
   *out = j;
   return 0;
 }
@@ -124,6 +132,8 @@ void cg_jit_free(cg_jit *j) {
   if (j->tm)
     LLVMDisposeTargetMachine(j->tm);
   free(j->ir_dir);
+  free(j->cpu);
+  free(j->features);
   cg_kernel_cache_free(j);
   free(j);
 }
@@ -142,7 +152,17 @@ void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }
 bool cg_jit_q8(const cg_jit *j) { return j->q8; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
 double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
-LLVMContextRef cg_jit_context(cg_jit *j) { return LLVMOrcThreadSafeContextGetContext(j->tsc); }
+LLVMContextRef cg_jit_context(cg_jit *j) {
+  return j->aot ? LLVMOrcThreadSafeContextGetContext(j->tsc) : LLVMContextCreate();
+}
+
+/* Disposes m, and its context when it has its own (a JIT's module). */
+static void dispose_module(const cg_jit *j, LLVMModuleRef m) {
+  LLVMContextRef c = LLVMGetModuleContext(m);
+  LLVMDisposeModule(m);
+  if (!j->aot)
+    LLVMContextDispose(c);
+}
 
 static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {
   size_t len;
@@ -159,8 +179,9 @@ static int dump_ir(cg_jit *j, LLVMModuleRef m, oc_error *e) {
   return rt_output_close(&out, e) ? oc_wrap(e, "--emit-llvm") : 0;
 }
 
-/* Verifies, optimizes at O3 for the target, and dumps m; m stays the caller's. */
-static int prepare(cg_jit *j, LLVMModuleRef m, oc_error *e) {
+/* Verifies m and optimizes it at O3 for the target with tm; m stays the
+ * caller's. Allocates nothing of olmoc's, so threads may run it at once. */
+static int optimize(cg_jit *j, LLVMTargetMachineRef tm, LLVMModuleRef m, oc_error *e) {
   if (j->aot)
     cg_aot_set_target(j, m);
   else {
@@ -175,34 +196,111 @@ static int prepare(cg_jit *j, LLVMModuleRef m, oc_error *e) {
   }
   LLVMDisposeMessage(msg);
   LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-  LLVMErrorRef err = LLVMRunPasses(m, "default<O3>", j->tm, opts);
+  LLVMErrorRef err = LLVMRunPasses(m, "default<O3>", tm, opts);
   LLVMDisposePassBuilderOptions(opts);
-  if (err)
-    return fail_llvm(e, err, "optimizing");
-  return j->ir_dir ? dump_ir(j, m, e) : 0;
+  return err ? fail_llvm(e, err, "optimizing") : 0;
 }
 
-int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e) {
-  size_t len;
-  const char *id = LLVMGetModuleIdentifier(m, &len);
-  char name[256];
-  snprintf(name, sizeof name, "%.*s", (int)len, id);
-  if (prepare(j, m, e)) {
-    LLVMDisposeModule(m);
-    return oc_wrap(e, "module %s", name);
+/* The optimized m as an object file in *obj. */
+static int compile(cg_jit *j, LLVMTargetMachineRef tm, LLVMModuleRef m, LLVMMemoryBufferRef *obj,
+                   oc_error *e) {
+  *obj = NULL;
+  if (optimize(j, tm, m, e))
+    return -1;
+  char *msg = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, obj)) {
+    oc_fail(e, "emitting machine code: %s", msg ? msg : "unknown");
+    LLVMDisposeMessage(msg);
+    *obj = NULL;
+    return -1;
   }
-  if (j->aot)
-    return cg_aot_add(j, m, e);
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, j->tsc); /* owns m */
-  LLVMErrorRef err =
-      LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm); /* consumes tsm */
-  if (err) {
-    fail_llvm(e, err, "adding to the JIT");
-    return oc_wrap(e, "module %s", name);
-  }
-  j->compiles++;
   return 0;
 }
+
+static const char *module_name(LLVMModuleRef m, char *buf, size_t n) {
+  size_t len;
+  const char *id = LLVMGetModuleIdentifier(m, &len);
+  snprintf(buf, n, "%.*s", (int)len, id);
+  return buf;
+}
+
+/* Compiles m[0..n) to objs[0..n) with a target machine per thread; errs[i]
+ * says why objs[i] is NULL. */
+static void compile_all(cg_jit *j, LLVMModuleRef *m, int n, LLVMMemoryBufferRef *objs, oc_error *errs) {
+  int threads = n < omp_get_max_threads() ? n : omp_get_max_threads();
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num();
+    LLVMTargetMachineRef tm = j->tm;
+    oc_error made = {{0}};
+    if (t > 0 && cg_make_tm(j->cpu, j->features, LLVMCodeModelJITDefault, &tm, &made))
+      tm = NULL;
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+      if (!tm)
+        errs[i] = made;
+      else
+        compile(j, tm, m[i], &objs[i], &errs[i]);
+    }
+    if (t > 0 && tm)
+      LLVMDisposeTargetMachine(tm);
+  }
+}
+
+/* Optimizes the AOT session's modules one after another and links them into its object. */
+static int add_aot(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e) {
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    char name[256];
+    module_name(m[i], name, sizeof name);
+    if (rc || optimize(j, j->tm, m[i], e) || (j->ir_dir && dump_ir(j, m[i], e))) {
+      rc = rc ? rc : oc_wrap(e, "module %s", name);
+      LLVMDisposeModule(m[i]);
+    } else if (cg_aot_add(j, m[i], e)) { /* consumes m[i] */
+      rc = oc_wrap(e, "module %s", name);
+    }
+  }
+  return rc;
+}
+
+int cg_jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e) {
+  if (j->aot)
+    return add_aot(j, m, n, e);
+  LLVMMemoryBufferRef *objs = oc_calloc((size_t)n, sizeof *objs);
+  oc_error *errs = oc_calloc((size_t)n, sizeof *errs);
+  int rc = !objs || !errs ? oc_fail(e, "out of memory compiling %d kernels", n) : 0;
+  if (!rc)
+    compile_all(j, m, n, objs, errs);
+  LLVMOrcJITDylibRef lib = LLVMOrcLLJITGetMainJITDylib(j->lljit);
+  for (int i = 0; i < n; i++) {
+    char name[256];
+    module_name(m[i], name, sizeof name);
+    if (!rc && !objs[i]) {
+      *e = errs[i];
+      rc = oc_wrap(e, "module %s", name);
+    } else if (!rc && j->ir_dir) {
+      rc = dump_ir(j, m[i], e) ? oc_wrap(e, "module %s", name) : 0;
+    }
+    if (!rc && objs) {
+      LLVMErrorRef err = LLVMOrcLLJITAddObjectFile(j->lljit, lib, objs[i]); /* consumes objs[i] */
+      objs[i] = NULL;
+      if (err) {
+        fail_llvm(e, err, "adding to the JIT");
+        rc = oc_wrap(e, "module %s", name);
+      } else {
+        j->compiles++;
+      }
+    }
+    if (objs && objs[i])
+      LLVMDisposeMemoryBuffer(objs[i]);
+    dispose_module(j, m[i]);
+  }
+  free(objs);
+  free(errs);
+  return rc;
+}
+
+int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e) { return cg_jit_add_all(j, &m, 1, e); }
 
 int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e) {
   if (j->aot)

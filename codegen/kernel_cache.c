@@ -238,18 +238,27 @@ static LLVMModuleRef emit(cg_jit *j, const cg_kernel_key *k, const char *name) {
 }
 
 void cg_kernel_cache_free(cg_jit *j) {
-  for (int i = 0; i < j->n_kernels; i++)
+  for (int i = 0; i < j->n_kernels; i++) {
     free((char *)j->kernels[i].key.expr);
+    if (j->kernels[i].pending) {
+      LLVMContextRef c = LLVMGetModuleContext(j->kernels[i].pending);
+      LLVMDisposeModule(j->kernels[i].pending);
+      if (!j->aot)
+        LLVMContextDispose(c);
+    }
+  }
   free(j->kernels);
 }
 
-int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
+int cg_kernel_request(cg_jit *j, const cg_kernel_key *key, int *index, oc_error *e) {
   cg_kernel_key k;
   if (normalize(key, &k, e))
     return -1;
   for (int i = 0; i < j->n_kernels; i++)
     if (same(&j->kernels[i].key, &k)) {
-      *fn = j->kernels[i].fn;
+      *index = i;
+      if (!j->kernels[i].fn && !j->kernels[i].pending)
+        return oc_fail(e, "kernel %s failed to compile before", j->kernels[i].symbol);
       return 0;
     }
   if (j->n_kernels == j->cap_kernels) {
@@ -260,19 +269,52 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
     j->kernels = grown;
     j->cap_kernels = cap;
   }
-  char name[128];
-  key_name(j, &k, name, sizeof name);
   if (k.expr && !(k.expr = oc_strdup(k.expr)))
     return oc_fail(e, "out of memory for the kernel cache");
   double t0 = rt_seconds();
-  if (cg_jit_add(j, emit(j, &k, name), e) || cg_jit_lookup(j, name, fn, e)) {
-    free((char *)k.expr);
-    *fn = NULL;
-    return oc_wrap(e, "compiling kernel %s", name);
+  cg_kernel_entry *entry = &j->kernels[j->n_kernels];
+  *entry = (cg_kernel_entry){.key = k};
+  key_name(j, &k, entry->symbol, sizeof entry->symbol);
+  entry->pending = emit(j, &k, entry->symbol);
+  j->compile_seconds += rt_seconds() - t0;
+  *index = j->n_kernels++;
+  return 0;
+}
+
+int cg_kernel_compile_pending(cg_jit *j, oc_error *e) {
+  int n = 0, *which = oc_malloc((size_t)(j->n_kernels ? j->n_kernels : 1) * sizeof *which);
+  LLVMModuleRef *mods = oc_malloc((size_t)(j->n_kernels ? j->n_kernels : 1) * sizeof *mods);
+  if (!which || !mods) {
+    free(which);
+    free(mods);
+    return oc_fail(e, "out of memory compiling kernels");
+  }
+  for (int i = 0; i < j->n_kernels; i++)
+    if (j->kernels[i].pending) {
+      which[n] = i;
+      mods[n++] = j->kernels[i].pending;
+      j->kernels[i].pending = NULL; /* cg_jit_add_all owns it now */
+    }
+  double t0 = rt_seconds();
+  int rc = n ? cg_jit_add_all(j, mods, n, e) : 0;
+  for (int i = 0; !rc && i < n; i++) {
+    cg_kernel_entry *entry = &j->kernels[which[i]];
+    if (cg_jit_lookup(j, entry->symbol, &entry->fn, e))
+      rc = oc_wrap(e, "compiling kernel %s", entry->symbol);
   }
   j->compile_seconds += rt_seconds() - t0;
-  cg_kernel_entry *entry = &j->kernels[j->n_kernels++];
-  *entry = (cg_kernel_entry){k, *fn, ""};
-  snprintf(entry->symbol, sizeof entry->symbol, "%s", name);
+  free(which);
+  free(mods);
+  return rc;
+}
+
+void *cg_kernel_fn(const cg_jit *j, int index) { return j->kernels[index].fn; }
+
+int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
+  int index;
+  *fn = NULL;
+  if (cg_kernel_request(j, key, &index, e) || cg_kernel_compile_pending(j, e))
+    return -1;
+  *fn = j->kernels[index].fn;
   return 0;
 }

@@ -139,8 +139,25 @@ static int f32_arg(lower *l, const ir_node *n, int i, rt_arg *out, oc_error *e) 
   return 0;
 }
 
+/* Until every step is added and the kernels compiled together (bind_kernels),
+ * a step names its kernel by its index in the cache, plus one. */
 static int kernel(lower *l, const cg_kernel_key *key, void **fn, oc_error *e) {
-  return cg_kernel_get(l->j, key, fn, e);
+  int index;
+  if (cg_kernel_request(l->j, key, &index, e))
+    return -1;
+  *fn = (void *)(uintptr_t)(index + 1);
+  return 0;
+}
+
+static int bind_kernels(lower *l, oc_error *e) {
+  if (cg_kernel_compile_pending(l->j, e))
+    return -1;
+  for (int64_t i = 0; i < rt_program_steps(l->p); i++) {
+    uintptr_t index = (uintptr_t)rt_program_step(l->p, i)->fn;
+    if (index)
+      rt_program_set_kernel(l->p, i, cg_kernel_fn(l->j, (int)(index - 1)));
+  }
+  return 0;
 }
 
 /* Matrix weights (matmul's, gather's table) are f32 or bf16. */
@@ -442,6 +459,8 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   }
   if (!rc && (output < 0 || l.tokens < 0 || !l.vocab))
     rc = oc_fail(e, "the JIT needs token ids gathered from a table and a logits output");
+  if (!rc)
+    rc = bind_kernels(&l, e);
   if (!rc) {
     const ir_shape *s = &g->nodes[output].type.shape;
     rt_program_set_output(l.p, l.arg[output], s->dim[1].c, l.vocab);

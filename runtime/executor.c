@@ -133,6 +133,7 @@ void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t v
 int64_t rt_program_position(const rt_program *p) { return p->P; }
 int64_t rt_program_steps(const rt_program *p) { return p->n_steps; }
 const rt_step *rt_program_step(const rt_program *p, int64_t i) { return &p->steps[i]; }
+void rt_program_set_kernel(rt_program *p, int64_t i, void *fn) { p->steps[i].fn = fn; }
 const double *rt_program_step_seconds(const rt_program *p) { return p->step_seconds; }
 
 int rt_program_set_profiling(rt_program *p, bool on, oc_error *e) {

@@ -90,6 +90,8 @@ int64_t rt_program_position(const rt_program *p);
 void rt_program_rewind(rt_program *p, int64_t P);
 int64_t rt_program_steps(const rt_program *p);
 const rt_step *rt_program_step(const rt_program *p, int64_t i);
+/* Step i's kernel becomes fn (lowering adds steps before their kernels are compiled). */
+void rt_program_set_kernel(rt_program *p, int64_t i, void *fn);
 
 /* Profiling: while on, every run adds each step's wall time, from its start
  * to the barrier after it as thread 0 sees it, to rt_program_step_seconds
