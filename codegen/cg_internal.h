@@ -70,6 +70,8 @@ int cg_jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e);
 /* The context for a new module: the AOT session's, shared by all, or in a
  * JIT a fresh one that the module owns (cg_jit_add disposes both). */
 LLVMContextRef cg_jit_context(cg_jit *j);
+/* Disposes m, and its context when it has its own (a JIT's module). */
+void cg_jit_dispose_module(const cg_jit *j, LLVMModuleRef m);
 
 /* ---- the IR-building kit (emit_ir.c) ---- */
 

@@ -156,8 +156,7 @@ LLVMContextRef cg_jit_context(cg_jit *j) {
   return j->aot ? LLVMOrcThreadSafeContextGetContext(j->tsc) : LLVMContextCreate();
 }
 
-/* Disposes m, and its context when it has its own (a JIT's module). */
-static void dispose_module(const cg_jit *j, LLVMModuleRef m) {
+void cg_jit_dispose_module(const cg_jit *j, LLVMModuleRef m) {
   LLVMContextRef c = LLVMGetModuleContext(m);
   LLVMDisposeModule(m);
   if (!j->aot)
@@ -293,7 +292,7 @@ int cg_jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e) {
     }
     if (objs && objs[i])
       LLVMDisposeMemoryBuffer(objs[i]);
-    dispose_module(j, m[i]);
+    cg_jit_dispose_module(j, m[i]);
   }
   free(objs);
   free(errs);

@@ -240,12 +240,8 @@ static LLVMModuleRef emit(cg_jit *j, const cg_kernel_key *k, const char *name) {
 void cg_kernel_cache_free(cg_jit *j) {
   for (int i = 0; i < j->n_kernels; i++) {
     free((char *)j->kernels[i].key.expr);
-    if (j->kernels[i].pending) {
-      LLVMContextRef c = LLVMGetModuleContext(j->kernels[i].pending);
-      LLVMDisposeModule(j->kernels[i].pending);
-      if (!j->aot)
-        LLVMContextDispose(c);
-    }
+    if (j->kernels[i].pending)
+      cg_jit_dispose_module(j, j->kernels[i].pending);
   }
   free(j->kernels);
 }
