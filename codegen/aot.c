@@ -19,7 +19,6 @@ struct cg_aot {
   char *layout, *triple;
   char **symbols;       /* [n]: kernel symbols in the order they were added */
   int n;
-  rt_pack_writer *sink; /* while cg_lower_packed runs: where packed matrices go */
 };
 
 int cg_target_named(const char *name, cg_target *t, oc_error *e) {
@@ -152,53 +151,12 @@ int cg_aot_emit_object(cg_jit *j, const char *path, oc_error *e) {
   return 0;
 }
 
-/* Matrix w packed panel by panel into a section of the sink, each piece's
- * source rows given back once written; the section mapped back. */
-static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, const void **out, oc_error *e) {
-  rt_pack_writer *sink = j->aot->sink;
-  int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
-  size_t elem = w->dtype == IR_BF16 ? 2 : 4, panel = (size_t)(nr * k) * elem;
-  int64_t per = panel < ((size_t)4 << 20) ? (int64_t)(((size_t)4 << 20) / panel) : 1; /* ~4 MiB a piece */
-  void *buf = oc_malloc((size_t)per * panel);
-  char section[96];
-  snprintf(section, sizeof section, "%s, packed", name);
-  int index;
-  int rc = buf ? rt_pack_begin(sink, RT_PACK_BUFFER, section, &index, e) : oc_fail(e, "out of memory");
-  for (int64_t p0 = 0; !rc && p0 < panels; p0 += per) {
-    int64_t p1 = p0 + per < panels ? p0 + per : panels, r1 = p1 * nr < n ? p1 * nr : n;
-    cg_pack_panels(j, w->dtype, n, k, w->data, p0, p1, buf);
-    rc = rt_pack_write(sink, buf, (size_t)(p1 - p0) * panel, e);
-    rt_pack_release(sink, (const unsigned char *)w->data + (size_t)(p0 * nr * k) * elem,
-                    (size_t)((r1 - p0 * nr) * k) * elem);
-  }
-  free(buf);
-  if (rc || rt_pack_end(sink, e) || !(*out = rt_pack_map(sink, index, e)))
-    return oc_wrap(e, "packing %s", name);
-  return 0;
-}
-
-int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, const void **out,
-                     oc_error *e) {
-  if (j->aot && j->aot->sink)
-    return stream_packed(j, name, w, out, e);
-  void *y = rt_program_alloc(p, cg_packed_bytes(j, w->dtype, w->dims[0], w->dims[1]), e);
-  if (!y)
-    return -1;
-  cg_pack_matrix(j, w->dtype, w->dims[0], w->dims[1], w->data, y);
-  *out = y;
-  return 0;
-}
-
 int cg_lower_packed(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
                     const rt_weights *src, ir_dtype dtype, rt_pack_writer *w, oc_error *e) {
   rt_pack_weights pw = {.w = w, .src = src, .dtype = dtype};
   rt_program *p;
-  if (j->aot)
-    j->aot->sink = w;
-  int lowered = cg_lower(j, g, plan, ctx, rt_pack_weight, &pw, &p, e);
-  if (j->aot)
-    j->aot->sink = NULL;
-  if (lowered)
+  j->sink = w;
+  if (cg_lower(j, g, plan, ctx, rt_pack_weight, &pw, &p, e))
     return -1;
   rt_kernel_symbol *k;
   int n;

@@ -12,6 +12,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "olmoc/codegen.h"
+#include "olmoc/pack.h"
 
 typedef struct cg_kernel_entry {
   cg_kernel_key key;     /* normalized: fields the op ignores are zero */
@@ -35,6 +36,8 @@ struct cg_jit {
   double compile_seconds;          /* spent emitting and compiling kernels */
   char session_error[512];         /* last error the execution session reported, or "" */
   struct cg_aot *aot;              /* ahead of time: kernels go to an object (aot.c), no lljit */
+  rt_pack_writer *sink;            /* while cg_lower runs: the pack packed matrices go to, or NULL */
+  char *pack_dir;                  /* the JIT packs into a scratch pack there (cg_jit_set_pack_dir) */
 };
 
 /* A target machine for cpu and features, PIC, with the given code model. */
@@ -50,14 +53,22 @@ int cg_aot_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
 int cg_aot_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 void cg_aot_free(cg_jit *j);
 
-/* Matmul weight w (a node named `name`) in the kernels' panels: in memory p
- * owns (the JIT), or, in an AOT session lowering into a pack, streamed into
- * the pack panel by panel and mapped back (aot.c). */
-int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, const void **out,
-                     oc_error *e);
-/* Panels [p0, p1) of w in the layout of cg_pack_matrix, from out on (pack.c). */
+/* Matmul weight w (a node named `name`) in the kernels' panels of dtype wt
+ * (w's own, or IR_I8: quantized to q8): in memory p owns, or, while j has a
+ * sink, streamed into it panel by panel and mapped back (pack_place.c). */
+int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,
+                     const void **out, oc_error *e);
+/* For cg_lower, once its program p exists: when j packs into files and has
+ * no sink yet, a scratch pack with room for g's panels becomes j's sink and
+ * p's to free (pack_place.c). cg_lower clears j->sink when it ends. */
+int cg_scratch_sink(cg_jit *j, rt_program *p, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                    oc_error *e);
+/* Panels [p0, p1) of w in the layout of cg_pack_matrix (cg_pack_matrix_q8),
+ * from out on (pack.c, pack_q8.c). */
 void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
                     int64_t p1, void *out);
+void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                       int64_t p1, void *out);
 
 /* "+avx2,-avx512f,..." lists `name` as enabled. */
 bool cg_has_feature(const char *features, const char *name);

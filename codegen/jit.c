@@ -134,18 +134,23 @@ void cg_jit_free(cg_jit *j) {
   free(j->ir_dir);
   free(j->cpu);
   free(j->features);
+  free(j->pack_dir);
   cg_kernel_cache_free(j);
   free(j);
 }
 
-int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) {
+/* *slot becomes a copy of dir (NULL: none). */
+static int set_dir(char **slot, const char *dir, oc_error *e) {
   char *copy = NULL;
   if (dir && !(copy = oc_strdup(dir)))
     return oc_fail(e, "out of memory");
-  free(j->ir_dir);
-  j->ir_dir = copy;
+  free(*slot);
+  *slot = copy;
   return 0;
 }
+
+int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) { return set_dir(&j->ir_dir, dir, e); }
+int cg_jit_set_pack_dir(cg_jit *j, const char *dir, oc_error *e) { return set_dir(&j->pack_dir, dir, e); }
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
 void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }

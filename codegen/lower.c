@@ -182,17 +182,9 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
     l->has_packed[src] = true;
   }
   if (!l->has_packed[src]) {
-    const ir_tensor *w = &l->weight[src];
     const void *y;
-    if (l->q8) {
-      void *q = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
-      if (!q)
-        return -1;
-      cg_pack_matrix_q8(l->j, w->dtype, w->dims[0], w->dims[1], w->data, q);
-      y = q;
-    } else if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, &y, e)) {
+    if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, &l->weight[src], *wtype, &y, e))
       return -1;
-    }
     l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
     l->has_packed[src] = true;
   }
@@ -429,6 +421,37 @@ static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
   return rt_program_alloc(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
 }
 
+void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      uint64_t *packed, uint64_t *other) {
+  lower l = {.g = g};
+  bool *seen = oc_calloc((size_t)g->n, sizeof *seen); /* [n]: counted already (NULL: count each use) */
+  int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx, K = 1;
+  *packed = 0;
+  *other = (uint64_t)plan->arena_bytes;
+  for (int id = 0; id < g->n; id++) {
+    const ir_node *n = &g->nodes[id];
+    for (int i = 0; i < ir_arity(n); i++) {
+      const ir_shape *w = shape(&l, n->in[i]);
+      if (!matmul_weight(&l, n, i) || w->rank != 2 || !ir_dim_is_const(w->dim[0]) ||
+          !ir_dim_is_const(w->dim[1]) || (seen && seen[n->in[i]]))
+        continue;
+      if (seen)
+        seen[n->in[i]] = true;
+      ir_dtype wt = cg_jit_q8(j) ? IR_I8 : g->nodes[n->in[i]].type.dtype;
+      *packed += cg_packed_bytes(j, wt, w->dim[0].c, w->dim[1].c);
+      K = w->dim[1].c > K ? w->dim[1].c : K;
+    }
+    rt_count row;
+    if (n->op == IR_KV_CACHE && !product(n, &n->type.shape, 1, n->type.shape.rank, &row, NULL))
+      *other += (uint64_t)(ctx * row.c) * sizeof(float);
+    if (n->op == IR_ROPE_COS || n->op == IR_ROPE_SIN)
+      *other += (uint64_t)(ctx * n->dim) * sizeof(float);
+  }
+  if (cg_jit_q8(j))
+    *other += (uint64_t)max_tokens * cg_q8_row_bytes(K);
+  free(seen);
+}
+
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *wctx, rt_program **out, oc_error *e) {
   *out = NULL;
@@ -449,6 +472,8 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
+  if (!rc)
+    rc = cg_scratch_sink(j, l.p, g, plan, ctx, e);
   if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
     rc = -1;
   int output = -1;
@@ -457,6 +482,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
       oc_wrap(e, "node %%%d (%s)", id, op_name(&g->nodes[id]));
     output = g->nodes[id].op == IR_OUTPUT ? id : output;
   }
+  j->sink = NULL;
   if (!rc && (output < 0 || l.tokens < 0 || !l.vocab))
     rc = oc_fail(e, "the JIT needs token ids gathered from a table and a logits output");
   if (!rc)

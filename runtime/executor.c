@@ -1,5 +1,6 @@
-/* The plan executor: owns the activation arena, the KV caches and the tables a
- * program needs, and runs the steps in one OpenMP parallel region per call.
+/* The plan executor: owns the activation arena, the KV caches, the tables and
+ * the scratch pack of weights a program needs, and runs the steps in one
+ * OpenMP parallel region per call.
  * Invariant: thread i of n computes the contiguous slice [w*i/n, w*(i+1)/n) of
  * each step's work (rounded to the grain), every work item is computed by the
  * same kernel code whatever the slice, and a barrier separates the steps, so
@@ -11,6 +12,7 @@
 
 #include "executor_internal.h"
 #include "olmoc/alloc.h"
+#include "olmoc/pack.h"
 
 #define HUGE_PAGE (2u << 20)
 
@@ -54,6 +56,7 @@ void rt_program_free(rt_program *p) {
     free(p->caches[i]);
   for (int64_t i = 0; i < p->n_owned; i++)
     free(p->owned[i]);
+  rt_pack_abandon(p->pack);
   free(p->owned_bytes);
   free(p->caches);
   free(p->cache_row);
@@ -100,6 +103,8 @@ void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
   p->owned[p->n_owned++] = m;
   return m;
 }
+
+void rt_program_own_pack(rt_program *p, rt_pack_writer *w) { p->pack = w; }
 
 int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
   if (s->n_args < 1 || s->n_args > RT_MAX_ARGS || (!s->fn && s->call != RT_CALL_KV_APPEND &&

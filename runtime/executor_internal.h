@@ -17,6 +17,7 @@ struct rt_program {
   void **owned;          /* [n_owned]: tables and converted weights */
   size_t *owned_bytes;   /* [n_owned]: their sizes, for writing them out */
   int64_t n_owned;
+  struct rt_pack_writer *pack; /* the scratch pack holding packed weights, or NULL */
   rt_step *steps;        /* [n_steps] */
   int64_t n_steps, cap_steps;
   rt_arg output;         /* f32[T, out_cols] */

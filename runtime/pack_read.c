@@ -112,19 +112,6 @@ static int check_table(rt_pack *p, oc_error *e) {
   return 0;
 }
 
-/* MemAvailable from /proc/meminfo in bytes, or 0 when unknown. */
-static uint64_t memory_available(void) {
-  FILE *f = fopen("/proc/meminfo", "r");
-  char line[256];
-  unsigned long long kb = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
-      break;
-  if (f)
-    fclose(f);
-  return (uint64_t)kb * 1024;
-}
-
 static int damaged(const rt_pack *p, int i, oc_error *e) {
   return oc_fail(e, "%s: section %d (%s) fails its checksum: the file is damaged", p->path, i,
                  p->table[i].name);
@@ -153,7 +140,7 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
     }
     base = (unsigned char *)p->buffers + (p->at + lo - start);
   } else {
-    uint64_t available = memory_available();
+    uint64_t available = rt_memory_available();
     if (available && hi - lo > available) /* reading would end in the OOM killer */
       return oc_fail(e, "%s: %.1f GB of weights do not fit in the %.1f GB of memory available: "
                      "use --mmap (the weights then page in from the file)", p->path,

@@ -5,16 +5,21 @@
  * Memory the program may point at is known as regions: noted ones are
  * sections already, offered ones (checkpoint tensors, staged conversions in
  * a deleted scratch file) become sections when a pointer into them is first
- * resolved. Invariant: `at` is the file's length so far and the start of the
- * next write; every section starts at a multiple of RT_PACK_ALIGN. */
-#define _GNU_SOURCE /* copy_file_range */
+ * resolved. A scratch pack (the JIT's packed weights when they do not fit in
+ * memory) is written the same way into an unnamed file and never finished.
+ * Invariant: `at` is the file's length so far and the start of the next
+ * write; every section starts at a multiple of RT_PACK_ALIGN. */
+#define _GNU_SOURCE /* copy_file_range, O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "olmoc/alloc.h"
@@ -68,6 +73,27 @@ static int pad_to(rt_pack_writer *w, uint64_t align, oc_error *e) {
   return put_all(w, zeros, (size_t)n, e);
 }
 
+/* w's header so far (the table's fields come at rt_pack_finish) and its
+ * block at byte 0, zero until then; on failure w is freed. */
+static int start(rt_pack_writer *w, const rt_pack_target *t, oc_error *e) {
+  w->fd = fileno(w->out.f);
+  w->scratch = -1;
+  rt_pack_header *h = &w->header;
+  memcpy(h->magic, RT_PACK_MAGIC, sizeof h->magic);
+  h->version = RT_PACK_VERSION;
+  h->header_bytes = RT_PACK_HEADER_BYTES;
+  h->build_id = t->build_id;
+  h->dtype = (uint32_t)t->dtype;
+  snprintf(h->cpu, sizeof h->cpu, "%s", t->cpu);
+  snprintf(h->features, sizeof h->features, "%s", t->features);
+  static const unsigned char zeros[RT_PACK_HEADER_BYTES];
+  if (put_all(w, zeros, sizeof zeros, e)) {
+    rt_pack_abandon(w);
+    return -1;
+  }
+  return 0;
+}
+
 int rt_pack_create(const char *path, const rt_pack_target *t, rt_pack_writer **out, oc_error *e) {
   *out = NULL;
   rt_pack_writer *w = oc_calloc(1, sizeof *w);
@@ -86,22 +112,72 @@ int rt_pack_create(const char *path, const rt_pack_target *t, rt_pack_writer **o
     free(w);
     return oc_fail(e, "%s: a packed file must be a regular file", path);
   }
-  w->fd = fileno(w->out.f);
-  w->scratch = -1;
-  rt_pack_header *h = &w->header;
-  memcpy(h->magic, RT_PACK_MAGIC, sizeof h->magic);
-  h->version = RT_PACK_VERSION;
-  h->header_bytes = RT_PACK_HEADER_BYTES;
-  h->build_id = t->build_id;
-  h->dtype = (uint32_t)t->dtype;
-  snprintf(h->cpu, sizeof h->cpu, "%s", t->cpu);
-  snprintf(h->features, sizeof h->features, "%s", t->features);
-  /* the header's block, zero until rt_pack_finish writes it */
-  static const unsigned char zeros[RT_PACK_HEADER_BYTES];
-  if (put_all(w, zeros, sizeof zeros, e)) {
-    rt_pack_abandon(w);
+  if (start(w, t, e))
+    return -1;
+  *out = w;
+  return 0;
+}
+
+/* Room for a scratch pack of `bytes` in dir, on a file system whose pages can
+ * be evicted. The header, padding and table take far less than the slack. */
+static int check_scratch_dir(const char *dir, uint64_t bytes, oc_error *e) {
+  struct statvfs vfs;
+  struct statfs fs;
+  if (statvfs(dir, &vfs) || statfs(dir, &fs))
+    return oc_fail(e, "%s: cannot hold the packed weights' file: %s", dir, strerror(errno));
+  if (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC)
+    return oc_fail(e, "%s: a file system in memory (tmpfs or ramfs), where packed weights would take "
+                   "the memory they are meant to spare: choose a directory on disk", dir);
+  uint64_t room = (uint64_t)vfs.f_bavail * vfs.f_frsize, need = bytes + ((uint64_t)64 << 20);
+  if (room < need)
+    return oc_fail(e, "%s: %.2f GB free, but the packed weights need %.2f GB: free some space or "
+                   "choose another directory", dir, (double)room / 1e9, (double)need / 1e9);
+  return 0;
+}
+
+/* A file in dir that no name points to: O_TMPFILE where the file system has
+ * it, else a fresh name unlinked at once. -1 with errno set on failure. */
+static int unnamed_file(const char *dir) {
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+    return fd;
+  size_t len = strlen(dir) + sizeof "/olmoc-pack.XXXXXX";
+  char *path = oc_malloc(len);
+  if (!path) {
+    errno = ENOMEM;
     return -1;
   }
+  snprintf(path, len, "%s/olmoc-pack.XXXXXX", dir);
+  fd = mkstemp(path);
+  if (fd >= 0)
+    unlink(path);
+  int err = errno;
+  free(path);
+  errno = err;
+  return fd;
+}
+
+int rt_pack_create_scratch(const char *dir, uint64_t bytes, rt_pack_writer **out, oc_error *e) {
+  *out = NULL;
+  if (check_scratch_dir(dir, bytes, e))
+    return -1;
+  rt_pack_writer *w = oc_calloc(1, sizeof *w);
+  if (!w || !(w->out.path = oc_strdup(dir))) {
+    free(w);
+    return oc_fail(e, "%s: out of memory", dir);
+  }
+  int fd = unnamed_file(dir);
+  int err = errno;
+  if (fd < 0 || !(w->out.f = fdopen(fd, "w+"))) {
+    err = fd < 0 ? err : errno;
+    if (fd >= 0)
+      close(fd);
+    free(w->out.path);
+    free(w);
+    return oc_fail(e, "%s: cannot create the packed weights' file there: %s", dir, strerror(err));
+  }
+  if (start(w, &(rt_pack_target){"", "", 0, 0}, e))
+    return -1;
   *out = w;
   return 0;
 }

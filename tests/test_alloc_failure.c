@@ -623,7 +623,8 @@ static int lower_and_run(void *ctx, text *out, oc_error *e) {
 }
 
 /* Every N with a JIT whose kernels are compiled already (all of cg_lower's and
- * the executor's allocations); then with a fresh JIT per run, for what only
+ * the executor's allocations), packing into memory, then into a scratch pack
+ * (no descriptor or file may be left); then with a fresh JIT per run, for what only
  * a fresh JIT allocates: the session (the first allocation) and the kernel
  * cache (at the first kernel, the gather of the embedding, allocation 20 or
  * so). A fresh run compiles the kernels with LLVM, most of a second: every N
@@ -642,6 +643,11 @@ static void test_jit(void **state) {
   check(lower_and_run(&c, &warm, &e), &e);
   free(warm.p);
   sweep("JIT lowering and run, kernels cached", lower_and_run, &c, EVERY_N, false);
+  char packs[] = OLMOC_BUILD_DIR "/alloc_packs.XXXXXX"; /* on disk: /tmp may be tmpfs */
+  assert_non_null(mkdtemp(packs));
+  check(cg_jit_set_pack_dir(c.j, packs, &e), &e);
+  sweep("JIT lowering into a scratch pack and run", lower_and_run, &c, EVERY_N, false);
+  assert_int_equal(rmdir(packs), 0); /* nothing was left in it */
   cg_jit_free(c.j);
   c.j = NULL;
   sweep("JIT lowering and run, fresh JIT", lower_and_run, &c, (plan){40, 0, 0}, false);

@@ -14,6 +14,7 @@
 #include "olmoc/compile.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/passes.h"
+#include "program_harness.h"
 
 #define MODEL "models/olmo2-tiny"
 #define CTX 64
@@ -33,16 +34,6 @@ typedef struct fixture {
   cg_jit *jit;
   char pack[256], pack_bf16[256];
 } fixture;
-
-static void check(int rc, const oc_error *e) {
-  if (rc)
-    fail_msg("%s", e->msg);
-}
-
-static void expect_error(const char *msg, const char *words) {
-  if (!strstr(msg, words))
-    fail_msg("error \"%s\" lacks \"%s\"", msg, words);
-}
 
 static const int32_t prompt[] = {17, 200, 5, 40, 91, 33, 102}; /* < both vocabularies */
 #define N_PROMPT 7
@@ -117,19 +108,7 @@ static rt_pack *open_pack(const fixture *f, const char *path, uint64_t at, rt_pa
 
 /* The prompt's logits, then one decode step's, from p. */
 static float *logits_of(fixture *f, int which, rt_program *p) {
-  oc_error e;
-  int64_t V = f->config[which].vocab_size;
-  float *all = malloc((size_t)((N_PROMPT + 1) * V) * sizeof *all);
-  assert_non_null(all);
-  const float *l = rt_program_run(p, prompt, N_PROMPT, 2, &e);
-  if (!l)
-    fail_msg("%s", e.msg);
-  memcpy(all, l, (size_t)(N_PROMPT * V) * sizeof *all);
-  int32_t next = 77;
-  if (!(l = rt_program_run(p, &next, 1, 2, &e)))
-    fail_msg("%s", e.msg);
-  memcpy(all + N_PROMPT * V, l, (size_t)V * sizeof *all);
-  return all;
+  return prompt_then_step(p, prompt, N_PROMPT, 77, f->config[which].vocab_size);
 }
 
 /* The checkpoint's weights converted in memory to the graph's dtype (bf16

@@ -12,6 +12,7 @@
 
 #include "bench_profile.h"
 #include "cli.h"
+#include "model.h"
 #include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
@@ -33,6 +34,8 @@ static const char usage[] =
     "                       straight into their packed form, embedding and norms bf16)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
     "  --target T           the JIT's instruction set: native (default) or avx2\n"
+    "  --pack-weights W     where the packed weights go: auto (default: memory, or a\n"
+    "                       file when they do not fit), memory, or file (README.md)\n"
     "  --json               print one JSON object (keys in README.md) instead of a table\n"
     "  --profile            also time each kernel family and each layer (one prefill of\n"
     "                       512 tokens or the context, decode from P=0), in the table or\n"
@@ -321,8 +324,8 @@ static int print_json(cJSON *o, bool lost, oc_error *e) {
   return 0;
 }
 
-static int bench(const char *model, const char *dtype_name, const char *target, int threads, bool json,
-                 bool profile, oc_error *e) {
+static int bench(const char *model, const char *dtype_name, const char *target, const char *pack_weights,
+                 int threads, bool json, bool profile, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
   bool q8 = !strcmp(dtype_name, "q8"); /* matmul weights q8, the rest (embedding, norms) bf16 */
@@ -392,7 +395,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   }
   t0 = rt_seconds();
-  if (cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if (cli_place_weights(jit, g, &r.plan, ctx, pack_weights, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;
@@ -428,7 +431,7 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *model = NULL, *dtype = "f32", *target = "native";
+  const char *model = NULL, *dtype = "f32", *target = "native", *pack_weights = NULL;
   long threads = 0;
   bool json = false, profile = false;
   const cli_option opts[] = {
@@ -438,6 +441,7 @@ int cmd_bench(int argc, char **argv) {
       CLI_OPT_FLAG(NULL, "--json", &json),
       CLI_OPT_FLAG(NULL, "--profile", &profile),
       CLI_OPT_STRING(NULL, "--target", &target),
+      CLI_OPT_STRING(NULL, "--pack-weights", &pack_weights),
       {0},
   };
   oc_error e = {{0}};
@@ -446,6 +450,9 @@ int cmd_bench(int argc, char **argv) {
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed && strcmp(target, "native") && strcmp(target, "avx2")) /* before minutes of probing */
     parsed = oc_fail(&e, "--target: expected native or avx2, found '%s'", target);
+  if (!parsed)
+    parsed = cg_pack_mode_check(pack_weights, &e);
   int t = threads > 0 ? (int)threads : rt_default_threads();
-  return cli_exit("bench", usage, parsed, !parsed && bench(model, dtype, target, t, json, profile, &e), &e);
+  return cli_exit("bench", usage, parsed,
+                  !parsed && bench(model, dtype, target, pack_weights, t, json, profile, &e), &e);
 }

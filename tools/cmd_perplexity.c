@@ -26,6 +26,9 @@ static const char usage[] =
     "  --backend B       interp (the reference interpreter, the default) or jit\n"
     "                    (LLVM kernels on all cores, any -O level or --passes)\n"
     "  --target T        the JIT's instruction set: native (default) or avx2\n"
+    "  --pack-weights W  where the JIT packs the weights: auto (default:\n"
+    "                    memory, or a file when they do not fit), memory or\n"
+    "                    file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
     "  -t, --threads N   JIT threads (default: all cores)\n"
     "  -h, --help        show this help\n";
 

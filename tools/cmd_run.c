@@ -25,6 +25,9 @@ static const char usage[] =
     "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
     "                          reference interpreter, one thread, any pipeline)\n"
     "  --target T              the JIT's instruction set: native (default) or avx2\n"
+    "  --pack-weights W        where the JIT packs the weights: auto (default:\n"
+    "                          memory, or a file when they do not fit), memory or\n"
+    "                          file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
     "  -h, --help              show this help\n";
 
 typedef struct run_options {

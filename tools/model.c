@@ -3,6 +3,7 @@
  * executor) or the reference
  * interpreter. The graph reads weights in the checkpoint's own dtype, so a
  * bf16 checkpoint stays bf16 in memory. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,12 +38,32 @@ static const float *jit_forward(void *self, const int32_t *tokens, int64_t T, oc
 static int64_t jit_position(void *self) { return rt_program_position(((cli_model *)self)->program); }
 static void jit_rewind(void *self, int64_t P) { rt_program_rewind(((cli_model *)self)->program, P); }
 
-/* The JIT: kernels for the planned graph, weights packed (q8: quantized) at load. */
+int cli_place_weights(struct cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      const char *mode, oc_error *e) {
+  cg_pack_place at;
+  if (cg_jit_place_weights(j, g, plan, ctx, mode, &at, e))
+    return -1;
+  if (!at.file)
+    return 0;
+  fprintf(stderr, "olmoc: packing %.2f GB of weights into a deleted file in %s, paged in from disk as "
+          "needed (slower): ", (double)at.packed / 1e9, at.dir);
+  if (mode && !strcmp(mode, "file"))
+    fprintf(stderr, "--pack-weights file\n");
+  else
+    fprintf(stderr, "with %.2f GB of arena and caches they do not fit in the %.2f GB of memory "
+            "available (--ctx, --dtype q8 or --pack-weights memory change this)\n",
+            (double)at.other / 1e9, (double)at.available / 1e9);
+  return 0;
+}
+
+/* The JIT: kernels for the planned graph, weights packed (q8: quantized) at
+ * load into memory or a file. */
 static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p, bool q8,
                     oc_error *e) {
   const char *emit_llvm = p ? p->emit_llvm : NULL;
   if (cg_jit_new_for_target(p ? p->target : NULL, &m->jit, e) ||
       (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) || (cg_jit_set_q8(m->jit, q8), 0) ||
+      cli_place_weights(m->jit, m->graph, &r->plan, ctx, p ? p->pack_weights : NULL, e) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;
@@ -63,6 +84,8 @@ static int optimize(cli_model *m, int64_t ctx, ir_dtype dtype, const cli_pipelin
     return oc_fail(e, "--emit-llvm writes the JIT's kernels: it needs --backend jit");
   if (!jit && p && p->target)
     return oc_fail(e, "--target picks the JIT's instruction set: it needs --backend jit");
+  if (!jit && p && p->pack_weights)
+    return oc_fail(e, "--pack-weights places the JIT's packed weights: it needs --backend jit");
   bool q8 = p && p->dtype && !strcmp(p->dtype, "q8");
   if (p && p->dtype && !q8 && ir_dtype_lookup(p->dtype) != (int)dtype)
     return oc_fail(e, "--dtype: expected q8 or the checkpoint's own %s, found '%s'", ir_dtype_name(dtype),

@@ -9,6 +9,7 @@
 #include "olmoc/generate.h"
 #include "olmoc/interp.h"
 #include "olmoc/olmo2.h"
+#include "olmoc/plan.h"
 #include "olmoc/tokenizer.h"
 #include "olmoc/weights.h"
 
@@ -27,6 +28,7 @@ typedef struct cli_pipeline {
   const char *target;    /* the JIT's instruction set: "native" (NULL too) or "avx2" */
   const char *dtype;     /* matmul weights: NULL or the checkpoint's dtype (as stored), or "q8"
                             (quantized at load, JIT only) */
+  const char *pack_weights; /* where the JIT packs them: NULL or "auto", "memory", "file" */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
@@ -35,7 +37,8 @@ typedef struct cli_pipeline {
       CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
       CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
-      CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype)
+      CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype), \
+      CLI_OPT_STRING(NULL, "--pack-weights", &(p)->pack_weights)
 
 typedef struct cli_model {
   const char *dir;
@@ -50,6 +53,11 @@ typedef struct cli_model {
   rt_model model;
   double load_seconds;
 } cli_model;
+
+/* Decides where j packs g's weights (--pack-weights mode, cg_jit_place_weights)
+ * and, when into a file, says where and why in one line on stderr. */
+int cli_place_weights(struct cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      const char *mode, oc_error *e);
 
 /* The model in the bundled directory, for commands given no -m. */
 const char *cli_default_model(void);

@@ -208,8 +208,8 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * plan-memory last (fused or primitive ops alike): one step per compute node
  * with its kernel from j (which must outlive the program; reshapes are their
  * source's bytes, as the plan aliases them), KV caches of ctx positions (plan->max_ctx >= ctx),
- * weights from `weights`: matmul matrices packed once into program memory in
- * their dtype (or q8, cg_jit_set_q8: then each matmul reads its rows quantized
+ * weights from `weights`: matmul matrices packed once into program memory
+ * (or a file, below) in their dtype (or q8, cg_jit_set_q8: then each matmul reads its rows quantized
  * by a q8_quantize step, shared by matmuls of the same input, into one
  * program-owned buffer; a lookup may then return a matmul weight already
  * packed: dtype IR_I8, dims [N,K], the bytes cg_pack_matrix_q8 makes for j,
@@ -218,5 +218,41 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *weights_ctx, rt_program **out, oc_error *e);
+
+/* ---- where packed weights go (pack_place.c) ----
+ * By default into program memory. With a pack directory, cg_lower streams
+ * the panels into an unnamed file there instead and maps it read-only (the
+ * program frees it): the kernel evicts and rereads its pages as memory
+ * needs, so a model larger than memory runs, at disk speed once it does
+ * not fit. The logits are the same bits either way. */
+
+/* Bytes a program cg_lower would make from g would hold: *packed of matmul
+ * panels (q8 if j quantizes; an upper bound when the lookup hands over
+ * matrices packed already), *other in anonymous memory besides (the arena,
+ * the KV caches and rope tables for ctx positions, q8's rows). */
+void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      uint64_t *packed, uint64_t *other);
+/* From now on cg_lower packs into a scratch file in dir (NULL: into memory),
+ * refusing, naming dir and the sizes, a directory without room for it or in
+ * memory (tmpfs). */
+int cg_jit_set_pack_dir(cg_jit *j, const char *dir, oc_error *e);
+/* Whether packed weights of `packed` bytes, with `other` bytes of the
+ * program beside them, fit in `available` bytes of memory (the rule and its
+ * margin: pack_place.c). available 0 (unknown) fits. */
+bool cg_pack_fits(uint64_t packed, uint64_t other, uint64_t available);
+
+typedef struct cg_pack_place {
+  bool file;          /* into a scratch file in dir, not memory */
+  const char *dir;    /* $OLMOC_PACK_DIR, else /var/tmp (on disk where /tmp may be tmpfs) */
+  uint64_t packed, other; /* cg_program_bytes */
+  uint64_t available; /* MemAvailable now, 0 when unknown */
+} cg_pack_place;
+
+/* mode is NULL, "auto", "memory" or "file", or the error says so. */
+int cg_pack_mode_check(const char *mode, oc_error *e);
+/* Decides where cg_lower packs j's weights for g, and sets it: mode "memory",
+ * "file", or "auto" (NULL too: a file when !cg_pack_fits). */
+int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, const char *mode,
+                         cg_pack_place *out, oc_error *e);
 
 #endif

@@ -63,6 +63,7 @@ typedef struct rt_step {
 } rt_step;
 
 typedef struct rt_program rt_program;
+struct rt_pack_writer;
 
 /* An empty program with an activation arena of arena_bytes (planned for calls
  * of up to max_tokens tokens) and KV caches of ctx positions. */
@@ -77,6 +78,9 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
 int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e);
 /* bytes of 64-byte aligned memory the program owns (tables, converted weights). */
 void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e);
+/* Hands the program a scratch pack (olmoc/pack.h) its arguments point into,
+ * freed with it (rt_pack_abandon): packed weights in a file, not in memory. */
+void rt_program_own_pack(rt_program *p, struct rt_pack_writer *w);
 /* The call's result: f32[T, cols] at `logits`; token ids must lie in [0, vocab). */
 void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t vocab);
 

@@ -137,12 +137,25 @@ int rt_pack_finish(rt_pack_writer *w, oc_error *e);
 /* Removes the temporary and frees w (NULL is fine). */
 void rt_pack_abandon(rt_pack_writer *w);
 
+/* A writer for a scratch pack: an unnamed file in directory dir (O_TMPFILE,
+ * else a name removed at once), so nothing is left in dir whatever ends the
+ * process, gone when the writer is freed. Its sections are written and
+ * mapped back (rt_pack_map) as any pack's, but it is never finished: free it
+ * with rt_pack_abandon. Refused, naming dir and the sizes, when dir lacks
+ * room for `bytes` of sections or lives in memory (tmpfs, ramfs: its pages
+ * could not be evicted without swap). */
+int rt_pack_create_scratch(const char *dir, uint64_t bytes, rt_pack_writer **out, oc_error *e);
+
 /* Appends the pack at pack_path to the file at path (an executable or a
  * shared library), starting at a 4096-byte boundary, followed by a trailer
  * that rt_pack_find_embedded finds. */
 int rt_pack_append(const char *pack_path, const char *path, oc_error *e);
 
 /* ---- reading ---- */
+
+/* MemAvailable from /proc/meminfo in bytes (what the kernel could give
+ * without swapping), or 0 when unknown. */
+uint64_t rt_memory_available(void);
 
 typedef struct rt_pack rt_pack;
 

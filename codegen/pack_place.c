@@ -1,0 +1,114 @@
+/* Where packed matmul weights go: into anonymous memory the program owns
+ * (fastest: 2 MiB pages), or into a pack's sections, streamed a few MiB of
+ * panels at a time and mapped back read-only. The pack is the one `olmoc
+ * compile` writes, or, for a JIT whose weights do not fit in memory, a
+ * scratch pack in a deleted file: its pages are the page cache's, which the
+ * kernel evicts and reads again from disk as it needs, so a model larger
+ * than memory runs (disk-bound) instead of meeting the OOM killer. Either
+ * way the panels hold the same bits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_internal.h"
+#include "olmoc/alloc.h"
+
+#define PIECE ((size_t)4 << 20) /* bytes of panels packed and written at a time */
+
+static void pack_range(const cg_jit *j, ir_dtype wt, const ir_tensor *w, int64_t p0, int64_t p1, void *out) {
+  if (wt == IR_I8)
+    cg_pack_panels_q8(j, w->dtype, w->dims[0], w->dims[1], w->data, p0, p1, out);
+  else
+    cg_pack_panels(j, wt, w->dims[0], w->dims[1], w->data, p0, p1, out);
+}
+
+/* Matrix w packed piece by piece into a section of j's sink, each piece's
+ * source rows given back once written (when the sink lent them, an AOT
+ * checkpoint's mapping); the section mapped back. */
+static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, ir_dtype wt, const void **out,
+                         oc_error *e) {
+  rt_pack_writer *sink = j->sink;
+  int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
+  size_t elem = ir_dtype_size(w->dtype), panel = cg_packed_bytes(j, wt, nr, k);
+  int64_t per = panel < PIECE ? (int64_t)(PIECE / panel) : 1;
+  void *buf = oc_malloc((size_t)per * panel);
+  char section[96];
+  snprintf(section, sizeof section, "%s, packed", name);
+  int index;
+  int rc = buf ? rt_pack_begin(sink, RT_PACK_BUFFER, section, &index, e) : oc_fail(e, "out of memory");
+  for (int64_t p0 = 0; !rc && p0 < panels; p0 += per) {
+    int64_t p1 = p0 + per < panels ? p0 + per : panels, r1 = p1 * nr < n ? p1 * nr : n;
+    pack_range(j, wt, w, p0, p1, buf);
+    rc = rt_pack_write(sink, buf, (size_t)(p1 - p0) * panel, e);
+    rt_pack_release(sink, (const unsigned char *)w->data + (size_t)(p0 * nr * k) * elem,
+                    (size_t)((r1 - p0 * nr) * k) * elem);
+  }
+  free(buf);
+  if (rc || rt_pack_end(sink, e) || !(*out = rt_pack_map(sink, index, e)))
+    return oc_wrap(e, "packing %s", name);
+  return 0;
+}
+
+int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,
+                     const void **out, oc_error *e) {
+  if (j->sink)
+    return stream_packed(j, name, w, wt, out, e);
+  int64_t nr = cg_matmul_panel(j);
+  void *y = rt_program_alloc(p, cg_packed_bytes(j, wt, w->dims[0], w->dims[1]), e);
+  if (!y)
+    return -1;
+  pack_range(j, wt, w, 0, (w->dims[0] + nr - 1) / nr, y);
+  *out = y;
+  return 0;
+}
+
+int cg_scratch_sink(cg_jit *j, rt_program *p, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                    oc_error *e) {
+  if (!j->pack_dir || j->sink)
+    return 0;
+  uint64_t packed, other;
+  cg_program_bytes(j, g, plan, ctx, &packed, &other);
+  if (rt_pack_create_scratch(j->pack_dir, packed, &j->sink, e))
+    return -1;
+  rt_program_own_pack(p, j->sink);
+  return 0;
+}
+
+/* The rule: packed weights stay in memory when
+ *
+ *   packed + other + margin <= available,   margin = 1 GiB + available / 16
+ *
+ * where available is MemAvailable as the model loads (free memory and the
+ * page cache the kernel can drop, the checkpoint's pages among it), other is
+ * what the program places in anonymous memory at full size (the arena
+ * planned for a prompt the length of the context, the KV caches for the
+ * context, rope tables, q8's rows: their pages appear as they are written,
+ * but a long conversation writes them all), and the margin covers what is
+ * not counted (LLVM and the kernels, the tokenizer, thread stacks, other
+ * processes growing). Unknown MemAvailable (no /proc): memory.
+ * Erring towards the file costs little: when memory was enough after all,
+ * the page cache keeps the file's pages and they read at memory speed (on
+ * 4 KiB pages rather than 2 MiB ones). */
+bool cg_pack_fits(uint64_t packed, uint64_t other, uint64_t available) {
+  uint64_t margin = ((uint64_t)1 << 30) + available / 16;
+  return !available || packed + other + margin <= available;
+}
+
+int cg_pack_mode_check(const char *mode, oc_error *e) {
+  if (mode && strcmp(mode, "auto") && strcmp(mode, "memory") && strcmp(mode, "file"))
+    return oc_fail(e, "--pack-weights: expected auto, memory or file, found '%s'", mode);
+  return 0;
+}
+
+int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, const char *mode,
+                         cg_pack_place *out, oc_error *e) {
+  if (cg_pack_mode_check(mode, e))
+    return -1;
+  mode = mode ? mode : "auto";
+  bool file = !strcmp(mode, "file"), autom = !strcmp(mode, "auto");
+  const char *dir = getenv("OLMOC_PACK_DIR");
+  *out = (cg_pack_place){.dir = dir && *dir ? dir : "/var/tmp", .available = rt_memory_available()};
+  cg_program_bytes(j, g, plan, ctx, &out->packed, &out->other);
+  out->file = file || (autom && !cg_pack_fits(out->packed, out->other, out->available));
+  return cg_jit_set_pack_dir(j, out->file ? out->dir : NULL, e);
+}
