@@ -60,6 +60,7 @@ int cg_aot_new(const cg_target *t, cg_jit **out, oc_error *e) {
     return oc_fail(e, "out of memory for a compile session");
   }
   j->vw = cg_has_feature(t->features, "avx512f") ? 16 : 8;
+  j->avx512bf16 = j->vw == 16 && cg_has_feature(t->features, "avx512bf16");
   j->tsc = LLVMOrcCreateNewThreadSafeContext();
   if (cg_make_tm(t->cpu, t->features, LLVMCodeModelDefault, &j->tm, e)) {
     cg_jit_free(j);
@@ -157,7 +158,7 @@ int cg_aot_emit_object(cg_jit *j, const char *path, oc_error *e) {
 static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, const void **out, oc_error *e) {
   rt_pack_writer *sink = j->aot->sink;
   int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
-  size_t elem = w->dtype == IR_BF16 ? 2 : 4, panel = (size_t)(nr * k) * elem;
+  size_t elem = w->dtype == IR_BF16 ? 2 : 4, panel = cg_panel_bytes(j, w->dtype, k);
   int64_t per = panel < ((size_t)4 << 20) ? (int64_t)(((size_t)4 << 20) / panel) : 1; /* ~4 MiB a piece */
   void *buf = oc_malloc((size_t)per * panel);
   char section[96];

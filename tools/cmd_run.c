@@ -25,6 +25,8 @@ static const char usage[] =
     "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
     "                          reference interpreter, one thread, any pipeline)\n"
     "  --target T              the JIT's instruction set: native (default) or avx2\n"
+    "  --compute f32|bf16      matmuls of T > 1 tokens on vdpbf16ps with the inputs\n"
+    "                          rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"
     "  -h, --help              show this help\n";
 
 typedef struct run_options {

@@ -27,6 +27,8 @@ typedef struct cli_pipeline {
   const char *target;    /* the JIT's instruction set: "native" (NULL too) or "avx2" */
   const char *dtype;     /* matmul weights: NULL or the checkpoint's dtype (as stored), or "q8"
                             (quantized at load, JIT only) */
+  const char *compute;   /* "f32" (NULL too) or "bf16": prefill matmuls on vdpbf16ps (JIT, bf16
+                            weights, AVX512_BF16) */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
@@ -35,7 +37,8 @@ typedef struct cli_pipeline {
       CLI_OPT_STRING(NULL, "--backend", &(p)->backend),                                            \
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
       CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
-      CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype)
+      CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype),     \
+      CLI_OPT_STRING(NULL, "--compute", &(p)->compute)
 
 typedef struct cli_model {
   const char *dir;
