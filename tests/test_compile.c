@@ -257,7 +257,8 @@ static void check(int rc, const oc_error *e) {
 }
 
 /* The JIT's logits for the same tokens, as olmoc run computes them. */
-static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t next, int64_t *vocab) {
+static float *jit_logits(const char *target, bool bf16_compute, const int32_t *ids, int n, int32_t next,
+                         int64_t *vocab) {
   oc_error e;
   olmo2_config c;
   rt_weights *w;
@@ -272,6 +273,7 @@ static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t 
   pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
   check(pass_run_pipeline(g, &o, &r, &e), &e);
   check(cg_jit_new_for_target(target, &j, &e), &e);
+  check(cg_jit_set_bf16_compute(j, bf16_compute, &e), &e);
   check(cg_lower(j, g, &r.plan, ctx, rt_weights_lookup, w, &p, &e), &e);
   *vocab = c.vocab_size;
   float *all = malloc((size_t)((n + 1) * c.vocab_size) * sizeof *all);
@@ -290,10 +292,10 @@ static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t 
 
 /* Opens the library at so and checks its logits against the JIT's for the
  * same target, bit for bit; returns the open model. */
-static olmoc_model *library_matches_jit(api *a, const char *so, const char *target) {
+static olmoc_model *library_matches_jit(api *a, const char *so, const char *target, bool bf16_compute) {
   static const int32_t ids[] = {5, 1200, 77, 4000, 13, 2};
   int64_t vocab;
-  float *want = jit_logits(target, ids, 6, 999, &vocab);
+  float *want = jit_logits(target, bf16_compute, ids, 6, 999, &vocab);
   load_api(a, so);
   olmoc_model *m;
   olmoc_params p = {.threads = 2};
@@ -321,7 +323,32 @@ static void test_avx2(void **state) {
   char so[600];
   snprintf(so, sizeof so, "%s/avx2/libtiny.so", dir);
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, "avx2");
+  olmoc_model *m = library_matches_jit(&a, so, "avx2", false);
+  a.free(m);
+  dlclose(a.so);
+}
+
+/* --compute bf16: the prompt's matmuls on vdpbf16ps, the same logits as the
+ * JIT's in that mode; f32 weights and a target without AVX512_BF16 refused. */
+static void test_bf16_compute(void **state) {
+  (void)state;
+  assert_int_equal(compile("-o $OUT_DIR/x --dtype f32 --compute bf16"), 1);
+  expect_stderr("--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
+  assert_int_equal(compile("-o $OUT_DIR/x --target avx2 --compute bf16"), 1);
+  expect_stderr("the target CPU lacks AVX512_BF16");
+  cg_host h;
+  cg_host_detect(&h);
+  if (!h.avx512bf16) {
+    print_message("skipped: this CPU has no AVX512_BF16\n");
+    skip();
+  }
+  compile_and_continue("--compute bf16 -o $OUT_DIR/tinyb", "bf16 compute", "tinyb");
+  must(sh("mkdir -p %s/bf16c && %s/olmoc compile -m " MODEL " --emit lib --compute bf16 -o %s/bf16c/tiny", dir,
+          OLMOC_BUILD_DIR, dir));
+  char so[600];
+  snprintf(so, sizeof so, "%s/bf16c/libtiny.so", dir);
+  api a;
+  olmoc_model *m = library_matches_jit(&a, so, "native", true);
   a.free(m);
   dlclose(a.so);
 }
@@ -347,7 +374,7 @@ static void test_library(void **state) {
 
   /* the logits, bit for bit */
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, "native");
+  olmoc_model *m = library_matches_jit(&a, so, "native", false);
   /* errors are codes with messages */
   const float *got;
   int32_t out_of_range = 5000;
@@ -413,7 +440,7 @@ int main(void) {
       cmocka_unit_test(test_exe_matches_run), cmocka_unit_test(test_embedded),
       cmocka_unit_test(test_ldd),            cmocka_unit_test(test_damaged_weights),
       cmocka_unit_test(test_dtype),          cmocka_unit_test(test_avx2),
-      cmocka_unit_test(test_library),
+      cmocka_unit_test(test_library),        cmocka_unit_test(test_bf16_compute),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, setup, remove_tmpdir);
