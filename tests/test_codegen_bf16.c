@@ -44,45 +44,9 @@ static jits *host(void **state) {
   return *state;
 }
 
-/* Round to nearest even, as pack and the kernels do. */
-static uint16_t to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
-
-static float from_bf16(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* n random bf16 weights, their f32 values in *as_f32. */
-static uint16_t *weights(int64_t n, float **as_f32) {
-  float *f = randoms(n, -1, 1);
-  uint16_t *h = malloc((size_t)(n ? n : 1) * sizeof *h);
-  assert_non_null(h);
-  for (int64_t i = 0; i < n; i++)
-    f[i] = from_bf16(h[i] = to_bf16(f[i]));
-  *as_f32 = f;
-  return h;
-}
-
-static void *pack(cg_jit *j, int64_t N, int64_t K, const uint16_t *w) {
-  void *p = malloc(cg_packed_bytes(j, IR_BF16, N, K));
-  assert_non_null(p);
-  cg_pack_matrix(j, IR_BF16, N, K, w, p);
-  return p;
-}
-
 /* The interpreter's dot (double, rounded once) and the documented bound. */
 static float dot_ref(const float *x, const float *w, int64_t K, double *bound) {
-  double s = 0, abs = 0;
-  for (int64_t k = 0; k < K; k++) {
-    s += (double)x[k] * w[k];
-    abs += fabs((double)x[k] * w[k]);
-  }
+  double abs, s = dot_double(x, w, K, &abs);
   *bound = (0x1p-8 + (double)K * 0x1p-23) * abs + 0x1p-24 * fabs(s);
   return (float)s;
 }
@@ -103,9 +67,9 @@ static void call(void *fn, ir_op op, const float *x, const void *pw, const void 
 
 static void matmul_case(const jits *j, ir_op op, int64_t M, int64_t K, int64_t N) {
   float *x = randoms(M * K, -1, 1), *r = randoms(M * N, -2, 2), *y = randoms(M * N, 0, 0), *wf, *w2f = NULL;
-  uint16_t *w = weights(N * K, &wf), *w2 = op == IR_MATMUL_SWIGLU ? weights(N * K, &w2f) : NULL;
+  uint16_t *w = weights(IR_BF16, N * K, &wf), *w2 = op == IR_MATMUL_SWIGLU ? weights(IR_BF16, N * K, &w2f) : NULL;
   cg_kernel_key key = {.op = op, .wtype = IR_BF16, .k = K, .n = N};
-  void *pw = pack(j->dot, N, K, w), *pw2 = w2 ? pack(j->dot, N, K, w2) : NULL;
+  void *pw = pack(j->dot, IR_BF16, N, K, w), *pw2 = w2 ? pack(j->dot, IR_BF16, N, K, w2) : NULL;
   call(kernel(j->dot, key), op, x, pw, pw2, r, y, 0, M, 0, N);
   char what[128];
   snprintf(what, sizeof what, "%s bf16 compute M=%lld K=%lld N=%lld", ir_op_table[op].name, (long long)M,
@@ -130,7 +94,7 @@ static void matmul_case(const jits *j, ir_op op, int64_t M, int64_t K, int64_t N
     }
   if (M == 1) { /* decode: the plain bf16 kernel's fma chain, bit for bit */
     float *plain = randoms(N, 0, 0);
-    void *qw = pack(j->plain, N, K, w), *qw2 = w2 ? pack(j->plain, N, K, w2) : NULL;
+    void *qw = pack(j->plain, IR_BF16, N, K, w), *qw2 = w2 ? pack(j->plain, IR_BF16, N, K, w2) : NULL;
     call(kernel(j->plain, key), op, x, qw, qw2, r, plain, 0, 1, 0, N);
     assert_memory_equal(plain, y, (size_t)N * sizeof *y);
     free(plain), free(qw), free(qw2);
@@ -159,7 +123,7 @@ static void test_rounding(void **state) {
                          {-(1 + 0.25f * 0x1p-7f), 1 - 0x1p-9f, 2 + 0x1p-7f}};
   const float want[2] = {(1 + 0x1p-7f) + 1 + (1 + 0x1p-6f), -1.0f + 1 + 2};
   uint16_t w[3] = {0x3f80, 0x3f80, 0x3f80};
-  void *pw = pack(j->dot, 1, 3, w);
+  void *pw = pack(j->dot, IR_BF16, 1, 3, w);
   float y[2];
   ((cg_matmul_fn *)kernel(j->dot, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_BF16, .k = 3, .n = 1}))(
       &x[0][0], pw, y, 0, 2, 0, 1);
@@ -173,8 +137,8 @@ static void test_ranges(void **state) {
   jits *j = host(state);
   const int64_t M = 17, K = 101, N = 77;
   float *x = randoms(M * K, -1, 1), *wf, *wuf, *whole = randoms(M * N, 0, 0), *split = randoms(M * N, 0, 0);
-  uint16_t *w = weights(N * K, &wf), *wu = weights(N * K, &wuf);
-  void *pw = pack(j->dot, N, K, w), *pwu = pack(j->dot, N, K, wu);
+  uint16_t *w = weights(IR_BF16, N * K, &wf), *wu = weights(IR_BF16, N * K, &wuf);
+  void *pw = pack(j->dot, IR_BF16, N, K, w), *pwu = pack(j->dot, IR_BF16, N, K, wu);
   int64_t nr = cg_matmul_panel(j->dot);
   cg_matmul3_fn *fn = kernel(j->dot, (cg_kernel_key){.op = IR_MATMUL_SWIGLU, .wtype = IR_BF16, .k = K, .n = N});
   fn(x, pw, pwu, whole, 0, M, 0, N);
@@ -192,7 +156,7 @@ static void test_pack(void **state) {
   const int64_t N = 35, K = 7;
   int64_t nr = cg_matmul_panel(j->dot), panels = (N + nr - 1) / nr, kp = (K + 1) / 2;
   float *wf;
-  uint16_t *w = weights(N * K, &wf), *p = pack(j->dot, N, K, w);
+  uint16_t *w = weights(IR_BF16, N * K, &wf), *p = pack(j->dot, IR_BF16, N, K, w);
   assert_int_equal(cg_packed_bytes(j->dot, IR_BF16, N, K), (size_t)(panels * nr * 2 * kp) * 2);
   for (int64_t q = 0; q < panels; q++)
     for (int64_t i = 0; i < kp; i++)

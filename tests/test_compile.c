@@ -312,20 +312,24 @@ static olmoc_model *library_matches_jit(api *a, const char *so, const char *targ
   return m;
 }
 
+/* `olmoc compile --emit lib ARGS` into dir/SUB, its logits the JIT's. */
+static void lib_matches_jit(const char *sub, const char *args, const char *target, bool bf16_compute) {
+  must(sh("mkdir -p %s/%s && %s/olmoc compile -m " MODEL " --emit lib %s -o %s/%s/tiny", dir, sub, OLMOC_BUILD_DIR,
+          args, dir, sub));
+  char so[600];
+  snprintf(so, sizeof so, "%s/%s/libtiny.so", dir, sub);
+  api a;
+  olmoc_model *m = library_matches_jit(&a, so, target, bf16_compute);
+  a.free(m);
+  dlclose(a.so);
+}
+
 static void test_avx2(void **state) {
   (void)state;
   compile_and_continue("--target avx2 -o $OUT_DIR/tiny2", "for haswell", "tiny2");
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tiny2.weights", dir, dir), 1);
   expect_stderr("tiny2.weights: packed for target CPU haswell");
-  /* the same kernels as olmoc run --target avx2 */
-  must(sh("mkdir -p %s/avx2 && %s/olmoc compile -m " MODEL " --emit lib --target avx2 -o %s/avx2/tiny", dir,
-          OLMOC_BUILD_DIR, dir));
-  char so[600];
-  snprintf(so, sizeof so, "%s/avx2/libtiny.so", dir);
-  api a;
-  olmoc_model *m = library_matches_jit(&a, so, "avx2", false);
-  a.free(m);
-  dlclose(a.so);
+  lib_matches_jit("avx2", "--target avx2", "avx2", false); /* the kernels of olmoc run --target avx2 */
 }
 
 /* --compute bf16: the prompt's matmuls on vdpbf16ps, the same logits as the
@@ -343,14 +347,7 @@ static void test_bf16_compute(void **state) {
     skip();
   }
   compile_and_continue("--compute bf16 -o $OUT_DIR/tinyb", "bf16 compute", "tinyb");
-  must(sh("mkdir -p %s/bf16c && %s/olmoc compile -m " MODEL " --emit lib --compute bf16 -o %s/bf16c/tiny", dir,
-          OLMOC_BUILD_DIR, dir));
-  char so[600];
-  snprintf(so, sizeof so, "%s/bf16c/libtiny.so", dir);
-  api a;
-  olmoc_model *m = library_matches_jit(&a, so, "native", true);
-  a.free(m);
-  dlclose(a.so);
+  lib_matches_jit("bf16c", "--compute bf16", "native", true);
 }
 
 static void test_library(void **state) {
