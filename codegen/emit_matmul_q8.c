@@ -13,7 +13,6 @@
  * Tiles as in emit_matmul.c: an outer product of R rows by a panel of 2*vw
  * columns (two int32 vectors, one lane per column), rows looping over a panel
  * held in L2 for T > 1; several panels per row for decode. */
-#include <string.h>
 
 #include "cg_internal.h"
 
