@@ -63,7 +63,8 @@ static void panel_row(cg_emit *e, const mm *g, LLVMValueRef panel, LLVMValueRef 
 /* The words of half h of pair row kp of a k-pair panel, as type t: lane c
  * holds column h*vw + c at k = 2kp (low 16 bits) and 2kp + 1 (high). */
 static LLVMValueRef pair_words(cg_emit *e, const mm *g, LLVMValueRef panel, LLVMValueRef kp, int h, LLVMTypeRef t) {
-  LLVMValueRef at = LLVMBuildNSWAdd(e->b, LLVMBuildNSWMul(e->b, kp, cg_i64(e, 2 * g->nr), ""), cg_i64(e, 2 * h * e->vw), "");
+  LLVMValueRef row = LLVMBuildNSWMul(e->b, kp, cg_i64(e, 2 * g->nr), "");
+  LLVMValueRef at = LLVMBuildNSWAdd(e->b, row, cg_i64(e, 2 * h * e->vw), "");
   LLVMValueRef v = LLVMBuildLoad2(e->b, t, cg_elem(e, IR_BF16, panel, at), "");
   LLVMSetAlignment(v, 4);
   return v;

@@ -233,9 +233,9 @@ static int compile(const compile_options *o, oc_error *e) {
     return oc_wrap(e, "%s", j.dir);
   }
   fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %d kernels, context %lld) in %.1f s: %s%s%s%s%s\n",
-          j.dir, j.target.cpu, ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32", kernels, (long long)j.ctx, rt_seconds() - t0,
-          j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "", o->embed ? "" : ", ",
-          o->embed ? "" : j.out.weights);
+          j.dir, j.target.cpu, ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32", kernels, (long long)j.ctx,
+          rt_seconds() - t0, j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "",
+          o->embed ? "" : ", ", o->embed ? "" : j.out.weights);
   return 0;
 }
 

@@ -24,8 +24,8 @@ static const char usage[] =
     "  --backend B        interp (the reference interpreter, the default) or jit\n"
     "                     (LLVM kernels on all cores, any -O level or --passes)\n"
     "  --target T         the JIT's instruction set: native (default) or avx2\n"
-    "  --compute f32|bf16 matmuls of T > 1 tokens on vdpbf16ps with the inputs\n"
-    "                     rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"
+    "  --compute C        f32 (default) or bf16: matmuls of T > 1 tokens on vdpbf16ps\n"
+    "                     with inputs rounded to bf16 (JIT, bf16 weights, AVX512_BF16)\n"
     "  -t, --threads N    JIT threads (default: all cores)\n"
     "  -h, --help         show this help\n";
 
