@@ -1,5 +1,6 @@
 /* Throughput of the JIT's matmul kernel on one thread, y[M,N] = x[M,K] W[N,K]^T
- * for W in f32 and bf16, in the kernels' packed layout.
+ * for W in f32 and bf16, in the kernels' packed layout, and with AVX512_BF16
+ * bf16 under --compute bf16 ("bf16dot": k-pair panels, vdpbf16ps for M > 1).
  *   M = 1 (GEMV, decode): GB/s of weight read, the figure decode speed is
  *   bounded by; W sits in MADV_HUGEPAGE memory in enough copies (>= 1 GiB)
  *   that each call reads it from DRAM, not the L3.
@@ -36,7 +37,10 @@ static void fill(ir_dtype dt, void *w, size_t n) {
   }
 }
 
-static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int sweeps, double peak) {
+/* peak: the probe M > 1 is set against, named peak_name */
+static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int sweeps, double peak,
+               const char *peak_name) {
+  const char *name = dt == IR_BF16 && cg_jit_bf16_compute(j) ? "bf16dot" : ir_dtype_name(dt);
   size_t bytes = cg_packed_bytes(j, dt, N, K);
   int copies = M == 1 ? (int)(FOOTPRINT / (double)bytes) + 1 : 1;
   unsigned char *w = rt_huge_alloc(bytes * (size_t)copies);
@@ -64,14 +68,14 @@ static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int swee
     best = t < best ? t : best;
   }
   if (M == 1)
-    printf("GEMV %-4s W[%lld,%lld] %5.1f MiB x %2d copies: %7.3f ms/call  %6.2f GB/s  (compile %.1f ms)\n",
-           ir_dtype_name(dt), (long long)N, (long long)K, (double)bytes / (1 << 20), copies, best * 1e3,
+    printf("GEMV %-7s W[%lld,%lld] %5.1f MiB x %2d copies: %7.3f ms/call  %6.2f GB/s  (compile %.1f ms)\n",
+           name, (long long)N, (long long)K, (double)bytes / (1 << 20), copies, best * 1e3,
            (double)bytes / best / 1e9, compile * 1e3);
   else
-    printf("GEMM %-4s M=%lld W[%lld,%lld]: %8.3f ms/call  %6.1f GFLOP/s = %4.1f%% of the f32 FMA peak  (compile %.1f ms)\n",
-           ir_dtype_name(dt), (long long)M, (long long)N, (long long)K, best * 1e3,
+    printf("GEMM %-7s M=%lld W[%lld,%lld]: %8.3f ms/call  %6.1f GFLOP/s = %4.1f%% of the %s peak  (compile %.1f ms)\n",
+           name, (long long)M, (long long)N, (long long)K, best * 1e3,
            2.0 * (double)(M * N * K) / best / 1e9, 100 * 2.0 * (double)(M * N * K) / best / 1e9 / peak,
-           compile * 1e3);
+           peak_name, compile * 1e3);
   rt_huge_free(w, bytes * (size_t)copies);
   free(x);
   free(y);
@@ -88,16 +92,27 @@ int main(int argc, char **argv) {
   }
   cg_host h;
   cg_host_detect(&h);
-  double peak = M > 1 ? rt_probe_fma_peak(1, 5) : 0;
+  double peak = M > 1 ? rt_probe_fma_peak(1, 5) : 0, bf16_peak = M > 1 ? rt_probe_bf16_peak(1, 5) : 0;
   printf("matmul_kernel_bench: 1 thread, host %s, best of %d sweeps", h.cpu, sweeps);
-  printf(M > 1 ? ", f32 FMA peak %.1f GFLOP/s\n" : " over >= 1 GiB of MADV_HUGEPAGE weights\n", peak);
-  cg_jit *j;
+  if (M > 1)
+    printf(", f32 FMA peak %.1f, bf16 dot peak %.1f GFLOP/s\n", peak, bf16_peak);
+  else
+    printf(" over >= 1 GiB of MADV_HUGEPAGE weights\n");
+  cg_jit *j, *dot = NULL;
   oc_error e;
   if (cg_jit_new(&j, &e)) {
     fprintf(stderr, "%s\n", e.msg);
     return 1;
   }
-  int rc = run(j, IR_F32, M, N, K, sweeps, peak) || run(j, IR_BF16, M, N, K, sweeps, peak);
+  int rc = run(j, IR_F32, M, N, K, sweeps, peak, "f32 FMA") || run(j, IR_BF16, M, N, K, sweeps, peak, "f32 FMA");
+  if (!rc && h.avx512bf16) { /* --compute bf16, in a session of its own */
+    rc = cg_jit_new(&dot, &e) || cg_jit_set_bf16_compute(dot, true, &e);
+    if (rc)
+      fprintf(stderr, "%s\n", e.msg);
+    else
+      rc = run(dot, IR_BF16, M, N, K, sweeps, bf16_peak, "bf16 dot");
+  }
+  cg_jit_free(dot);
   cg_jit_free(j);
   return rc;
 }

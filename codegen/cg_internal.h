@@ -29,6 +29,8 @@ struct cg_jit {
   int vw;                          /* floats per vector */
   bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
   bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
+  bool avx512bf16;                 /* AVX512_BF16 (vdpbf16ps) at vw 16: --compute bf16 can run */
+  bool bf16_compute;               /* bf16 weights packed in k pairs, T > 1 on vdpbf16ps */
   char *ir_dir;                    /* where optimized IR goes, or NULL */
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;
@@ -63,6 +65,8 @@ int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor
  * p's to free (pack_place.c). cg_lower clears j->sink when it ends. */
 int cg_scratch_sink(cg_jit *j, rt_program *p, const ir_graph *g, const pass_plan *plan, int64_t ctx,
                     oc_error *e);
+/* Bytes of one panel of a matrix of K columns in wt (f32 or bf16; pack.c). */
+size_t cg_panel_bytes(const cg_jit *j, ir_dtype wt, int64_t k);
 /* Panels [p0, p1) of w in the layout of cg_pack_matrix (cg_pack_matrix_q8),
  * from out on (pack.c, pack_q8.c). */
 void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
@@ -130,7 +134,7 @@ LLVMValueRef cg_i64(cg_emit *e, int64_t v);
 LLVMValueRef cg_fconst(LLVMTypeRef t, double v);
 /* An integer constant of type t, splat when t is a vector. */
 LLVMValueRef cg_iconst(LLVMTypeRef t, int64_t v);
-/* <vw x float> with every lane the float s. */
+/* <vw x T> with every lane the scalar s of type T (float: <vw x float>). */
 LLVMValueRef cg_splat(cg_emit *e, LLVMValueRef s);
 /* ptr + i elements of dtype (f32 or bf16). */
 LLVMValueRef cg_elem(cg_emit *e, ir_dtype dt, LLVMValueRef ptr, LLVMValueRef i);
@@ -151,6 +155,8 @@ void cg_store_f32(cg_emit *e, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i);
 
 /* Calls the overloaded intrinsic `name` (e.g. "llvm.fma") at type t. */
 LLVMValueRef cg_intrinsic(cg_emit *e, const char *name, LLVMTypeRef t, LLVMValueRef *args, int n);
+/* Calls the x86 intrinsic `name`, which is not overloaded (e.g. "llvm.x86.avx512.vpdpbusd.512"). */
+LLVMValueRef cg_x86(cg_emit *e, const char *name, LLVMValueRef *args, int n);
 LLVMValueRef cg_fma(cg_emit *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 /* The sum of v's lanes (float or double), in any order (reassoc). */
 LLVMValueRef cg_reduce_add(cg_emit *e, LLVMValueRef v);
@@ -181,10 +187,11 @@ LLVMValueRef cg_exp(cg_emit *e, LLVMValueRef x);
 LLVMValueRef cg_silu_mul(cg_emit *e, LLVMValueRef g, LLVMValueRef u);
 
 /* ---- the matmul kernels' loops (emit_matmul.c), shared by f32/bf16 and q8 ----
- * tile(e, g, m, p, rows, panels) emits one tile: rows m.. by panels p..; the
- * loops: one row (m1 - m0 == 1, decode) in tiles of gemv_panels panels, then
- * single panels; else per panel, tiles of gemm_rows rows, then 4, then 1. */
-typedef void cg_tile_fn(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels);
+ * tile(e, g, m, p, rows, panels, gemv) emits one tile: rows m.. by panels
+ * p..; the loops: one row (m1 - m0 == 1, decode; gemv true) in tiles of
+ * gemv_panels panels, then single panels; else per panel, tiles of gemm_rows
+ * rows, then 4, then 1. */
+typedef void cg_tile_fn(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels, bool gemv);
 void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile, const void *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef p0,
                      LLVMValueRef p1, int gemv_panels, int gemm_rows);
 

@@ -130,9 +130,10 @@ LLVMValueRef cg_iconst(LLVMTypeRef t, int64_t v) {
 }
 
 LLVMValueRef cg_splat(cg_emit *e, LLVMValueRef s) {
-  LLVMValueRef v = LLVMBuildInsertElement(e->b, LLVMGetUndef(e->vf32), s, LLVMConstInt(e->i32, 0, 0), "");
+  LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)e->vw);
+  LLVMValueRef v = LLVMBuildInsertElement(e->b, LLVMGetUndef(vt), s, LLVMConstInt(e->i32, 0, 0), "");
   LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(e->i32, (unsigned)e->vw));
-  return LLVMBuildShuffleVector(e->b, v, LLVMGetUndef(e->vf32), zeros, "");
+  return LLVMBuildShuffleVector(e->b, v, LLVMGetUndef(vt), zeros, "");
 }
 
 static LLVMTypeRef elem_type(cg_emit *e, ir_dtype dt) { return dt == IR_BF16 ? e->i16 : e->f32; }
@@ -242,6 +243,12 @@ LLVMValueRef cg_intrinsic(cg_emit *e, const char *name, LLVMTypeRef t, LLVMValue
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, &t, 1);
   return LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, &t, 1), f, args, (unsigned)n, "");
+}
+
+LLVMValueRef cg_x86(cg_emit *e, const char *name, LLVMValueRef *args, int n) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, NULL, 0);
+  return LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, NULL, 0), f, args, (unsigned)n, "");
 }
 
 LLVMValueRef cg_fma(cg_emit *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {

@@ -13,7 +13,6 @@
  * Tiles as in emit_matmul.c: an outer product of R rows by a panel of 2*vw
  * columns (two int32 vectors, one lane per column), rows looping over a panel
  * held in L2 for T > 1; several panels per row for decode. */
-#include <string.h>
 
 #include "cg_internal.h"
 
@@ -26,13 +25,6 @@ typedef struct q8 {
   LLVMValueRef n0, n1;        /* the column range */
   LLVMTypeRef i8, vi32, vi8;  /* <vw x i32>, <4vw x i8> */
 } q8;
-
-/* A call of an x86 intrinsic that is not overloaded. */
-static LLVMValueRef x86(cg_emit *e, const char *name, LLVMValueRef *args, int n) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  LLVMValueRef f = LLVMGetIntrinsicDeclaration(e->mod, id, NULL, 0);
-  return LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, NULL, 0), f, args, (unsigned)n, "");
-}
 
 static LLVMValueRef byte_at(cg_emit *e, const q8 *g, LLVMValueRef ptr, LLVMValueRef off) {
   return LLVMBuildGEP2(e->b, g->i8, ptr, &off, 1, "");
@@ -56,21 +48,21 @@ static LLVMValueRef splat_of(cg_emit *e, LLVMValueRef v, unsigned n) {
  * off the weights here and acc carries no correction. */
 static LLVMValueRef dot(cg_emit *e, const q8 *g, LLVMValueRef acc, LLVMValueRef wv, LLVMValueRef xb) {
   if (g->vnni)
-    return x86(e, "llvm.x86.avx512.vpdpbusd.512", (LLVMValueRef[]){acc, wv, xb}, 3);
+    return cg_x86(e, "llvm.x86.avx512.vpdpbusd.512", (LLVMValueRef[]){acc, wv, xb}, 3);
   LLVMValueRef xs = LLVMBuildBitCast(e->b, xb, g->vi8, "");
   LLVMValueRef ws = LLVMBuildXor(e->b, LLVMBuildBitCast(e->b, wv, g->vi8, ""), cg_iconst(g->vi8, 0x80), "");
   LLVMValueRef xa = cg_intrinsic(e, "llvm.abs", g->vi8, (LLVMValueRef[]){xs, LLVMConstInt(e->i1, 0, 0)}, 2);
   LLVMValueRef signed_w, pairs, quads;
   LLVMTypeRef vi16 = LLVMVectorType(e->i16, (unsigned)(2 * e->vw));
   if (e->vw == 8) {
-    signed_w = x86(e, "llvm.x86.avx2.psign.b", (LLVMValueRef[]){ws, xs}, 2);
-    pairs = x86(e, "llvm.x86.avx2.pmadd.ub.sw", (LLVMValueRef[]){xa, signed_w}, 2);
-    quads = x86(e, "llvm.x86.avx2.pmadd.wd", (LLVMValueRef[]){pairs, cg_iconst(vi16, 1)}, 2);
+    signed_w = cg_x86(e, "llvm.x86.avx2.psign.b", (LLVMValueRef[]){ws, xs}, 2);
+    pairs = cg_x86(e, "llvm.x86.avx2.pmadd.ub.sw", (LLVMValueRef[]){xa, signed_w}, 2);
+    quads = cg_x86(e, "llvm.x86.avx2.pmadd.wd", (LLVMValueRef[]){pairs, cg_iconst(vi16, 1)}, 2);
   } else {
     LLVMValueRef neg = LLVMBuildICmp(e->b, LLVMIntSLT, xs, LLVMConstNull(g->vi8), "");
     signed_w = LLVMBuildSelect(e->b, neg, LLVMBuildNeg(e->b, ws, ""), ws, "");
-    pairs = x86(e, "llvm.x86.avx512.pmaddubs.w.512", (LLVMValueRef[]){xa, signed_w}, 2);
-    quads = x86(e, "llvm.x86.avx512.pmaddw.d.512", (LLVMValueRef[]){pairs, cg_iconst(vi16, 1)}, 2);
+    pairs = cg_x86(e, "llvm.x86.avx512.pmaddubs.w.512", (LLVMValueRef[]){xa, signed_w}, 2);
+    quads = cg_x86(e, "llvm.x86.avx512.pmaddw.d.512", (LLVMValueRef[]){pairs, cg_iconst(vi16, 1)}, 2);
   }
   return LLVMBuildAdd(e->b, acc, quads, "");
 }
@@ -149,7 +141,8 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
   }
 }
 
-static void q8_tile(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels) {
+static void q8_tile(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels, bool gemv) {
+  (void)gemv; /* one f32 chain over the groups either way */
   tile(e, g, m, p, rows, panels);
 }
 

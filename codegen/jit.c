@@ -71,6 +71,7 @@ int cg_jit_new_for_cpu(const char *cpu, const char *features, cg_jit **out, oc_e
     return oc_fail(e, "out of memory for a JIT session");
   j->vw = cg_has_feature(features, "avx512f") ? 16 : 8;
   j->vnni = j->vw == 16 && cg_has_feature(features, "avx512vnni");
+  j->avx512bf16 = j->vw == 16 && cg_has_feature(features, "avx512bf16");
   LLVMTargetMachineRef jit_tm;
   if (!(j->cpu = oc_strdup(cpu)) || !(j->features = oc_strdup(features))) {
     cg_jit_free(j);
@@ -155,6 +156,18 @@ int cg_jit_set_pack_dir(cg_jit *j, const char *dir, oc_error *e) { return set_di
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
 void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }
 bool cg_jit_q8(const cg_jit *j) { return j->q8; }
+
+int cg_jit_set_bf16_compute(cg_jit *j, bool on, oc_error *e) {
+  if (on && !j->avx512bf16)
+    return oc_fail(e, "--compute bf16 runs on vdpbf16ps, and the target CPU lacks AVX512_BF16 "
+                   "(an AVX-512 CPU with BF16, e.g. Sapphire Rapids or Zen 4; else use --compute f32)");
+  if (on != j->bf16_compute && j->n_kernels) /* the cache's keys do not say which */
+    return oc_fail(e, "--compute is a session's choice: set it before the first kernel is compiled");
+  j->bf16_compute = on;
+  return 0;
+}
+
+bool cg_jit_bf16_compute(const cg_jit *j) { return j->bf16_compute; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
 double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) {

@@ -198,7 +198,10 @@ static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t 
   if (k->op == IR_ELTWISE || is_shaped_op(k)) {
     snprintf(buf, n, "cg_%s_%d", op, j->n_kernels);
   } else if (is_matmul(k->op)) {
-    snprintf(buf, n, "cg_%s_%s_k%lld_n%lld", op, k->wtype == IR_I8 ? "q8" : ir_dtype_name(k->wtype), (long long)k->k,
+    const char *wt = k->wtype == IR_I8                        ? "q8"
+                     : k->wtype == IR_BF16 && j->bf16_compute ? "bf16dot" /* k-pair panels */
+                                                              : ir_dtype_name(k->wtype);
+    snprintf(buf, n, "cg_%s_%s_k%lld_n%lld", op, wt, (long long)k->k,
              (long long)k->n);
   } else if (is_rmsnorm(k->op)) {
     memcpy(&bits, &k->eps, sizeof bits);

@@ -177,6 +177,9 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
     return -1;
   if (l->q8)
     *wtype = IR_I8;
+  else if (*wtype != IR_BF16 && cg_jit_bf16_compute(l->j))
+    return oc_fail(e, "--compute bf16 multiplies bf16 weights, and \"%s\" is %s (use bf16 weights: --dtype bf16 "
+                   "or a bf16 checkpoint)", l->g->nodes[src].name, ir_dtype_name(*wtype));
   if (!l->has_packed[src] && l->weight[src].dtype == IR_I8) { /* already packed, used in place */
     l->packed[src] = l->arg[src];
     l->has_packed[src] = true;

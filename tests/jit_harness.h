@@ -4,6 +4,7 @@
 #ifndef OLMOC_TESTS_JIT_HARNESS_H
 #define OLMOC_TESTS_JIT_HARNESS_H
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,6 +71,50 @@ static inline float *randoms(int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; i++)
     a[i] = uniform(lo, hi);
   return a;
+}
+
+static inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/* n random weights in dtype dt (bf16: truncated), and their f32 values in *as_f32. */
+static inline void *weights(ir_dtype dt, int64_t n, float **as_f32) {
+  float *f = randoms(n, -1, 1);
+  *as_f32 = f;
+  if (dt == IR_F32)
+    return f;
+  uint16_t *h = malloc((size_t)n * sizeof *h);
+  assert_non_null(h);
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t bits;
+    memcpy(&bits, &f[i], sizeof bits);
+    h[i] = (uint16_t)(bits >> 16);
+    f[i] = bf16_to_f32(h[i]);
+  }
+  return h;
+}
+
+/* w[N,K] packed for j's kernels (freed by the caller). */
+static inline void *pack(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, const void *w) {
+  void *p = malloc(cg_packed_bytes(j, dt, N, K));
+  assert_non_null(p);
+  cg_pack_matrix(j, dt, N, K, w, p);
+  return p;
+}
+
+/* The dot product of x and w in double, as the interpreter sums it, and
+ * sum_k |x_k w_k| in *abs (what error bounds scale with). */
+static inline double dot_double(const float *x, const float *w, int64_t K, double *abs) {
+  double s = 0;
+  *abs = 0;
+  for (int64_t k = 0; k < K; k++) {
+    s += (double)x[k] * w[k];
+    *abs += fabs((double)x[k] * w[k]);
+  }
+  return s;
 }
 
 #endif

@@ -1,13 +1,15 @@
 /* `olmoc bench` on the small dolma-tiny config, run as a user would: the
  * table names every figure, --json prints one object with the keys the
- * README documents and positive numbers in them, and a wrong dtype is a
- * clear error. No timing assertions: benchmarks measure, tests check. */
+ * README documents and positive numbers in them, --compute bf16 sets prefill
+ * against the bf16 dot peak, and a wrong dtype or compute is a clear error.
+ * No timing assertions: benchmarks measure, tests check. */
 #include <math.h>
 #include <stdbool.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli_harness.h"
+#include "olmoc/codegen.h"
 
 static double number(const cJSON *o, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -36,6 +38,7 @@ static void test_json(void **state) {
     fail_msg("not one JSON object:\n%.3000s", out);
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "dtype")->valuestring, "f32");
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "target")->valuestring, "avx2");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "compute")->valuestring, "f32");
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "model")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "page_mode")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "thp")));
@@ -141,6 +144,29 @@ static void test_q8(void **state) {
   assert_true(bytes[1] > 0.5 * bytes[0] && bytes[1] < 0.56 * bytes[0]);
 }
 
+/* --compute bf16: prefill's roofline is the bf16 dot peak over the FLOPs. */
+static void test_bf16_compute(void **state) {
+  (void)state;
+  cg_host h;
+  cg_host_detect(&h);
+  if (!h.avx512bf16) {
+    print_message("skipped: this CPU has no AVX512_BF16\n");
+    skip();
+  }
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 --compute bf16 --json -t 2"), 0);
+  cJSON *o = cJSON_Parse(out);
+  assert_non_null(o);
+  assert_string_equal(cJSON_GetObjectItem(o, "compute")->valuestring, "bf16");
+  double peak = number(o, "bf16_dot_peak_gflops");
+  const cJSON *r;
+  cJSON_ArrayForEach(r, array(o, "prefill", 2)) {
+    expect_positive(r, "tok_s");
+    assert_true(fabs(number(r, "roofline_tok_s") - peak * 1e9 / number(r, "flops_per_token")) <=
+                1e-9 * number(r, "roofline_tok_s"));
+  }
+  cJSON_Delete(o);
+}
+
 static void test_errors(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
@@ -149,6 +175,12 @@ static void test_errors(void **state) {
   expect_output("--target: expected native or avx2, found 'sse2'");
   assert_int_equal(olmoc("bench --json"), 2);
   expect_output("-m MODEL is required");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute bf16"), 1);
+  expect_output("--compute bf16 needs bf16 weights: add --dtype bf16 (not f32)");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 --compute bf16 --target avx2"), 1);
+  expect_output("the target CPU lacks AVX512_BF16");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute f16"), 2);
+  expect_output("--compute: expected f32 or bf16, found 'f16'");
 }
 
 int main(void) {
@@ -157,6 +189,7 @@ int main(void) {
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_profile),
       cmocka_unit_test(test_q8),
+      cmocka_unit_test(test_bf16_compute),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

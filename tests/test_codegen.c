@@ -10,42 +10,12 @@
 
 static const int64_t Ks[] = {1, 15, 17, 64, 100}, Ns[] = {1, 3, 33, 70}, Ms[] = {1, 5, 13};
 
-/* ---- inputs ---- */
-
-static float bf16_to_f32(uint16_t h) {
-  uint32_t bits = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-/* n random weights in dtype dt, and their f32 values in *as_f32. */
-static void *weights(ir_dtype dt, int64_t n, float **as_f32) {
-  float *f = randoms(n, -1, 1);
-  *as_f32 = f;
-  if (dt == IR_F32)
-    return f;
-  uint16_t *h = malloc((size_t)n * sizeof *h);
-  assert_non_null(h);
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t bits;
-    memcpy(&bits, &f[i], sizeof bits);
-    h[i] = (uint16_t)(bits >> 16);
-    f[i] = bf16_to_f32(h[i]);
-  }
-  return h;
-}
-
 /* ---- references: the interpreter's arithmetic ---- */
 
 /* (float) of the double-accumulated dot, and the tolerance an f32 kernel gets:
  * 1e-6 * sqrt(K) * sum |x_k w_k| plus 1e-6 of the value. */
 static float dot_ref(const float *x, const float *w, int64_t K, double *tol) {
-  double s = 0, abs = 0;
-  for (int64_t k = 0; k < K; k++) {
-    s += (double)x[k] * w[k];
-    abs += fabs((double)x[k] * w[k]);
-  }
+  double abs, s = dot_double(x, w, K, &abs);
   *tol = 1e-6 * sqrt((double)K) * abs + 1e-6 * fabs(s);
   return (float)s;
 }
@@ -64,14 +34,6 @@ static void near(float got, double want, double tol, const char *what, int64_t i
 }
 
 /* ---- matmul ---- */
-
-/* w[N,K] packed for j's kernels (freed by the caller). */
-static void *pack(cg_jit *j, ir_dtype dt, int64_t N, int64_t K, const void *w) {
-  void *p = malloc(cg_packed_bytes(j, dt, N, K));
-  assert_non_null(p);
-  cg_pack_matrix(j, dt, N, K, w, p);
-  return p;
-}
 
 static void matmul_case(cg_jit *j, ir_op op, ir_dtype dt, int64_t M, int64_t K, int64_t N) {
   float *x = randoms(M * K, -1, 1), *r = randoms(M * N, -2, 2), *y = randoms(M * N, 0, 0);

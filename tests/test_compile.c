@@ -257,7 +257,8 @@ static void check(int rc, const oc_error *e) {
 }
 
 /* The JIT's logits for the same tokens, as olmoc run computes them. */
-static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t next, int64_t *vocab) {
+static float *jit_logits(const char *target, bool bf16_compute, const int32_t *ids, int n, int32_t next,
+                         int64_t *vocab) {
   oc_error e;
   olmo2_config c;
   rt_weights *w;
@@ -272,6 +273,7 @@ static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t 
   pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
   check(pass_run_pipeline(g, &o, &r, &e), &e);
   check(cg_jit_new_for_target(target, &j, &e), &e);
+  check(cg_jit_set_bf16_compute(j, bf16_compute, &e), &e);
   check(cg_lower(j, g, &r.plan, ctx, rt_weights_lookup, w, &p, &e), &e);
   *vocab = c.vocab_size;
   float *all = malloc((size_t)((n + 1) * c.vocab_size) * sizeof *all);
@@ -290,10 +292,10 @@ static float *jit_logits(const char *target, const int32_t *ids, int n, int32_t 
 
 /* Opens the library at so and checks its logits against the JIT's for the
  * same target, bit for bit; returns the open model. */
-static olmoc_model *library_matches_jit(api *a, const char *so, const char *target) {
+static olmoc_model *library_matches_jit(api *a, const char *so, const char *target, bool bf16_compute) {
   static const int32_t ids[] = {5, 1200, 77, 4000, 13, 2};
   int64_t vocab;
-  float *want = jit_logits(target, ids, 6, 999, &vocab);
+  float *want = jit_logits(target, bf16_compute, ids, 6, 999, &vocab);
   load_api(a, so);
   olmoc_model *m;
   olmoc_params p = {.threads = 2};
@@ -310,20 +312,42 @@ static olmoc_model *library_matches_jit(api *a, const char *so, const char *targ
   return m;
 }
 
+/* `olmoc compile --emit lib ARGS` into dir/SUB, its logits the JIT's. */
+static void lib_matches_jit(const char *sub, const char *args, const char *target, bool bf16_compute) {
+  must(sh("mkdir -p %s/%s && %s/olmoc compile -m " MODEL " --emit lib %s -o %s/%s/tiny", dir, sub, OLMOC_BUILD_DIR,
+          args, dir, sub));
+  char so[600];
+  snprintf(so, sizeof so, "%s/%s/libtiny.so", dir, sub);
+  api a;
+  olmoc_model *m = library_matches_jit(&a, so, target, bf16_compute);
+  a.free(m);
+  dlclose(a.so);
+}
+
 static void test_avx2(void **state) {
   (void)state;
   compile_and_continue("--target avx2 -o $OUT_DIR/tiny2", "for haswell", "tiny2");
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tiny2.weights", dir, dir), 1);
   expect_stderr("tiny2.weights: packed for target CPU haswell");
-  /* the same kernels as olmoc run --target avx2 */
-  must(sh("mkdir -p %s/avx2 && %s/olmoc compile -m " MODEL " --emit lib --target avx2 -o %s/avx2/tiny", dir,
-          OLMOC_BUILD_DIR, dir));
-  char so[600];
-  snprintf(so, sizeof so, "%s/avx2/libtiny.so", dir);
-  api a;
-  olmoc_model *m = library_matches_jit(&a, so, "avx2");
-  a.free(m);
-  dlclose(a.so);
+  lib_matches_jit("avx2", "--target avx2", "avx2", false); /* the kernels of olmoc run --target avx2 */
+}
+
+/* --compute bf16: the prompt's matmuls on vdpbf16ps, the same logits as the
+ * JIT's in that mode; f32 weights and a target without AVX512_BF16 refused. */
+static void test_bf16_compute(void **state) {
+  (void)state;
+  assert_int_equal(compile("-o $OUT_DIR/x --dtype f32 --compute bf16"), 1);
+  expect_stderr("--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
+  assert_int_equal(compile("-o $OUT_DIR/x --target avx2 --compute bf16"), 1);
+  expect_stderr("the target CPU lacks AVX512_BF16");
+  cg_host h;
+  cg_host_detect(&h);
+  if (!h.avx512bf16) {
+    print_message("skipped: this CPU has no AVX512_BF16\n");
+    skip();
+  }
+  compile_and_continue("--compute bf16 -o $OUT_DIR/tinyb", "bf16 compute", "tinyb");
+  lib_matches_jit("bf16c", "--compute bf16", "native", true);
 }
 
 static void test_library(void **state) {
@@ -347,7 +371,7 @@ static void test_library(void **state) {
 
   /* the logits, bit for bit */
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, "native");
+  olmoc_model *m = library_matches_jit(&a, so, "native", false);
   /* errors are codes with messages */
   const float *got;
   int32_t out_of_range = 5000;
@@ -413,7 +437,7 @@ int main(void) {
       cmocka_unit_test(test_exe_matches_run), cmocka_unit_test(test_embedded),
       cmocka_unit_test(test_ldd),            cmocka_unit_test(test_damaged_weights),
       cmocka_unit_test(test_dtype),          cmocka_unit_test(test_avx2),
-      cmocka_unit_test(test_library),
+      cmocka_unit_test(test_library),        cmocka_unit_test(test_bf16_compute),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, setup, remove_tmpdir);

@@ -32,6 +32,9 @@ static const char usage[] =
     "  -m, --model PATH     a model directory or config.json (e.g. models/olmo2-1b)\n"
     "  --dtype f32|bf16|q8  weight dtype (default f32; q8: int8 matmul weights made\n"
     "                       straight into their packed form, embedding and norms bf16)\n"
+    "  --compute f32|bf16   bf16: prefill matmuls on vdpbf16ps with inputs rounded to\n"
+    "                       bf16 (needs --dtype bf16 and AVX512_BF16), its roofline the\n"
+    "                       bf16 dot peak (default f32: the f32 FMA peak)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
     "  --target T           the JIT's instruction set: native (default) or avx2\n"
     "  --pack-weights W     where the packed weights go: auto (default: memory, or a\n"
@@ -168,6 +171,7 @@ static void free_weights(bench_weights *ws) {
 
 typedef struct figures {
   const char *target; /* the JIT's: "native" or "avx2" */
+  bool bf16_compute;  /* --compute bf16: prefill against the bf16 dot peak */
   double bandwidth_gbs, fma_gflops, bf16_gflops;
   int read_width;
   double passes_s, compile_s, pack_s, weights_s;
@@ -224,6 +228,9 @@ static int measure(rt_program *p, int64_t ctx, int64_t max_tokens, const int32_t
   return 0;
 }
 
+/* The peak prefill is set against: the f32 FMA's, or vdpbf16ps's for --compute bf16. */
+static double prefill_peak(const figures *f) { return f->bf16_compute ? f->bf16_gflops : f->fma_gflops; }
+
 /* Model FLOPs per token of a prefill of T from P=0: 2 per matmul weight,
  * plus QK^T and AV over the causal context (T+1)/2 on average. */
 static double flops_per_token(const olmo2_config *c, double matmul_params, int64_t T) {
@@ -233,8 +240,8 @@ static double flops_per_token(const olmo2_config *c, double matmul_params, int64
 
 static void print_table(const char *model, const char *dtype, int threads, const figures *f,
                         long huge_kib) {
-  printf("olmoc bench: %s, %s weights (random, in memory), %d threads, %s kernels\n", model, dtype, threads,
-         f->target);
+  printf("olmoc bench: %s, %s weights (random, in memory), %s compute, %d threads, %s kernels\n", model, dtype,
+         f->bf16_compute ? "bf16" : "f32", threads, f->target);
   printf("pages: anonymous memory with madvise(MADV_HUGEPAGE), THP mode '%s', %.2f GiB on huge pages\n",
          rt_thp_mode(), (double)huge_kib / (1 << 20));
   printf("read bandwidth   %8.1f GB/s   (%d-bit loads, 1 GiB, best of 5)\n", f->bandwidth_gbs,
@@ -250,7 +257,7 @@ static void print_table(const char *model, const char *dtype, int threads, const
          f->compile_s, f->pack_s);
   printf("\n%-16s %10s %12s %10s\n", "", "tok/s", "roofline", "fraction");
   for (int j = 0; j < N_PREFILL; j++) {
-    double roof = f->fma_gflops * 1e9 / f->prefill_flops_token[j];
+    double roof = prefill_peak(f) * 1e9 / f->prefill_flops_token[j];
     char name[32];
     snprintf(name, sizeof name, "prefill T=%lld", (long long)f->prefill_tokens[j]);
     printf("%-16s %10.2f %12.2f %9.1f%%\n", name, f->prefill_tok_s[j], roof,
@@ -263,9 +270,9 @@ static void print_table(const char *model, const char *dtype, int threads, const
     printf("%-16s %10.2f %12.2f %9.1f%%\n", name, f->decode_tok_s[i], roof,
            100 * f->decode_tok_s[i] / roof);
   }
-  printf("\nprefill roofline: f32 FMA peak / model FLOPs per token (2 x matmul params + "
+  printf("\nprefill roofline: %s peak / model FLOPs per token (2 x matmul params + "
          "causal attention);\ndecode roofline: read bandwidth / weight bytes per token "
-         "(KV cache reads not counted).\n");
+         "(KV cache reads not counted).\n", f->bf16_compute ? "bf16 dot" : "f32 FMA");
 }
 
 static cJSON *figures_json(const char *model, const char *dtype, int threads, const figures *f,
@@ -273,6 +280,7 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "model", model);
   cJSON_AddStringToObject(o, "dtype", dtype);
+  cJSON_AddStringToObject(o, "compute", f->bf16_compute ? "bf16" : "f32");
   cJSON_AddNumberToObject(o, "threads", threads);
   cJSON_AddStringToObject(o, "target", f->target);
   cJSON_AddStringToObject(o, "page_mode", "madvise_hugepage");
@@ -293,7 +301,7 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   cJSON *pre = cJSON_AddArrayToObject(o, "prefill"), *dec = cJSON_AddArrayToObject(o, "decode");
   for (int j = 0; j < N_PREFILL; j++) {
     cJSON *r = cJSON_CreateObject();
-    double roof = f->fma_gflops * 1e9 / f->prefill_flops_token[j];
+    double roof = prefill_peak(f) * 1e9 / f->prefill_flops_token[j];
     cJSON_AddNumberToObject(r, "tokens", (double)f->prefill_tokens[j]);
     cJSON_AddNumberToObject(r, "tok_s", f->prefill_tok_s[j]);
     cJSON_AddNumberToObject(r, "flops_per_token", f->prefill_flops_token[j]);
@@ -325,7 +333,7 @@ static int print_json(cJSON *o, bool lost, oc_error *e) {
 }
 
 static int bench(const char *model, const char *dtype_name, const char *target, const char *pack_weights,
-                 int threads, bool json, bool profile, oc_error *e) {
+                 bool bf16_compute, int threads, bool json, bool profile, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
   bool q8 = !strcmp(dtype_name, "q8"); /* matmul weights q8, the rest (embedding, norms) bf16 */
@@ -335,6 +343,8 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     dtype = IR_BF16;
   else
     return oc_fail(e, "--dtype: expected f32, bf16 or q8, found '%s'", dtype_name);
+  if (bf16_compute && dtype_name && strcmp(dtype_name, "bf16"))
+    return oc_fail(e, "--compute bf16 needs bf16 weights: add --dtype bf16 (not %s)", dtype_name);
   if (olmo2_config_load(model, &c, e))
     return -1;
   int64_t ctx = c.max_position_embeddings < 2048 + DECODE_STEPS ? c.max_position_embeddings
@@ -343,7 +353,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   if (ctx <= DECODE_STEPS)
     return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
                    (long long)ctx);
-  figures f = {.target = target};
+  figures f = {.target = target, .bf16_compute = bf16_compute};
   ir_graph *g = NULL;
   cg_jit *jit = NULL;
   rt_program *prog = NULL;
@@ -352,14 +362,15 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   pass_result r = {0};
   bool have_r = false;
   int rc = -1;
+  if (olmo2_build_graph(&c, dtype, &g, e) || cg_jit_new_for_target(target, &jit, e) ||
+      cg_jit_set_bf16_compute(jit, bf16_compute, e)) /* refused before minutes of probing */
+    goto done;
   if (!json)
     fprintf(stderr, "probing the machine...\n");
   if (rt_probe_read_bandwidth((size_t)1 << 30, threads, 5, &f.bandwidth_gbs, &f.read_width, e))
-    return -1;
+    goto done;
   f.fma_gflops = rt_probe_fma_peak(threads, 3);
   f.bf16_gflops = rt_probe_bf16_peak(threads, 3);
-  if (olmo2_build_graph(&c, dtype, &g, e) || cg_jit_new_for_target(target, &jit, e))
-    goto done;
   cg_jit_set_q8(jit, q8);
   double t0 = rt_seconds();
   if (make_weights(g, q8 ? jit : NULL, &ws, threads, e))
@@ -431,7 +442,7 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *model = NULL, *dtype = "f32", *target = "native", *pack_weights = NULL;
+  const char *model = NULL, *dtype = "f32", *target = "native", *pack_weights = NULL, *compute = NULL;
   long threads = 0;
   bool json = false, profile = false;
   const cli_option opts[] = {
@@ -442,6 +453,7 @@ int cmd_bench(int argc, char **argv) {
       CLI_OPT_FLAG(NULL, "--profile", &profile),
       CLI_OPT_STRING(NULL, "--target", &target),
       CLI_OPT_STRING(NULL, "--pack-weights", &pack_weights),
+      CLI_OPT_STRING(NULL, "--compute", &compute),
       {0},
   };
   oc_error e = {{0}};
@@ -450,9 +462,12 @@ int cmd_bench(int argc, char **argv) {
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed && strcmp(target, "native") && strcmp(target, "avx2")) /* before minutes of probing */
     parsed = oc_fail(&e, "--target: expected native or avx2, found '%s'", target);
+  bool bf16_compute = false;
   if (!parsed)
     parsed = cg_pack_mode_check(pack_weights, &e);
+  if (!parsed)
+    parsed = cli_compute(compute, &bf16_compute, &e);
   int t = threads > 0 ? (int)threads : rt_default_threads();
   return cli_exit("bench", usage, parsed,
-                  !parsed && bench(model, dtype, target, pack_weights, t, json, profile, &e), &e);
+                  !parsed && bench(model, dtype, target, pack_weights, bf16_compute, t, json, profile, &e), &e);
 }

@@ -35,6 +35,8 @@ static const char usage[] =
     "  -o, --output OUT        what to write\n"
     "  --emit exe|lib          an executable (default) or a shared library with a C API\n"
     "  --dtype f32|bf16        the weights' dtype in the binary (default: the checkpoint's)\n"
+    "  --compute f32|bf16      bf16: matmuls of T > 1 tokens on vdpbf16ps with inputs rounded\n"
+    "                          to bf16 (bf16 weights, a target with AVX512_BF16; default f32)\n"
     "  --embed-weights         put the weights inside the binary: one file to copy\n"
     "  --target native|avx2    the CPU to compile for: this one (default), or any with AVX2\n"
     "                          and FMA (haswell and later)\n"
@@ -45,7 +47,7 @@ static const char usage[] =
     "  -h, --help              show this help\n";
 
 typedef struct compile_options {
-  const char *model, *output, *emit, *dtype, *target, *passes, *emit_llvm;
+  const char *model, *output, *emit, *dtype, *target, *passes, *emit_llvm, *compute;
   bool embed, o0, o1, o2;
   long ctx;
 } compile_options;
@@ -110,6 +112,7 @@ typedef struct job {
   pass_result passes;
   bool planned;
   ir_dtype dtype;
+  bool bf16_compute; /* --compute bf16 */
   int64_t ctx;
   cg_target target;
   cg_jit *jit;
@@ -131,6 +134,8 @@ static int open_model(job *j, oc_error *e) {
     return oc_fail(e, "--dtype: expected f32 or bf16, found '%s'", o->dtype);
   if (o->dtype)
     j->dtype = strcmp(o->dtype, "f32") ? IR_BF16 : IR_F32;
+  if (j->bf16_compute && j->dtype != IR_BF16)
+    return oc_fail(e, "--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
   int64_t limit = j->config.max_position_embeddings;
   if (o->ctx > limit)
     return oc_fail(e, "%s: a context of %ld positions exceeds the model's %lld (max_position_embeddings)",
@@ -155,7 +160,9 @@ static int build(job *j, oc_error *e) {
   uint64_t build_id;
   if (getrandom(&build_id, sizeof build_id, 0) != (ssize_t)sizeof build_id)
     return oc_fail(e, "no random build id: %s", strerror(errno));
-  if (cg_target_named(j->o->target, &j->target, e) || open_model(j, e) || cg_aot_new(&j->target, &j->jit, e) ||
+  if (cli_compute(j->o->compute, &j->bf16_compute, e) || cg_target_named(j->o->target, &j->target, e) ||
+      open_model(j, e) || cg_aot_new(&j->target, &j->jit, e) ||
+      cg_jit_set_bf16_compute(j->jit, j->bf16_compute, e) ||
       (j->o->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->o->emit_llvm, e)))
     return -1;
   rt_pack_target t = {j->target.cpu, j->target.features, build_id, j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32};
@@ -225,10 +232,10 @@ static int compile(const compile_options *o, oc_error *e) {
       unlink(j.out.binary);
     return oc_wrap(e, "%s", j.dir);
   }
-  fprintf(stderr, "compiled %s for %s (%s weights, %d kernels, context %lld) in %.1f s: %s%s%s%s%s\n",
-          j.dir, j.target.cpu, ir_dtype_name(j.dtype), kernels, (long long)j.ctx, rt_seconds() - t0,
-          j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "", o->embed ? "" : ", ",
-          o->embed ? "" : j.out.weights);
+  fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %d kernels, context %lld) in %.1f s: %s%s%s%s%s\n",
+          j.dir, j.target.cpu, ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32", kernels, (long long)j.ctx,
+          rt_seconds() - t0, j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "",
+          o->embed ? "" : ", ", o->embed ? "" : j.out.weights);
   return 0;
 }
 
@@ -239,6 +246,7 @@ int cmd_compile(int argc, char **argv) {
       CLI_OPT_STRING("-o", "--output", &o.output),
       CLI_OPT_STRING(NULL, "--emit", &o.emit),
       CLI_OPT_STRING(NULL, "--dtype", &o.dtype),
+      CLI_OPT_STRING(NULL, "--compute", &o.compute),
       CLI_OPT_FLAG(NULL, "--embed-weights", &o.embed),
       CLI_OPT_STRING(NULL, "--target", &o.target),
       CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),

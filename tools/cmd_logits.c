@@ -27,6 +27,8 @@ static const char usage[] =
     "  --pack-weights W   where the JIT packs the weights: auto (default:\n"
     "                     memory, or a file when they do not fit), memory or\n"
     "                     file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
+    "  --compute C        f32 (default) or bf16: matmuls of T > 1 tokens on vdpbf16ps\n"
+    "                     with inputs rounded to bf16 (JIT, bf16 weights, AVX512_BF16)\n"
     "  -t, --threads N    JIT threads (default: all cores)\n"
     "  -h, --help         show this help\n";
 

@@ -28,6 +28,8 @@ static const char usage[] =
     "  --pack-weights W        where the JIT packs the weights: auto (default:\n"
     "                          memory, or a file when they do not fit), memory or\n"
     "                          file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
+    "  --compute f32|bf16      matmuls of T > 1 tokens on vdpbf16ps with the inputs\n"
+    "                          rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"
     "  -h, --help              show this help\n";
 
 typedef struct run_options {

@@ -59,10 +59,11 @@ int cli_place_weights(struct cg_jit *j, const ir_graph *g, const pass_plan *plan
 /* The JIT: kernels for the planned graph, weights packed (q8: quantized) at
  * load into memory or a file. */
 static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p, bool q8,
-                    oc_error *e) {
+                    bool bf16_compute, oc_error *e) {
   const char *emit_llvm = p ? p->emit_llvm : NULL;
   if (cg_jit_new_for_target(p ? p->target : NULL, &m->jit, e) ||
       (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) || (cg_jit_set_q8(m->jit, q8), 0) ||
+      cg_jit_set_bf16_compute(m->jit, bf16_compute, e) ||
       cli_place_weights(m->jit, m->graph, &r->plan, ctx, p ? p->pack_weights : NULL, e) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
@@ -92,6 +93,14 @@ static int optimize(cli_model *m, int64_t ctx, ir_dtype dtype, const cli_pipelin
                    p->dtype);
   if (q8 && !jit)
     return oc_fail(e, "--dtype q8 runs on the JIT's int8 kernels: add --backend jit");
+  bool bf16_compute = false;
+  if (p && cli_compute(p->compute, &bf16_compute, e))
+    return -1;
+  if (bf16_compute && !jit)
+    return oc_fail(e, "--compute bf16 runs on the JIT's vdpbf16ps kernels: add --backend jit");
+  if (bf16_compute && (q8 || dtype != IR_BF16))
+    return oc_fail(e, "--compute bf16 needs bf16 weights, and these are %s (use a bf16 checkpoint, or "
+                   "`olmoc compile --dtype bf16`)", q8 ? "q8" : ir_dtype_name(dtype));
   if (p)
     o.level = p->o0 ? 0 : p->o1 ? 1 : 2, o.passes = p->passes;
   o.need_plan = jit;
@@ -99,7 +108,7 @@ static int optimize(cli_model *m, int64_t ctx, ir_dtype dtype, const cli_pipelin
   pass_result r;
   int rc = pass_run_pipeline(m->graph, &o, &r, e);
   if (!rc && jit)
-    rc = make_jit(m, ctx, &r, p, q8, e);
+    rc = make_jit(m, ctx, &r, p, q8, bf16_compute, e);
   else if (!rc)
     rc = ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
          (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,

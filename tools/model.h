@@ -29,6 +29,8 @@ typedef struct cli_pipeline {
   const char *dtype;     /* matmul weights: NULL or the checkpoint's dtype (as stored), or "q8"
                             (quantized at load, JIT only) */
   const char *pack_weights; /* where the JIT packs them: NULL or "auto", "memory", "file" */
+  const char *compute;   /* "f32" (NULL too) or "bf16": prefill matmuls on vdpbf16ps (JIT, bf16
+                            weights, AVX512_BF16) */
 } cli_pipeline;
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
@@ -38,7 +40,7 @@ typedef struct cli_pipeline {
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
       CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
       CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype), \
-      CLI_OPT_STRING(NULL, "--pack-weights", &(p)->pack_weights)
+      CLI_OPT_STRING(NULL, "--pack-weights", &(p)->pack_weights), CLI_OPT_STRING(NULL, "--compute", &(p)->compute)
 
 typedef struct cli_model {
   const char *dir;

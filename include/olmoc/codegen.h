@@ -57,6 +57,15 @@ int cg_jit_vector_width(const cg_jit *j);
 void cg_jit_set_q8(cg_jit *j, bool on);
 bool cg_jit_q8(const cg_jit *j);
 
+/* --compute bf16: whether bf16 matmul weights are packed (cg_pack_matrix,
+ * cg_lower) in k pairs and their matmul kernels compute T > 1 rows with the
+ * activations rounded to bf16 (round to nearest even) on vdpbf16ps; one row
+ * (decode) stays an f32 fma chain over the same panels. Off by default. Fails
+ * when j's target lacks AVX512_BF16; cg_lower then refuses f32 matmul weights.
+ * Error: |y - x.w| <= (2^-8 + K 2^-23) sum_k |x_k w_k| (README). */
+int cg_jit_set_bf16_compute(cg_jit *j, bool on, oc_error *e);
+bool cg_jit_bf16_compute(const cg_jit *j);
+
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
 double cg_jit_compile_seconds(const cg_jit *j);
