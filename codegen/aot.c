@@ -60,6 +60,7 @@ int cg_aot_new(const cg_target *t, cg_jit **out, oc_error *e) {
     return oc_fail(e, "out of memory for a compile session");
   }
   j->vw = cg_has_feature(t->features, "avx512f") ? 16 : 8;
+  j->vnni = j->vw == 16 && cg_has_feature(t->features, "avx512vnni"); /* as cg_jit_new_for_cpu */
   j->tsc = LLVMOrcCreateNewThreadSafeContext();
   if (cg_make_tm(t->cpu, t->features, LLVMCodeModelDefault, &j->tm, e)) {
     cg_jit_free(j);
@@ -152,13 +153,16 @@ int cg_aot_emit_object(cg_jit *j, const char *path, oc_error *e) {
   return 0;
 }
 
-/* Matrix w packed panel by panel into a section of the sink, each piece's
- * source rows given back once written; the section mapped back. */
-static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, const void **out, oc_error *e) {
+/* Matrix w packed (wt IR_I8: quantized) a range of panels at a time into a
+ * section of the sink, each range's source rows given back once written;
+ * the section mapped back. */
+static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, ir_dtype wt, const void **out,
+                         oc_error *e) {
   rt_pack_writer *sink = j->aot->sink;
   int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
-  size_t elem = w->dtype == IR_BF16 ? 2 : 4, panel = (size_t)(nr * k) * elem;
-  int64_t per = panel < ((size_t)4 << 20) ? (int64_t)(((size_t)4 << 20) / panel) : 1; /* ~4 MiB a piece */
+  size_t elem = ir_dtype_size(w->dtype), from = (size_t)(nr * k) * elem; /* a panel's source bytes */
+  size_t panel = cg_packed_bytes(j, wt, nr, k), larger = from > panel ? from : panel;
+  int64_t per = larger < ((size_t)4 << 20) ? (int64_t)(((size_t)4 << 20) / larger) : 1; /* ~4 MiB a piece */
   void *buf = oc_malloc((size_t)per * panel);
   char section[96];
   snprintf(section, sizeof section, "%s, packed", name);
@@ -166,7 +170,10 @@ static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, const 
   int rc = buf ? rt_pack_begin(sink, RT_PACK_BUFFER, section, &index, e) : oc_fail(e, "out of memory");
   for (int64_t p0 = 0; !rc && p0 < panels; p0 += per) {
     int64_t p1 = p0 + per < panels ? p0 + per : panels, r1 = p1 * nr < n ? p1 * nr : n;
-    cg_pack_panels(j, w->dtype, n, k, w->data, p0, p1, buf);
+    if (wt == IR_I8)
+      cg_pack_panels_q8(j, w->dtype, n, k, w->data, p0, p1, buf);
+    else
+      cg_pack_panels(j, w->dtype, n, k, w->data, p0, p1, buf);
     rc = rt_pack_write(sink, buf, (size_t)(p1 - p0) * panel, e);
     rt_pack_release(sink, (const unsigned char *)w->data + (size_t)(p0 * nr * k) * elem,
                     (size_t)((r1 - p0 * nr) * k) * elem);
@@ -177,14 +184,17 @@ static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, const 
   return 0;
 }
 
-int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, const void **out,
-                     oc_error *e) {
+int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,
+                     const void **out, oc_error *e) {
   if (j->aot && j->aot->sink)
-    return stream_packed(j, name, w, out, e);
-  void *y = rt_program_alloc(p, cg_packed_bytes(j, w->dtype, w->dims[0], w->dims[1]), e);
+    return stream_packed(j, name, w, wt, out, e);
+  void *y = rt_program_alloc(p, cg_packed_bytes(j, wt, w->dims[0], w->dims[1]), e);
   if (!y)
     return -1;
-  cg_pack_matrix(j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+  if (wt == IR_I8)
+    cg_pack_matrix_q8(j, w->dtype, w->dims[0], w->dims[1], w->data, y);
+  else
+    cg_pack_matrix(j, wt, w->dims[0], w->dims[1], w->data, y);
   *out = y;
   return 0;
 }

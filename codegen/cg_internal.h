@@ -48,14 +48,19 @@ int cg_aot_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
 int cg_aot_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 void cg_aot_free(cg_jit *j);
 
-/* Matmul weight w (a node named `name`) in the kernels' panels: in memory p
- * owns (the JIT), or, in an AOT session lowering into a pack, streamed into
- * the pack panel by panel and mapped back (aot.c). */
-int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, const void **out,
-                     oc_error *e);
-/* Panels [p0, p1) of w in the layout of cg_pack_matrix, from out on (pack.c). */
+/* Matmul weight w (a node named `name`) in the kernels' panels of dtype wt
+ * (w's own dtype, or IR_I8: quantized to q8 from w's f32, bf16 or f16): in
+ * memory p owns (the JIT), or, in an AOT session lowering into a pack,
+ * streamed into the pack a range of panels at a time and mapped back (aot.c). */
+int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,
+                     const void **out, oc_error *e);
+/* Panels [p0, p1) of w in the layout of cg_pack_matrix, from out on (pack.c);
+ * the same for q8 from w's dtype src, in the layout of cg_pack_matrix_q8
+ * (pack_q8.c): either way each panel's bytes depend on its columns only. */
 void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
                     int64_t p1, void *out);
+void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                       int64_t p1, void *out);
 
 /* "+avx2,-avx512f,..." lists `name` as enabled. */
 bool cg_has_feature(const char *features, const char *name);

@@ -167,15 +167,8 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   if (!l->has_packed[src]) {
     const ir_tensor *w = &l->weight[src];
     const void *y;
-    if (l->q8) {
-      void *q = rt_program_alloc(l->p, cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1]), e);
-      if (!q)
-        return -1;
-      cg_pack_matrix_q8(l->j, w->dtype, w->dims[0], w->dims[1], w->data, q);
-      y = q;
-    } else if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, &y, e)) {
+    if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, *wtype, &y, e))
       return -1;
-    }
     l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
     l->has_packed[src] = true;
   }
@@ -398,7 +391,8 @@ static int node(lower *l, int id, oc_error *e) {
   }
 }
 
-/* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul input. */
+/* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul
+ * input: scratch the steps write (a compiled model's loader allocates it again). */
 static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
   int64_t K = 1;
   for (int id = 0; id < l->g->n; id++) {
@@ -409,7 +403,7 @@ static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
         K = w->dim[1].c;
     }
   }
-  return rt_program_alloc(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
+  return rt_program_scratch(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
 }
 
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,

@@ -69,12 +69,13 @@ static void load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_
     out[i] = 0.0f;
 }
 
-void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
-  int64_t nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr, G = groups(k), blk = cg_q8_block_bytes(nr);
+void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                       int64_t p1, void *out) {
+  int64_t nr = cg_matmul_panel(j), G = groups(k), blk = cg_q8_block_bytes(nr);
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < panels; p++)
+  for (int64_t p = p0; p < p1; p++)
     for (int64_t g = 0; g < G; g++) {
-      uint8_t *block = (uint8_t *)out + (p * G + g) * blk;
+      uint8_t *block = (uint8_t *)out + ((p - p0) * G + g) * blk;
       for (int64_t c = 0; c < nr; c++) {
         float v[CG_Q8_GROUP], a = 0;
         load_group(src, w, n, k, p * nr + c, g, v);
@@ -90,6 +91,11 @@ void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, cons
         memcpy(block + CG_Q8_GROUP * nr + 2 * c, &h, sizeof h);
       }
     }
+}
+
+void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
+  int64_t nr = cg_matmul_panel(j);
+  cg_pack_panels_q8(j, src, n, k, w, 0, (n + nr - 1) / nr, out);
 }
 
 void cg_q8_unpack(const cg_jit *j, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {

@@ -77,6 +77,11 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
 int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e);
 /* bytes of 64-byte aligned memory the program owns (tables, converted weights). */
 void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e);
+/* bytes of 64-byte aligned memory the program owns and its steps write while
+ * they run (not zeroed: a step writes before it reads): q8's quantized rows.
+ * Allocated as rt_program_alloc allocates, but a packed program records only
+ * its size, and unpacking allocates it again (olmoc/aot.h). */
+void *rt_program_scratch(rt_program *p, size_t bytes, oc_error *e);
 /* The call's result: f32[T, cols] at `logits`; token ids must lie in [0, vocab). */
 void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t vocab);
 
