@@ -44,7 +44,7 @@ typedef struct packer {
 static bool in_scratch(const rt_program *p, const void *ptr, int *index, uint64_t *offset) {
   for (int64_t i = 0; i < p->n_scratch; i++) {
     const unsigned char *base = p->scratch[i], *at = ptr;
-    if (at >= base && at <= base + p->scratch_bytes[i]) {
+    if (at >= base && at < base + p->scratch_bytes[i]) {
       *index = (int)i;
       *offset = (uint64_t)(at - base);
       return true;

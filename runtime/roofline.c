@@ -236,21 +236,26 @@ __attribute__((target("avx512f,avx512bf16"))) static float dpbf16(long iters, fl
  * scalars, not an array, so that they live in registers across iterations
  * (an array element goes through memory around the asm, a store-to-load
  * chain that would make the loop latency-bound). */
-#define DP(i) "vpdpbusd %[w], %[x], %[a" #i "]\n\t"
+/* Unsigned weight bytes 3 against signed activation bytes +1, -1, +1, -1,
+ * ... (AT&T order: the signed operand first): every product pair cancels, so
+ * the accumulators keep their start values (no overflow in the sums at the
+ * end), and no CPU skips a multiply for it. */
+#define PLUS_MINUS_1 (-255) /* the int16 0xff01: bytes 0x01, 0xff */
+#define DP(i) "vpdpbusd %[x], %[w], %[a" #i "]\n\t"
 #define DP12 DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7) DP(8) DP(9) DP(10) DP(11)
-#define VDP(i) "%{vex%} vpdpbusd %[w], %[x], %[a" #i "]\n\t"
+#define VDP(i) "%{vex%} vpdpbusd %[x], %[w], %[a" #i "]\n\t"
 #define VDP12 VDP(0) VDP(1) VDP(2) VDP(3) VDP(4) VDP(5) VDP(6) VDP(7) VDP(8) VDP(9) VDP(10) VDP(11)
 #define ACC12(c) [a0] "+" c(a0), [a1] "+" c(a1), [a2] "+" c(a2), [a3] "+" c(a3), [a4] "+" c(a4), \
                  [a5] "+" c(a5), [a6] "+" c(a6), [a7] "+" c(a7), [a8] "+" c(a8), [a9] "+" c(a9), \
                  [a10] "+" c(a10), [a11] "+" c(a11)
-#define MB(i) "vpmaddubsw %[w], %[x], %[t" #i "]\n\tvpmaddwd %[one], %[t" #i "], %[t" #i "]\n\t" \
+#define MB(i) "vpmaddubsw %[x], %[w], %[t" #i "]\n\tvpmaddwd %[one], %[t" #i "], %[t" #i "]\n\t" \
               "vpaddd %[t" #i "], %[a" #i "], %[a" #i "]\n\t"
 #define MB12 MB(0) MB(1) MB(2) MB(3) MB(0) MB(1) MB(2) MB(3) MB(0) MB(1) MB(2) MB(3)
 #define ACC4(c) [a0] "+" c(a0), [a1] "+" c(a1), [a2] "+" c(a2), [a3] "+" c(a3), \
                 [t0] "=&" c(t0), [t1] "=&" c(t1), [t2] "=&" c(t2), [t3] "=&" c(t3)
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static float dot512_vnni(long iters, int seed) {
-  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(-2), a0 = _mm512_set1_epi32(seed);
+  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi16(PLUS_MINUS_1), a0 = _mm512_set1_epi32(seed);
   __m512i a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
   for (long i = 0; i < iters; i++)
     __asm__ volatile(DP12 : ACC12("v") : [w] "v"(w), [x] "v"(x));
@@ -261,7 +266,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static float dot512_vnni(
 }
 
 __attribute__((target("avx512f,avx512bw"))) static float dot512_maddubs(long iters, int seed) {
-  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(-2), one = _mm512_set1_epi16(1);
+  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi16(PLUS_MINUS_1), one = _mm512_set1_epi16(1);
   __m512i a0 = _mm512_set1_epi32(seed), a1 = a0, a2 = a0, a3 = a0, t0, t1, t2, t3;
   for (long i = 0; i < iters; i++)
     __asm__ volatile(MB12 : ACC4("v") : [w] "v"(w), [x] "v"(x), [one] "v"(one));
@@ -272,7 +277,7 @@ __attribute__((target("avx512f,avx512bw"))) static float dot512_maddubs(long ite
 static float sum8(const int *t) { return (float)(t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7]); }
 
 __attribute__((target("avx2,avxvnni"))) static float dot256_vnni(long iters, int seed) {
-  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi8(-2), a0 = _mm256_set1_epi32(seed);
+  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi16(PLUS_MINUS_1), a0 = _mm256_set1_epi32(seed);
   __m256i a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
   for (long i = 0; i < iters; i++)
     __asm__ volatile(VDP12 : ACC12("x") : [w] "x"(w), [x] "x"(x));
@@ -285,7 +290,7 @@ __attribute__((target("avx2,avxvnni"))) static float dot256_vnni(long iters, int
 }
 
 __attribute__((target("avx2"))) static float dot256_maddubs(long iters, int seed) {
-  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi16(PLUS_MINUS_1), one = _mm256_set1_epi16(1);
   __m256i a0 = _mm256_set1_epi32(seed), a1 = a0, a2 = a0, a3 = a0, t0, t1, t2, t3;
   for (long i = 0; i < iters; i++)
     __asm__ volatile(MB12 : ACC4("x") : [w] "x"(w), [x] "x"(x), [one] "x"(one));
