@@ -60,6 +60,7 @@ int cg_aot_new(const cg_target *t, cg_jit **out, oc_error *e) {
   }
   j->vw = cg_has_feature(t->features, "avx512f") ? 16 : 8;
   j->avx512bf16 = j->vw == 16 && cg_has_feature(t->features, "avx512bf16");
+  j->vnni = j->vw == 16 && cg_has_feature(t->features, "avx512vnni"); /* as cg_jit_new_for_cpu */
   j->tsc = LLVMOrcCreateNewThreadSafeContext();
   if (cg_make_tm(t->cpu, t->features, LLVMCodeModelDefault, &j->tm, e)) {
     cg_jit_free(j);

@@ -117,14 +117,14 @@ static int write_image(cg_jit *j, const cg_link *l, const char *path, oc_error *
                "#define HIDDEN __attribute__((visibility(\"hidden\")))\n"
                "typedef struct { const char *name; void *fn; } rt_kernel_symbol;\n"
                "typedef struct { unsigned long long build_id; const char *cpu, *features;\n"
-               "                 const rt_kernel_symbol *kernels; int n_kernels; } rt_aot_image;\n");
+               "                 const rt_kernel_symbol *kernels; int n_kernels; unsigned dtype; } rt_aot_image;\n");
     for (int i = 0; i < n; i++)
       fprintf(f, "HIDDEN void %s(void);\n", k[i].name);
     fprintf(f, "static const rt_kernel_symbol kernels[] = {\n");
     for (int i = 0; i < n; i++)
       fprintf(f, "  {\"%s\", (void *)%s},\n", k[i].name, k[i].name);
-    fprintf(f, "};\nHIDDEN const rt_aot_image olmoc_aot_image = {0x%016llxull, \"%s\", \"%s\", kernels, %d};\n",
-            (unsigned long long)l->build_id, l->target->cpu, l->target->features, n);
+    fprintf(f, "};\nHIDDEN const rt_aot_image olmoc_aot_image = {0x%016llxull, \"%s\", \"%s\", kernels, %d, %uu};\n",
+            (unsigned long long)l->build_id, l->target->cpu, l->target->features, n, (unsigned)l->dtype);
   }
   if (f && fclose(f) && !rc)
     rc = oc_fail(e, "%s: cannot write: %s", path, strerror(errno));

@@ -410,7 +410,8 @@ static int node(lower *l, int id, oc_error *e) {
   }
 }
 
-/* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul input. */
+/* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul
+ * input: scratch the steps write (a compiled model's loader allocates it again). */
 static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
   int64_t K = 1;
   for (int id = 0; id < l->g->n; id++) {
@@ -421,7 +422,7 @@ static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
         K = w->dim[1].c;
     }
   }
-  return rt_program_alloc(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
+  return rt_program_scratch(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
 }
 
 void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,

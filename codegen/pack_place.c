@@ -29,8 +29,9 @@ static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, ir_dty
                          oc_error *e) {
   rt_pack_writer *sink = j->sink;
   int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
-  size_t elem = ir_dtype_size(w->dtype), panel = cg_packed_bytes(j, wt, nr, k);
-  int64_t per = panel < PIECE ? (int64_t)(PIECE / panel) : 1;
+  size_t elem = ir_dtype_size(w->dtype), from = (size_t)(nr * k) * elem; /* a panel's source bytes */
+  size_t panel = cg_packed_bytes(j, wt, nr, k), larger = from > panel ? from : panel;
+  int64_t per = larger < PIECE ? (int64_t)(PIECE / larger) : 1;
   void *buf = oc_malloc((size_t)per * panel);
   char section[96];
   snprintf(section, sizeof section, "%s, packed", name);

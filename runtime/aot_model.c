@@ -36,7 +36,7 @@ static int weights_beside(const char *binary, char *path, size_t n, oc_error *e)
 }
 
 static int open_pack(const rt_aot_image *img, const rt_aot_options *o, rt_pack **pack, oc_error *e) {
-  rt_pack_expect x = {img->cpu, img->features, img->build_id};
+  rt_pack_expect x = {img->cpu, img->features, img->build_id, img->dtype};
   uint64_t at = 0;
   bool embedded = false;
   if (!o->weights && o->binary && rt_pack_find_embedded(o->binary, &at, &embedded, e))

@@ -58,6 +58,10 @@ void rt_program_free(rt_program *p) {
     free(p->owned[i]);
   rt_pack_abandon(p->pack);
   free(p->owned_bytes);
+  for (int64_t i = 0; i < p->n_scratch; i++)
+    free(p->scratch[i]);
+  free(p->scratch);
+  free(p->scratch_bytes);
   free(p->caches);
   free(p->cache_row);
   free(p->owned);
@@ -105,6 +109,22 @@ void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
 }
 
 void rt_program_own_pack(rt_program *p, rt_pack_writer *w) { p->pack = w; }
+void *rt_program_scratch(rt_program *p, size_t bytes, oc_error *e) {
+  void **scratch = oc_realloc(p->scratch, (size_t)(p->n_scratch + 1) * sizeof *scratch);
+  if (scratch)
+    p->scratch = scratch;
+  size_t *sizes = oc_realloc(p->scratch_bytes, (size_t)(p->n_scratch + 1) * sizeof *sizes);
+  if (sizes)
+    p->scratch_bytes = sizes;
+  void *m = scratch && sizes ? big_alloc(bytes) : NULL;
+  if (!m) {
+    oc_fail(e, "out of memory for %zu bytes of scratch", bytes);
+    return NULL;
+  }
+  p->scratch_bytes[p->n_scratch] = bytes;
+  p->scratch[p->n_scratch++] = m;
+  return m;
+}
 
 int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
   if (s->n_args < 1 || s->n_args > RT_MAX_ARGS || (!s->fn && s->call != RT_CALL_KV_APPEND &&

@@ -18,6 +18,9 @@ struct rt_program {
   size_t *owned_bytes;   /* [n_owned]: their sizes, for writing them out */
   int64_t n_owned;
   struct rt_pack_writer *pack; /* the scratch pack holding packed weights, or NULL */
+  void **scratch;        /* [n_scratch]: buffers steps write while they run (q8's quantized rows) */
+  size_t *scratch_bytes; /* [n_scratch]: their sizes: a packed program records these, not the bytes */
+  int64_t n_scratch;
   rt_step *steps;        /* [n_steps] */
   int64_t n_steps, cap_steps;
   rt_arg output;         /* f32[T, out_cols] */

@@ -72,13 +72,17 @@ static int check_header(rt_pack *p, uint64_t file_bytes, const rt_pack_expect *x
     return oc_fail(e, "%s: packed for target CPU %s%s, but this binary's kernels were compiled for "
                    "%s: use the weights file compiled with this binary", p->path, h->cpu,
                    strcmp(h->cpu, x->cpu) ? "" : " with other CPU features", x->cpu);
+  if (h->dtype != RT_PACK_F32 && h->dtype != RT_PACK_BF16 && h->dtype != RT_PACK_Q8)
+    return oc_fail(e, "%s: weights in an unknown dtype (code %" PRIu32 "), which this binary cannot run",
+                   p->path, h->dtype);
+  if (x && x->dtype && h->dtype != x->dtype)
+    return oc_fail(e, "%s: %s weights, but this binary's kernels were compiled for %s weights: use "
+                   "the weights file compiled with this binary", p->path, dtype_name(h->dtype),
+                   dtype_name(x->dtype));
   if (x && h->build_id != x->build_id)
     return oc_fail(e, "%s: written by another `olmoc compile` (build %016" PRIx64 "; this binary "
                    "is build %016" PRIx64 "): use the weights file compiled with this binary",
                    p->path, h->build_id, x->build_id);
-  if (h->dtype != RT_PACK_F32 && h->dtype != RT_PACK_BF16)
-    return oc_fail(e, "%s: weights in dtype %s (code %" PRIu32 "), which this binary cannot run",
-                   p->path, dtype_name(h->dtype), h->dtype);
   if (h->pack_bytes > file_bytes - p->at)
     return oc_fail(e, "%s: truncated: the header says the pack is %" PRIu64 " bytes, the file "
                    "holds %" PRIu64, p->path, h->pack_bytes, file_bytes - p->at);

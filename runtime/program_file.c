@@ -4,13 +4,18 @@
  *   u32 n_kernels, then each kernel's symbol (str)
  *   i64 arena_bytes, max_tokens, ctx
  *   u32 n_caches, then each cache's floats per row (i64)
+ *   u32 n_scratch, then each scratch buffer's bytes (i64)
  *   u32 n_steps, then per step: u32 call, u32 kernel (~0: built in), u32 n_args, str what,
  *       n_args x arg, work and rows (3 x i64 each: c, t, p), i64 grain, i64 row_floats, i64 layer
  *   arg output, i64 out_cols, i64 vocab
  *
- * where an arg is u32 kind, u32 section (buffer pointers), i64 offset (into
- * the arena or the section; the cache's number), i64 p_stride. Invariant of
- * unpacking: every pointer argument lies inside its buffer section for every
+ * where an arg is u32 kind, u32 section (buffer pointers; a scratch buffer's
+ * number), i64 offset (into the arena, the section or the scratch buffer;
+ * the cache's number), i64 p_stride. The kind is an rt_arg_kind, or
+ * ARG_SCRATCH for a pointer into a scratch buffer (rt_program_scratch):
+ * memory the steps write, so it is recorded by size only and allocated again
+ * by unpacking, as lowering allocated it. Invariant of unpacking: every
+ * pointer argument lies inside its buffer section or scratch buffer for every
  * position the caches hold, every kernel is the binary's own. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +27,12 @@
 #include "olmoc/aot.h"
 
 #define NO_KERNEL UINT32_MAX
+#define ARG_SCRATCH 16u /* in the file only: becomes an RT_ARG_PTR into the scratch buffer */
 
 /* ---- packing ---- */
 
 typedef struct packer {
+  const rt_program *p;
   rt_pack_writer *w;
   const rt_kernel_symbol *kernels;
   int n_kernels;
@@ -33,12 +40,28 @@ typedef struct packer {
   int n_used;
 } packer;
 
+/* Whether ptr lies in one of p's scratch buffers: which, and where in it. */
+static bool in_scratch(const rt_program *p, const void *ptr, int *index, uint64_t *offset) {
+  for (int64_t i = 0; i < p->n_scratch; i++) {
+    const unsigned char *base = p->scratch[i], *at = ptr;
+    if (at >= base && at < base + p->scratch_bytes[i]) {
+      *index = (int)i;
+      *offset = (uint64_t)(at - base);
+      return true;
+    }
+  }
+  return false;
+}
+
 static int put_arg(const packer *k, rt_bytes *b, const rt_arg *a, const char *what, oc_error *e) {
   int section = 0;
+  uint32_t kind = (uint32_t)a->kind;
   uint64_t offset = (uint64_t)a->offset;
-  if (a->kind == RT_ARG_PTR && rt_pack_resolve(k->w, a->ptr, what, &section, &offset, e))
+  if (a->kind == RT_ARG_PTR && in_scratch(k->p, a->ptr, &section, &offset))
+    kind = ARG_SCRATCH;
+  else if (a->kind == RT_ARG_PTR && rt_pack_resolve(k->w, a->ptr, what, &section, &offset, e))
     return oc_wrap(e, "step %s", what);
-  rt_bytes_u32(b, (uint32_t)a->kind);
+  rt_bytes_u32(b, kind);
   rt_bytes_u32(b, (uint32_t)section);
   rt_bytes_i64(b, (int64_t)offset);
   rt_bytes_i64(b, a->p_stride);
@@ -104,7 +127,7 @@ int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symb
         rt_pack_note(w, p->owned[i], p->owned_bytes[i], index, e))
       return -1;
   }
-  packer k = {.w = w, .kernels = kernels, .n_kernels = n_kernels};
+  packer k = {.p = p, .w = w, .kernels = kernels, .n_kernels = n_kernels};
   if (!(k.used = oc_malloc((size_t)(n_kernels + 1) * sizeof *k.used)))
     return oc_fail(e, "out of memory packing the program");
   for (int i = 0; i < n_kernels; i++)
@@ -123,6 +146,9 @@ int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symb
   rt_bytes_u32(&head, (uint32_t)p->n_caches);
   for (int64_t i = 0; i < p->n_caches; i++)
     rt_bytes_i64(&head, p->cache_row[i]);
+  rt_bytes_u32(&head, (uint32_t)p->n_scratch);
+  for (int64_t i = 0; i < p->n_scratch; i++)
+    rt_bytes_i64(&head, (int64_t)p->scratch_bytes[i]);
   rt_bytes_put(&head, steps.p, steps.n);
   if (!rc && (head.oom || steps.oom))
     rc = oc_fail(e, "out of memory packing the program");
@@ -138,6 +164,7 @@ int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symb
 
 typedef struct unpacker {
   rt_reader r;
+  const rt_program *p; /* the program being rebuilt: its scratch buffers */
   const rt_pack *pack;
   const char *source;
   int64_t ctx, arena_bytes;
@@ -161,6 +188,11 @@ static int get_arg(unpacker *u, rt_arg *a, const char *what, oc_error *e) {
       a->ptr = (const unsigned char *)rt_pack_data(u->pack, (int)section) + offset;
     break;
   }
+  case ARG_SCRATCH: /* a pointer into a scratch buffer unpacking allocated */
+    ok &= !stride && section < (uint64_t)u->p->n_scratch && (uint64_t)offset <= u->p->scratch_bytes[section];
+    if (ok)
+      *a = (rt_arg){.kind = RT_ARG_PTR, .ptr = (unsigned char *)u->p->scratch[section] + offset};
+    break;
   default: ok = false;
   }
   return ok ? 0 : oc_fail(e, "%s: program step %s: an argument lies outside its memory: the file "
@@ -240,6 +272,15 @@ int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int 
     int64_t index;
     rc = rt_program_add_cache(p, rt_read_i64(&u.r), &index, e);
   }
+  uint32_t n_scratch = rc ? 0 : rt_read_count(&u.r, 8);
+  for (uint32_t i = 0; !rc && i < n_scratch; i++) {
+    int64_t bytes = rt_read_i64(&u.r);
+    if (u.r.bad || bytes < 1)
+      rc = oc_fail(e, "%s: the program's scratch buffers are malformed: the file is damaged", u.source);
+    else
+      rc = rt_program_scratch(p, (size_t)bytes, e) ? 0 : -1;
+  }
+  u.p = p;
   uint32_t n_steps = rc ? 0 : rt_read_count(&u.r, 12);
   for (uint32_t i = 0; !rc && i < n_steps; i++) {
     rt_step s;

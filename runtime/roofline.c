@@ -1,7 +1,9 @@
 /* Roofline probes: a streaming read over >= 1 GiB of huge-page memory and
- * loops of independent FMAs (f32) or vdpbf16ps (bf16) per thread, in the
- * widest vectors the CPU has, chosen at run time (the library is built for
- * the baseline x86-64, so the wide loops carry target attributes). */
+ * loops of independent FMAs (f32), vdpbf16ps (bf16) or int8 dots per
+ * thread, in the widest vectors the CPU has, chosen at run time (the library
+ * is built for the baseline x86-64, so the wide loops carry target
+ * attributes; the int8 loops are inline assembly, so that no compiler hoists
+ * or spills them). */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -207,6 +209,9 @@ __attribute__((target("avx2,fma"))) static float fma256(long iters, float seed) 
   return t[0] + t[7];
 }
 
+/* 12 chains here too, though vdpbf16ps is not latency-bound: on Sapphire
+ * Rapids it issues at half the rate of an FMA (0.5 a cycle) whether 6, 12,
+ * 16 or 24 chains run, i.e. at its throughput (measured with this loop). */
 __attribute__((target("avx512f,avx512bf16"))) static float dpbf16(long iters, float seed) {
   __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80); /* bf16 1.0 */
   __m512bh x = (__m512bh)_mm512_set1_epi16((short)0x3c00);
@@ -222,7 +227,103 @@ __attribute__((target("avx512f,avx512bf16"))) static float dpbf16(long iters, fl
     a[0] = _mm512_add_ps(a[0], a[k]);
   return _mm512_reduce_add_ps(a[0]);
 }
+
+/* int8 dots: u8 x s8 multiply-adds into int32 lanes. vpdpbusd (latency 5,
+ * up to 2 a cycle) gets 12 independent accumulators; the vpmaddubsw +
+ * vpmaddwd (by 1s) + vpaddd sequence of CPUs without VNNI has only the adds
+ * in its chains (the products do not depend on them), 4 chains. Each loop
+ * iteration runs 12 dot instructions or 12 sequences. The accumulators are
+ * scalars, not an array, so that they live in registers across iterations
+ * (an array element goes through memory around the asm, a store-to-load
+ * chain that would make the loop latency-bound). */
+/* Unsigned weight bytes 3 against signed activation bytes +1, -1, +1, -1,
+ * ... (AT&T order: the signed operand first): every product pair cancels, so
+ * the accumulators keep their start values (no overflow in the sums at the
+ * end), and no CPU skips a multiply for it. */
+#define PLUS_MINUS_1 (-255) /* the int16 0xff01: bytes 0x01, 0xff */
+#define DP(i) "vpdpbusd %[x], %[w], %[a" #i "]\n\t"
+#define DP12 DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7) DP(8) DP(9) DP(10) DP(11)
+#define VDP(i) "%{vex%} vpdpbusd %[x], %[w], %[a" #i "]\n\t"
+#define VDP12 VDP(0) VDP(1) VDP(2) VDP(3) VDP(4) VDP(5) VDP(6) VDP(7) VDP(8) VDP(9) VDP(10) VDP(11)
+#define ACC12(c) [a0] "+" c(a0), [a1] "+" c(a1), [a2] "+" c(a2), [a3] "+" c(a3), [a4] "+" c(a4), \
+                 [a5] "+" c(a5), [a6] "+" c(a6), [a7] "+" c(a7), [a8] "+" c(a8), [a9] "+" c(a9), \
+                 [a10] "+" c(a10), [a11] "+" c(a11)
+#define MB(i) "vpmaddubsw %[x], %[w], %[t" #i "]\n\tvpmaddwd %[one], %[t" #i "], %[t" #i "]\n\t" \
+              "vpaddd %[t" #i "], %[a" #i "], %[a" #i "]\n\t"
+#define MB12 MB(0) MB(1) MB(2) MB(3) MB(0) MB(1) MB(2) MB(3) MB(0) MB(1) MB(2) MB(3)
+#define ACC4(c) [a0] "+" c(a0), [a1] "+" c(a1), [a2] "+" c(a2), [a3] "+" c(a3), \
+                [t0] "=&" c(t0), [t1] "=&" c(t1), [t2] "=&" c(t2), [t3] "=&" c(t3)
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static float dot512_vnni(long iters, int seed) {
+  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi16(PLUS_MINUS_1), a0 = _mm512_set1_epi32(seed);
+  __m512i a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  for (long i = 0; i < iters; i++)
+    __asm__ volatile(DP12 : ACC12("v") : [w] "v"(w), [x] "v"(x));
+  a0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                        _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+  a0 = _mm512_add_epi32(a0, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+  return (float)_mm512_reduce_add_epi32(a0);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static float dot512_maddubs(long iters, int seed) {
+  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi16(PLUS_MINUS_1), one = _mm512_set1_epi16(1);
+  __m512i a0 = _mm512_set1_epi32(seed), a1 = a0, a2 = a0, a3 = a0, t0, t1, t2, t3;
+  for (long i = 0; i < iters; i++)
+    __asm__ volatile(MB12 : ACC4("v") : [w] "v"(w), [x] "v"(x), [one] "v"(one));
+  a0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+  return (float)_mm512_reduce_add_epi32(a0);
+}
+
+static float sum8(const int *t) { return (float)(t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7]); }
+
+__attribute__((target("avx2,avxvnni"))) static float dot256_vnni(long iters, int seed) {
+  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi16(PLUS_MINUS_1), a0 = _mm256_set1_epi32(seed);
+  __m256i a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  for (long i = 0; i < iters; i++)
+    __asm__ volatile(VDP12 : ACC12("x") : [w] "x"(w), [x] "x"(x));
+  a0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                        _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+  a0 = _mm256_add_epi32(a0, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
+  int t[8];
+  _mm256_storeu_si256((__m256i *)(void *)t, a0);
+  return sum8(t);
+}
+
+__attribute__((target("avx2"))) static float dot256_maddubs(long iters, int seed) {
+  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi16(PLUS_MINUS_1), one = _mm256_set1_epi16(1);
+  __m256i a0 = _mm256_set1_epi32(seed), a1 = a0, a2 = a0, a3 = a0, t0, t1, t2, t3;
+  for (long i = 0; i < iters; i++)
+    __asm__ volatile(MB12 : ACC4("x") : [w] "x"(w), [x] "x"(x), [one] "x"(one));
+  a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+  int t[8];
+  _mm256_storeu_si256((__m256i *)(void *)t, a0);
+  return sum8(t);
+}
 #endif
+
+/* The int8 dot loop this CPU runs best, by the instructions it has. */
+typedef enum int8_dot { INT8_NONE, INT8_VNNI512, INT8_MADDUBS512, INT8_VNNI256, INT8_MADDUBS256 } int8_dot;
+
+static int8_dot int8_kind(void) {
+#if X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+    return INT8_VNNI512;
+  if (__builtin_cpu_supports("avx512bw"))
+    return INT8_MADDUBS512;
+  if (__builtin_cpu_supports("avxvnni"))
+    return INT8_VNNI256;
+  if (__builtin_cpu_supports("avx2"))
+    return INT8_MADDUBS256;
+#endif
+  return INT8_NONE;
+}
+
+const char *rt_int8_dot_name(void) {
+  static const char *const names[] = {"none", "vpdpbusd zmm", "vpmaddubsw+vpmaddwd zmm", "vpdpbusd ymm (AVX-VNNI)",
+                                      "vpmaddubsw+vpmaddwd ymm"};
+  return names[int8_kind()];
+}
 
 static float fma_scalar(long iters, float seed) {
   float a[12];
@@ -234,12 +335,21 @@ static float fma_scalar(long iters, float seed) {
   return a[0] + a[11];
 }
 
-/* kind 0: f32 FMA, 1: bf16 dot. Flops per iteration per thread in *flops. */
+/* kind 0: f32 FMA, 1: bf16 dot, 2: int8 dot. Flops (int8: ops, 2 per
+ * multiply-add) per iteration per thread in *flops. */
 static float run_kernel(int kind, long iters, float seed, double *flops) {
 #if X86
   if (kind == 1) {
     *flops = 12.0 * 16 * 4;
     return dpbf16(iters, seed);
+  }
+  if (kind == 2) {
+    int8_dot d = int8_kind();
+    *flops = d == INT8_VNNI512 || d == INT8_MADDUBS512 ? 12.0 * 64 * 2 : 12.0 * 32 * 2;
+    return d == INT8_VNNI512     ? dot512_vnni(iters, (int)seed)
+           : d == INT8_MADDUBS512 ? dot512_maddubs(iters, (int)seed)
+           : d == INT8_VNNI256    ? dot256_vnni(iters, (int)seed)
+                                  : dot256_maddubs(iters, (int)seed);
   }
   if (__builtin_cpu_supports("avx512f")) {
     *flops = 12.0 * 16 * 2;
@@ -296,6 +406,13 @@ double rt_probe_bf16_peak(int threads, int runs) {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"))
     return peak(1, threads, runs);
 #endif
+  (void)threads, (void)runs;
+  return 0;
+}
+
+double rt_probe_int8_peak(int threads, int runs) {
+  if (int8_kind() != INT8_NONE)
+    return peak(2, threads, runs);
   (void)threads, (void)runs;
   return 0;
 }

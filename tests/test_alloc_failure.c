@@ -698,7 +698,7 @@ static int read_pack(void *ctx, text *out, oc_error *e) {
   rt_tokenizer *t = NULL;
   rt_kernel_symbol *k = NULL;
   int n = 0;
-  rt_pack_expect x = {"cpu", "+avx2", 1};
+  rt_pack_expect x = {"cpu", "+avx2", 1, 0};
   int tok = -1;
   int rc = rt_pack_open(c->path, 0, &x, RT_PACK_READ, &p, e) || (tok = rt_pack_find(p, RT_PACK_TOKENIZER)) < 0 ||
            rt_tokenizer_unpack(rt_pack_data(p, tok), rt_pack_section_at(p, tok)->bytes, c->path, &t, e) ||

@@ -52,6 +52,9 @@ static void test_json(void **state) {
     expect_positive(o, positive[i]);
   const cJSON *bf16 = cJSON_GetObjectItemCaseSensitive(o, "bf16_dot_peak_gflops");
   assert_true(cJSON_IsNull(bf16) || (cJSON_IsNumber(bf16) && bf16->valuedouble > 0));
+  const cJSON *int8 = cJSON_GetObjectItemCaseSensitive(o, "int8_dot_peak_gops");
+  assert_true(cJSON_IsNull(int8) || (cJSON_IsNumber(int8) && int8->valuedouble > 0));
+  assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "int8_dot")));
   const cJSON *r;
   cJSON_ArrayForEach(r, array(o, "prefill", 2)) {
     static const char *const keys[] = {"tokens", "tok_s", "flops_per_token", "roofline_tok_s",
@@ -59,6 +62,7 @@ static void test_json(void **state) {
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
       expect_positive(r, keys[i]);
     assert_true(number(r, "tokens") <= 128); /* the config's context */
+    assert_null(cJSON_GetObjectItemCaseSensitive(r, "int8_fraction")); /* q8's only */
   }
   cJSON_ArrayForEach(r, array(o, "decode", 3)) {
     static const char *const keys[] = {"tok_s", "roofline_tok_s", "fraction"};
@@ -78,6 +82,7 @@ static void test_table(void **state) {
   expect_output("read bandwidth");
   expect_output("f32 FMA peak");
   expect_output("bf16 dot peak");
+  expect_output("int8 dot peak");
   expect_output("JIT compile");
   expect_output("prefill T=128");
   expect_output("decode P=0");
@@ -126,7 +131,9 @@ static void test_profile(void **state) {
 }
 
 /* q8: int8 matrices of 32 + 2 bytes a group of 32 (the embedding row bf16),
- * so a decoded token reads a bit over half the bf16 bytes. */
+ * so a decoded token reads a bit over half the bf16 bytes; prefill is also
+ * set against the int8 dot peak (this host has AVX2 at least, so it has
+ * one), in the JSON and in the table. */
 static void test_q8(void **state) {
   (void)state;
   double bytes[2];
@@ -139,9 +146,23 @@ static void test_q8(void **state) {
     expect_positive(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "decode"), 0), "tok_s");
     expect_positive(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "prefill"), 0), "tok_s");
     bytes[q] = number(o, "weight_bytes_per_token");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, array(o, "prefill", 2)) {
+      if (q) {
+        expect_positive(o, "int8_dot_peak_gops");
+        expect_positive(r, "int8_roofline_tok_s");
+        double want = number(r, "tok_s") / number(r, "int8_roofline_tok_s");
+        assert_true(fabs(number(r, "int8_fraction") - want) <= 1e-9 * want);
+      } else {
+        assert_null(cJSON_GetObjectItemCaseSensitive(r, "int8_fraction"));
+      }
+    }
     cJSON_Delete(o);
   }
   assert_true(bytes[1] > 0.5 * bytes[0] && bytes[1] < 0.56 * bytes[0]);
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype q8 -t 1"), 0);
+  expect_output("int8 dot peak");
+  expect_output("int8 fraction");
 }
 
 /* --compute bf16: prefill's roofline is the bf16 dot peak over the FLOPs. */

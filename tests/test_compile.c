@@ -3,8 +3,9 @@
  * `olmoc run`; the library's logits are the JIT's bit for bit; the C example
  * builds against libNAME.so and NAME.h and writes the same text; ldd shows no
  * LLVM, cJSON or PCRE2; damaged or mismatched weights are refused with a
- * message naming the file; an AVX2 build runs here; failed links say which
- * command failed and leave nothing behind. */
+ * message naming the file; an AVX2 build runs here; --dtype q8 gives what
+ * `olmoc run --dtype q8` gives (text, and logits bit for bit, native and
+ * AVX2); failed links say which command failed and leave nothing behind. */
 #include <dirent.h>
 #include <dlfcn.h>
 
@@ -18,7 +19,7 @@
 #define MODEL "models/olmo2-tiny"
 #define PROMPT "-p \"Language modeling is \" -n 16 --temp 0 -t 1"
 
-static char stdout_text[1 << 16], stderr_text[1 << 16], reference[1 << 16];
+static char stdout_text[1 << 16], stderr_text[1 << 16], reference[1 << 16], reference_q8[1 << 16];
 static char dir[512]; /* tmpdir/out: what compile writes */
 
 static void read_into(const char *path, char *buf, size_t cap) {
@@ -85,7 +86,13 @@ static int setup(void **state) {
   if (sh("%s/olmoc run -m " MODEL " " PROMPT, OLMOC_BUILD_DIR))
     return -1;
   snprintf(reference, sizeof reference, "%s", stdout_text);
-  return strstr(reference, "Language modeling is ") == reference ? 0 : -1;
+  if (sh("%s/olmoc run -m " MODEL " " PROMPT " --dtype q8", OLMOC_BUILD_DIR))
+    return -1;
+  snprintf(reference_q8, sizeof reference_q8, "%s", stdout_text);
+  return strstr(reference, "Language modeling is ") == reference &&
+                 strstr(reference_q8, "Language modeling is ") == reference_q8
+             ? 0
+             : -1;
 }
 
 static void test_exe_matches_run(void **state) {
@@ -189,12 +196,12 @@ static void test_damaged_weights(void **state) {
   fclose(f);
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s", dir, bad), 1);
   expect_stderr("bad.weights: truncated");
-  data[8] = 2; /* the version field */
+  data[8] = 1; /* the version field: a pack of an older olmoc */
   assert_non_null(f = fopen(bad, "wb"));
   fwrite(data, 1, n, f);
   fclose(f);
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s", dir, bad), 1);
-  expect_stderr("bad.weights: packed-file version 2, but this binary reads version 1");
+  expect_stderr("bad.weights: packed-file version 1, but this binary reads version 2");
   free(data);
   /* weights compiled with another binary */
   must(compile("-o $OUT_DIR/other"));
@@ -256,8 +263,9 @@ static void check(int rc, const oc_error *e) {
     fail_msg("%s", e->msg);
 }
 
-/* The JIT's logits for the same tokens, as olmoc run computes them. */
-static float *jit_logits(const char *target, bool bf16_compute, const int32_t *ids, int n, int32_t next,
+/* The JIT's logits for the same tokens, as olmoc run computes them (with
+ * --dtype q8 or --compute bf16 when asked). */
+static float *jit_logits(const char *target, bool q8, bool bf16_compute, const int32_t *ids, int n, int32_t next,
                          int64_t *vocab) {
   oc_error e;
   olmo2_config c;
@@ -273,6 +281,7 @@ static float *jit_logits(const char *target, bool bf16_compute, const int32_t *i
   pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
   check(pass_run_pipeline(g, &o, &r, &e), &e);
   check(cg_jit_new_for_target(target, &j, &e), &e);
+  cg_jit_set_q8(j, q8);
   check(cg_jit_set_bf16_compute(j, bf16_compute, &e), &e);
   check(cg_lower(j, g, &r.plan, ctx, rt_weights_lookup, w, &p, &e), &e);
   *vocab = c.vocab_size;
@@ -292,10 +301,10 @@ static float *jit_logits(const char *target, bool bf16_compute, const int32_t *i
 
 /* Opens the library at so and checks its logits against the JIT's for the
  * same target, bit for bit; returns the open model. */
-static olmoc_model *library_matches_jit(api *a, const char *so, const char *target, bool bf16_compute) {
+static olmoc_model *library_matches_jit(api *a, const char *so, const char *target, bool q8, bool bf16_compute) {
   static const int32_t ids[] = {5, 1200, 77, 4000, 13, 2};
   int64_t vocab;
-  float *want = jit_logits(target, bf16_compute, ids, 6, 999, &vocab);
+  float *want = jit_logits(target, q8, bf16_compute, ids, 6, 999, &vocab);
   load_api(a, so);
   olmoc_model *m;
   olmoc_params p = {.threads = 2};
@@ -319,7 +328,7 @@ static void lib_matches_jit(const char *sub, const char *args, const char *targe
   char so[600];
   snprintf(so, sizeof so, "%s/%s/libtiny.so", dir, sub);
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, target, bf16_compute);
+  olmoc_model *m = library_matches_jit(&a, so, target, false, bf16_compute);
   a.free(m);
   dlclose(a.so);
 }
@@ -371,7 +380,7 @@ static void test_library(void **state) {
 
   /* the logits, bit for bit */
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, "native", false);
+  olmoc_model *m = library_matches_jit(&a, so, "native", false, false);
   /* errors are codes with messages */
   const float *got;
   int32_t out_of_range = 5000;
@@ -398,6 +407,66 @@ static void test_library(void **state) {
   assert_string_equal(stdout_text, reference);
 }
 
+/* --dtype q8: matmul weights quantized while compiling, as olmoc run
+ * --dtype q8 quantizes them at load; the binary's quantize step gets its
+ * scratch rows from the loader. The same text as run (weights read, mapped,
+ * embedded), the same logits bit for bit (library, native and AVX2, whose
+ * kernels take the vpmaddubsw path), and a pack refused by a binary of
+ * another dtype. */
+static void test_q8(void **state) {
+  (void)state;
+  must(compile("--dtype q8 -o $OUT_DIR/tinyq8"));
+  expect_stderr("(q8 weights");
+  must(sh("%s/tinyq8 " PROMPT, dir));
+  assert_string_equal(stdout_text, reference_q8);
+  must(sh("%s/tinyq8 " PROMPT " --mmap", dir));
+  assert_string_equal(stdout_text, reference_q8);
+  must(sh("%s/tinyq8 " PROMPT " --ctx 64", dir)); /* a smaller context: the same scratch rows suffice */
+  assert_string_equal(stdout_text, reference_q8);
+  size_t nq, n16;
+  char path[600];
+  snprintf(path, sizeof path, "%s/tinyq8.weights", dir);
+  free(slurp(path, &nq));
+  snprintf(path, sizeof path, "%s/tiny.weights", dir);
+  free(slurp(path, &n16));
+  assert_true(nq < n16 * 3 / 4); /* the bf16 embedding table is in both */
+  /* a q8 pack is refused by a bf16 binary, and the other way round */
+  assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tinyq8.weights", dir, dir), 1);
+  expect_stderr("tinyq8.weights: q8 weights, but this binary's kernels were compiled for bf16 weights");
+  assert_int_equal(sh("%s/tinyq8 " PROMPT " --weights %s/tiny.weights", dir, dir), 1);
+  expect_stderr("tiny.weights: bf16 weights, but this binary's kernels were compiled for q8 weights");
+
+  must(compile("--dtype q8 --embed-weights -o $OUT_DIR/tinyq8e"));
+  must(sh("%s/tinyq8e " PROMPT " --mmap", dir));
+  assert_string_equal(stdout_text, reference_q8);
+
+  const char *targets[] = {"native", "avx2"};
+  for (int t = 0; t < 2; t++) {
+    must(sh("mkdir -p %s/q8%s && %s/olmoc compile -m " MODEL " --emit lib --dtype q8 --target %s -o "
+            "%s/q8%s/tiny", dir, targets[t], OLMOC_BUILD_DIR, targets[t], dir, targets[t]));
+    char so[600];
+    snprintf(so, sizeof so, "%s/q8%s/libtiny.so", dir, targets[t]);
+    api a;
+    olmoc_model *m = library_matches_jit(&a, so, targets[t], true, false);
+    /* and the logits of the command line's JIT, as olmoc logits writes them */
+    must(sh("%s/olmoc logits -m " MODEL " --backend jit --dtype q8 --target %s -t 1 --ids 9,300,4001 -o "
+            "%s/q8%s/want.npy", OLMOC_BUILD_DIR, targets[t], dir, targets[t]));
+    snprintf(so, sizeof so, "%s/q8%s/want.npy", dir, targets[t]);
+    size_t n;
+    char *npy = slurp(so, &n);
+    size_t data = 10 + (size_t)(unsigned char)npy[8] + 256 * (size_t)(unsigned char)npy[9]; /* NPY 1.0 */
+    assert_int_equal(n, data + 3 * 4096 * sizeof(float));
+    const int32_t ids[] = {9, 300, 4001};
+    const float *got;
+    assert_int_equal(a.rewind(m, 0), OLMOC_OK);
+    assert_int_equal(a.eval(m, ids, 3, &got), OLMOC_OK);
+    assert_memory_equal(got, npy + data, 3 * 4096 * sizeof *got);
+    free(npy);
+    a.free(m);
+    dlclose(a.so);
+  }
+}
+
 static int entries(const char *path) {
   DIR *d = opendir(path);
   assert_non_null(d);
@@ -422,8 +491,8 @@ static void test_errors(void **state) {
   assert_int_not_equal(access(path, F_OK), 0); /* and so is the pack */
   assert_int_equal(compile("-o $OUT_DIR/x --emit so"), 1);
   expect_stderr("--emit: expected exe or lib, found 'so'");
-  assert_int_equal(compile("-o $OUT_DIR/x --dtype q8"), 1);
-  expect_stderr("--dtype: expected f32 or bf16, found 'q8'");
+  assert_int_equal(compile("-o $OUT_DIR/x --dtype q4"), 1);
+  expect_stderr("--dtype: expected f32, bf16 or q8, found 'q4'");
   assert_int_equal(compile("-o $OUT_DIR/x --target arm"), 1);
   expect_stderr("--target: expected native or avx2, found 'arm'");
   assert_int_equal(compile("-o $OUT_DIR/x -O1 --passes=cse"), 1);
@@ -438,6 +507,7 @@ int main(void) {
       cmocka_unit_test(test_ldd),            cmocka_unit_test(test_damaged_weights),
       cmocka_unit_test(test_dtype),          cmocka_unit_test(test_avx2),
       cmocka_unit_test(test_library),        cmocka_unit_test(test_bf16_compute),
+      cmocka_unit_test(test_q8),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, setup, remove_tmpdir);

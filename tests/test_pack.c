@@ -2,11 +2,13 @@
  * weights streamed into a pack (kernels from a JIT, so the program read back
  * can run here), read back in both load modes, gives the same logits bit for
  * bit as the JIT on the checkpoint's weights converted in memory (the
- * bundled bf16 model packed as f32; the f32 golden model packed as bf16,
+ * bundled bf16 model packed as f32, and as q8 from those f32 weights, its
+ * quantize step's scratch buffer allocated again at load, writable even when
+ * the weights are mapped read-only; the f32 golden model packed as bf16,
  * rounded to nearest even); the tokenizer and generation metadata survive
  * the trip; and every kind of damage (a flipped byte anywhere, truncation,
- * another version, target or build) is refused with a message naming the
- * file and the problem. */
+ * another version, dtype, target or build) is refused with a message naming
+ * the file and the problem. */
 #include <math.h>
 
 #include "cli_harness.h"
@@ -31,19 +33,24 @@ typedef struct fixture {
   rt_weights *weights[2];
   rt_tokenizer *tokenizer;
   cg_target target;
-  cg_jit *jit;
-  char pack[256], pack_bf16[256];
+  cg_jit *jit, *jit_q8; /* jit_q8: the same target, matmul weights quantized (cg_jit_set_q8) */
+  char pack[256], pack_bf16[256], pack_q8[256];
 } fixture;
 
 static const int32_t prompt[] = {17, 200, 5, 40, 91, 33, 102}; /* < both vocabularies */
 #define N_PROMPT 7
 
+/* The graph's weights' dtype in the pack (q8: matmul weights quantized by jit). */
+static rt_pack_dtype pack_dtype(const cg_jit *jit, int which) {
+  return cg_jit_q8(jit) ? RT_PACK_Q8 : which ? RT_PACK_BF16 : RT_PACK_F32;
+}
+
 /* Writes the model with weights in dtype to path, as olmoc compile does
  * (but with the JIT's kernels). */
-static void write_pack(fixture *f, int which, const char *path) {
+static void write_pack(fixture *f, int which, cg_jit *jit, const char *path) {
   oc_error e;
   rt_pack_writer *w;
-  rt_pack_target t = {f->target.cpu, f->target.features, BUILD, which ? RT_PACK_BF16 : RT_PACK_F32};
+  rt_pack_target t = {f->target.cpu, f->target.features, BUILD, pack_dtype(jit, which)};
   rt_aot_meta meta = {.vocab = f->config[which].vocab_size, .ctx = CTX, .n_eos = 1, .eos = {4095},
                       .has_sampling = true, .sampling = rt_sampling_default()};
   snprintf(meta.model, sizeof meta.model, "%s", MODEL);
@@ -51,7 +58,7 @@ static void write_pack(fixture *f, int which, const char *path) {
   check(rt_chat_template_named("olmo2", &meta.chat, &e), &e);
   meta.has_chat = true;
   check(rt_pack_create(path, &t, &w, &e), &e);
-  check(cg_lower_packed(f->jit, f->graph[which], &f->passes[which].plan, CTX, f->weights[which],
+  check(cg_lower_packed(jit, f->graph[which], &f->passes[which].plan, CTX, f->weights[which],
                         which ? IR_BF16 : IR_F32, w, &e), &e);
   check(rt_tokenizer_pack(f->tokenizer, w, &e), &e);
   check(rt_aot_meta_pack(&meta, w, &e), &e);
@@ -73,10 +80,14 @@ static int setup(void **state) {
   }
   check(cg_target_named("native", &f.target, &e), &e);
   check(cg_jit_new_for_cpu(f.target.cpu, f.target.features, &f.jit, &e), &e);
+  check(cg_jit_new_for_cpu(f.target.cpu, f.target.features, &f.jit_q8, &e), &e);
+  cg_jit_set_q8(f.jit_q8, true);
   snprintf(f.pack, sizeof f.pack, "%s/tiny.weights", tmpdir);
   snprintf(f.pack_bf16, sizeof f.pack_bf16, "%s/tiny-bf16.weights", tmpdir);
-  write_pack(&f, 0, f.pack);
-  write_pack(&f, 1, f.pack_bf16);
+  snprintf(f.pack_q8, sizeof f.pack_q8, "%s/tiny-q8.weights", tmpdir);
+  write_pack(&f, 0, f.jit, f.pack);
+  write_pack(&f, 1, f.jit, f.pack_bf16);
+  write_pack(&f, 0, f.jit_q8, f.pack_q8);
   *state = &f;
   return 0;
 }
@@ -84,6 +95,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   cg_jit_free(f->jit);
+  cg_jit_free(f->jit_q8);
   for (int i = 0; i < 2; i++) {
     pass_result_free(&f->passes[i]);
     ir_graph_free(f->graph[i]);
@@ -94,7 +106,7 @@ static int teardown(void **state) {
 }
 
 static rt_pack_expect expect_of(const fixture *f) {
-  return (rt_pack_expect){f->target.cpu, f->target.features, BUILD};
+  return (rt_pack_expect){f->target.cpu, f->target.features, BUILD, 0};
 }
 
 /* The pack at byte `at` of path, which must open. */
@@ -149,16 +161,16 @@ static int convert_lookup(void *ctx, const char *name, ir_tensor *out, oc_error 
   return 0;
 }
 
-static void compare(fixture *f, int which, const char *path, rt_pack_load how) {
+static void compare(fixture *f, int which, cg_jit *j, const char *path, rt_pack_load how) {
   oc_error e;
   rt_program *jit, *packed;
   converted r = {.src = f->weights[which], .dtype = which ? IR_BF16 : IR_F32};
-  check(cg_lower(f->jit, f->graph[which], &f->passes[which].plan, CTX, convert_lookup, &r, &jit, &e), &e);
+  check(cg_lower(j, f->graph[which], &f->passes[which].plan, CTX, convert_lookup, &r, &jit, &e), &e);
   rt_pack *pack = open_pack(f, path, 0, how);
-  assert_int_equal(rt_pack_header_of(pack)->dtype, which ? RT_PACK_BF16 : RT_PACK_F32);
+  assert_int_equal(rt_pack_header_of(pack)->dtype, pack_dtype(j, which));
   rt_kernel_symbol *k;
   int n;
-  check(cg_kernel_symbols(f->jit, &k, &n, &e), &e);
+  check(cg_kernel_symbols(j, &k, &n, &e), &e);
   check(rt_program_unpack(pack, k, n, 0, &packed, &e), &e);
   assert_int_equal(rt_program_steps(packed), rt_program_steps(jit));
   float *want = logits_of(f, which, jit), *got = logits_of(f, which, packed);
@@ -175,9 +187,33 @@ static void compare(fixture *f, int which, const char *path, rt_pack_load how) {
 
 static void test_logits_bitwise(void **state) {
   fixture *f = *state;
-  compare(f, 0, f->pack, RT_PACK_READ);
-  compare(f, 0, f->pack, RT_PACK_MMAP);
-  compare(f, 1, f->pack_bf16, RT_PACK_READ);
+  compare(f, 0, f->jit, f->pack, RT_PACK_READ);
+  compare(f, 0, f->jit, f->pack, RT_PACK_MMAP);
+  compare(f, 1, f->jit, f->pack_bf16, RT_PACK_READ);
+  compare(f, 0, f->jit_q8, f->pack_q8, RT_PACK_READ);
+  compare(f, 0, f->jit_q8, f->pack_q8, RT_PACK_MMAP); /* the quantized rows go to writable memory */
+}
+
+/* q8: the matmul weights are packed q8 (well under half the f32 pack), and
+ * the quantize step's buffer is no section: the program records its size
+ * (max tokens x rows of the widest K, the MLP's down projection), and
+ * unpacking allocates it. */
+static void test_q8_sections(void **state) {
+  fixture *f = *state;
+  size_t total[2] = {0, 0}, scratch = (size_t)CTX * cg_q8_row_bytes(f->config[0].intermediate_size);
+  const char *path[2] = {f->pack, f->pack_q8};
+  for (int which = 0; which < 2; which++) {
+    rt_pack *pack = open_pack(f, path[which], 0, RT_PACK_READ);
+    for (int i = 0; i < rt_pack_count(pack); i++) {
+      const rt_pack_section *s = rt_pack_section_at(pack, i);
+      total[which] += s->kind == RT_PACK_BUFFER ? s->bytes : 0;
+      if (which && s->kind == RT_PACK_BUFFER && s->bytes == scratch)
+        fail_msg("section %s has the bytes of the quantized rows", s->name);
+    }
+    rt_pack_close(pack);
+  }
+  /* 34 bytes per 32 weights against 128; the f32 embedding table is in both */
+  assert_true(total[1] < total[0] / 2);
 }
 
 static void test_smaller_context(void **state) {
@@ -318,19 +354,34 @@ static void test_damage(void **state) {
   rt_pack_header changed = h;
   changed.version = 99;
   memcpy(data, &changed, sizeof changed);
-  expect_refused(f, data, n, RT_PACK_READ, NULL, "packed-file version 99, but this binary reads version 1");
+  expect_refused(f, data, n, RT_PACK_READ, NULL, "packed-file version 99, but this binary reads version 2");
   memcpy(changed.magic, "GGUF\0\0\0\0", 8);
   memcpy(data, &changed, sizeof changed);
   expect_refused(f, data, n, RT_PACK_READ, NULL, "not an olmoc packed weights file");
   memcpy(data, &h, sizeof h);
 
-  rt_pack_expect other = {"haswell", "+avx2,+fma", BUILD};
+  rt_pack_expect other = {"haswell", "+avx2,+fma", BUILD, 0};
   expect_refused(f, data, n, RT_PACK_READ, &other, "packed for target CPU");
   expect_refused(f, data, n, RT_PACK_READ, &other, "compiled for haswell");
-  other = (rt_pack_expect){f->target.cpu, "+avx2", BUILD};
+  other = (rt_pack_expect){f->target.cpu, "+avx2", BUILD, 0};
   expect_refused(f, data, n, RT_PACK_READ, &other, "with other CPU features");
-  other = (rt_pack_expect){f->target.cpu, f->target.features, BUILD + 1};
+  other = (rt_pack_expect){f->target.cpu, f->target.features, BUILD + 1, 0};
   expect_refused(f, data, n, RT_PACK_READ, &other, "written by another `olmoc compile`");
+  free(data);
+
+  /* weights of another dtype than the binary's kernels read */
+  data = copy_of(f->pack_q8, &n);
+  other = (rt_pack_expect){f->target.cpu, f->target.features, BUILD, RT_PACK_BF16};
+  expect_refused(f, data, n, RT_PACK_READ, &other, "q8 weights, but this binary's kernels were compiled for "
+                 "bf16 weights");
+  other.dtype = RT_PACK_Q8;
+  memcpy(&h, data, sizeof h);
+  changed = h;
+  changed.dtype = 7; /* an unknown code, its header checksum made right */
+  changed.header_checksum = 0;
+  changed.header_checksum = rt_checksum64(&changed, sizeof changed);
+  memcpy(data, &changed, sizeof changed);
+  expect_refused(f, data, n, RT_PACK_READ, &other, "weights in an unknown dtype (code 7)");
   free(data);
 }
 
@@ -388,7 +439,8 @@ static void test_cpu_check(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_logits_bitwise), cmocka_unit_test(test_smaller_context),
+      cmocka_unit_test(test_logits_bitwise), cmocka_unit_test(test_q8_sections),
+      cmocka_unit_test(test_smaller_context),
       cmocka_unit_test(test_tokenizer_and_meta), cmocka_unit_test(test_damage),
       cmocka_unit_test(test_embedded), cmocka_unit_test(test_checksum),
       cmocka_unit_test(test_cpu_check),

@@ -2,7 +2,8 @@
  * huge-page memory (no checkpoint), compiled by the JIT at -O2, timed on
  * prefill and decode, each speed set against a roofline probed in the same
  * process: read bandwidth for decode (weight bytes per token), FMA peak for
- * prefill (model FLOPs per token). Prints a table, or one JSON object. */
+ * prefill (model FLOPs per token), and for q8 also the int8 dot peak for
+ * prefill (the same count, as ops). Prints a table, or one JSON object. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,9 @@ static const char usage[] =
     "usage: olmoc bench -m MODEL [options]\n"
     "\n"
     "Builds MODEL's config.json with random weights in memory, JIT-compiles it at\n"
-    "-O2 and measures read bandwidth, FMA peak, compile time, prefill tokens/s\n"
-    "(T=128, 512) and decode tokens/s (P=0, 512, 2048), each against its roofline.\n"
+    "-O2 and measures read bandwidth, FMA, bf16 and int8 dot peaks, compile time,\n"
+    "prefill tokens/s (T=128, 512) and decode tokens/s (P=0, 512, 2048), each\n"
+    "against its roofline (q8 prefill also against the int8 dot peak).\n"
     "T and P are clamped to the model's context.\n"
     "\n"
     "options:\n"
@@ -172,7 +174,8 @@ static void free_weights(bench_weights *ws) {
 typedef struct figures {
   const char *target; /* the JIT's: "native" or "avx2" */
   bool bf16_compute;  /* --compute bf16: prefill against the bf16 dot peak */
-  double bandwidth_gbs, fma_gflops, bf16_gflops;
+  bool q8;            /* q8 weights: prefill is also set against the int8 dot peak */
+  double bandwidth_gbs, fma_gflops, bf16_gflops, int8_gops;
   int read_width;
   double passes_s, compile_s, pack_s, weights_s;
   double matmul_params, weight_bytes_token;
@@ -251,17 +254,28 @@ static void print_table(const char *model, const char *dtype, int threads, const
     printf("bf16 dot peak    %8.1f GFLOP/s (vdpbf16ps)\n", f->bf16_gflops);
   else
     printf("bf16 dot peak    not measured (no AVX512_BF16)\n");
+  if (f->int8_gops > 0)
+    printf("int8 dot peak    %8.1f GOP/s   (%s, 2 ops per u8 x s8 multiply-add)\n", f->int8_gops,
+           rt_int8_dot_name());
+  else
+    printf("int8 dot peak    not measured (no AVX2)\n");
   printf("weights          %8.3f s to generate; %.0f matmul params, %.1f MB read per decoded token\n",
          f->weights_s, f->matmul_params, f->weight_bytes_token / 1e6);
   printf("passes (-O2)     %8.3f s\nJIT compile      %8.3f s\nweight packing   %8.3f s\n", f->passes_s,
          f->compile_s, f->pack_s);
-  printf("\n%-16s %10s %12s %10s\n", "", "tok/s", "roofline", "fraction");
+  bool int8 = f->q8 && f->int8_gops > 0;
+  printf("\n%-16s %10s %12s %10s%s\n", "", "tok/s", "roofline", "fraction",
+         int8 ? "   int8 roofline   int8 fraction" : "");
   for (int j = 0; j < N_PREFILL; j++) {
     double roof = prefill_peak(f) * 1e9 / f->prefill_flops_token[j];
     char name[32];
     snprintf(name, sizeof name, "prefill T=%lld", (long long)f->prefill_tokens[j]);
-    printf("%-16s %10.2f %12.2f %9.1f%%\n", name, f->prefill_tok_s[j], roof,
-           100 * f->prefill_tok_s[j] / roof);
+    printf("%-16s %10.2f %12.2f %9.1f%%", name, f->prefill_tok_s[j], roof, 100 * f->prefill_tok_s[j] / roof);
+    if (int8) {
+      double roof8 = f->int8_gops * 1e9 / f->prefill_flops_token[j];
+      printf(" %15.2f %14.1f%%", roof8, 100 * f->prefill_tok_s[j] / roof8);
+    }
+    printf("\n");
   }
   for (int i = 0; i < N_DECODE; i++) {
     double roof = f->bandwidth_gbs * 1e9 / f->weight_bytes_token;
@@ -271,8 +285,9 @@ static void print_table(const char *model, const char *dtype, int threads, const
            100 * f->decode_tok_s[i] / roof);
   }
   printf("\nprefill roofline: %s peak / model FLOPs per token (2 x matmul params + "
-         "causal attention);\ndecode roofline: read bandwidth / weight bytes per token "
-         "(KV cache reads not counted).\n", f->bf16_compute ? "bf16 dot" : "f32 FMA");
+         "causal attention);\n%sdecode roofline: read bandwidth / weight bytes per token "
+         "(KV cache reads not counted).\n", f->bf16_compute ? "bf16 dot" : "f32 FMA",
+         int8 ? "int8 roofline (q8 prefill): int8 dot peak / the same count, as ops;\n" : "");
 }
 
 static cJSON *figures_json(const char *model, const char *dtype, int threads, const figures *f,
@@ -292,6 +307,11 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
     cJSON_AddNumberToObject(o, "bf16_dot_peak_gflops", f->bf16_gflops);
   else
     cJSON_AddNullToObject(o, "bf16_dot_peak_gflops");
+  if (f->int8_gops > 0)
+    cJSON_AddNumberToObject(o, "int8_dot_peak_gops", f->int8_gops);
+  else
+    cJSON_AddNullToObject(o, "int8_dot_peak_gops");
+  cJSON_AddStringToObject(o, "int8_dot", rt_int8_dot_name());
   cJSON_AddNumberToObject(o, "weights_s", f->weights_s);
   cJSON_AddNumberToObject(o, "passes_s", f->passes_s);
   cJSON_AddNumberToObject(o, "jit_compile_s", f->compile_s);
@@ -307,6 +327,14 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
     cJSON_AddNumberToObject(r, "flops_per_token", f->prefill_flops_token[j]);
     cJSON_AddNumberToObject(r, "roofline_tok_s", roof);
     cJSON_AddNumberToObject(r, "fraction", f->prefill_tok_s[j] / roof);
+    if (f->q8 && f->int8_gops > 0) {
+      double roof8 = f->int8_gops * 1e9 / f->prefill_flops_token[j];
+      cJSON_AddNumberToObject(r, "int8_roofline_tok_s", roof8);
+      cJSON_AddNumberToObject(r, "int8_fraction", f->prefill_tok_s[j] / roof8);
+    } else if (f->q8) {
+      cJSON_AddNullToObject(r, "int8_roofline_tok_s");
+      cJSON_AddNullToObject(r, "int8_fraction");
+    }
     cJSON_AddItemToArray(pre, r);
   }
   for (int i = 0; i < N_DECODE; i++) {
@@ -353,7 +381,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   if (ctx <= DECODE_STEPS)
     return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
                    (long long)ctx);
-  figures f = {.target = target, .bf16_compute = bf16_compute};
+  figures f = {.target = target, .bf16_compute = bf16_compute, .q8 = q8};
   ir_graph *g = NULL;
   cg_jit *jit = NULL;
   rt_program *prog = NULL;
@@ -371,6 +399,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   f.fma_gflops = rt_probe_fma_peak(threads, 3);
   f.bf16_gflops = rt_probe_bf16_peak(threads, 3);
+  f.int8_gops = rt_probe_int8_peak(threads, 3);
   cg_jit_set_q8(jit, q8);
   double t0 = rt_seconds();
   if (make_weights(g, q8 ? jit : NULL, &ws, threads, e))

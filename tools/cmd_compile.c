@@ -34,7 +34,9 @@ static const char usage[] =
     "  -m, --model DIR         checkpoint directory (default: the bundled models/olmo2-tiny)\n"
     "  -o, --output OUT        what to write\n"
     "  --emit exe|lib          an executable (default) or a shared library with a C API\n"
-    "  --dtype f32|bf16        the weights' dtype in the binary (default: the checkpoint's)\n"
+    "  --dtype f32|bf16|q8     the weights' dtype in the binary (default: the checkpoint's;\n"
+    "                          q8: int8 matmul weights with f16 group scales, quantized\n"
+    "                          while compiling, as olmoc run --dtype q8 does at load)\n"
     "  --compute f32|bf16      bf16: matmuls of T > 1 tokens on vdpbf16ps with inputs rounded\n"
     "                          to bf16 (bf16 weights, a target with AVX512_BF16; default f32)\n"
     "  --embed-weights         put the weights inside the binary: one file to copy\n"
@@ -111,7 +113,8 @@ typedef struct job {
   ir_graph *graph;
   pass_result passes;
   bool planned;
-  ir_dtype dtype;
+  ir_dtype dtype; /* the graph's weights (q8: the embedding table's, what matmuls quantize from) */
+  bool q8;        /* matmul weights quantized to q8 */
   bool bf16_compute; /* --compute bf16 */
   int64_t ctx;
   cg_target target;
@@ -130,12 +133,15 @@ static int open_model(job *j, oc_error *e) {
   const rt_tensor *embed = rt_weights_find(j->weights, "model.embed_tokens.weight");
   ir_dtype stored = embed ? embed->dtype : IR_F32;
   j->dtype = stored == IR_BF16 ? IR_BF16 : IR_F32;
-  if (o->dtype && strcmp(o->dtype, "f32") && strcmp(o->dtype, "bf16"))
-    return oc_fail(e, "--dtype: expected f32 or bf16, found '%s'", o->dtype);
-  if (o->dtype)
+  if (o->dtype && strcmp(o->dtype, "f32") && strcmp(o->dtype, "bf16") && strcmp(o->dtype, "q8"))
+    return oc_fail(e, "--dtype: expected f32, bf16 or q8, found '%s'", o->dtype);
+  /* q8 as olmoc run --dtype q8: the graph in the checkpoint's dtype, its
+   * matmul weights quantized from it while lowering */
+  j->q8 = o->dtype && !strcmp(o->dtype, "q8");
+  if (o->dtype && !j->q8)
     j->dtype = strcmp(o->dtype, "f32") ? IR_BF16 : IR_F32;
-  if (j->bf16_compute && j->dtype != IR_BF16)
-    return oc_fail(e, "--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
+  if (j->bf16_compute && (j->q8 || j->dtype != IR_BF16))
+    return oc_fail(e, "--compute bf16 needs bf16 weights, and these are %s", j->q8 ? "q8" : "f32: add --dtype bf16");
   int64_t limit = j->config.max_position_embeddings;
   if (o->ctx > limit)
     return oc_fail(e, "%s: a context of %ld positions exceeds the model's %lld (max_position_embeddings)",
@@ -165,7 +171,9 @@ static int build(job *j, oc_error *e) {
       cg_jit_set_bf16_compute(j->jit, j->bf16_compute, e) ||
       (j->o->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->o->emit_llvm, e)))
     return -1;
-  rt_pack_target t = {j->target.cpu, j->target.features, build_id, j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32};
+  cg_jit_set_q8(j->jit, j->q8);
+  rt_pack_dtype dtype = j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
+  rt_pack_target t = {j->target.cpu, j->target.features, build_id, dtype};
   if (rt_pack_create(j->out.pack, &t, &j->pack, e) ||
       cg_lower_packed(j->jit, j->graph, &j->passes.plan, j->ctx, j->weights, j->dtype, j->pack, e) ||
       rt_tokenizer_pack(j->tokenizer, j->pack, e) || rt_aot_meta_pack(&j->meta, j->pack, e))
@@ -180,7 +188,7 @@ static int build(job *j, oc_error *e) {
       {"libpcre2-8.a", olmoc_blob_pcre2, (size_t)(olmoc_blob_pcre2_end - olmoc_blob_pcre2)},
   };
   cg_link l = {.output = j->out.binary, .shared = j->out.lib, .target = &j->target, .build_id = build_id,
-               .archives = archives, .n_archives = 2};
+               .dtype = dtype, .archives = archives, .n_archives = 2};
   if (cg_aot_link(j->jit, &l, e))
     return -1;
   j->linked = true;
@@ -233,8 +241,8 @@ static int compile(const compile_options *o, oc_error *e) {
     return oc_wrap(e, "%s", j.dir);
   }
   fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %d kernels, context %lld) in %.1f s: %s%s%s%s%s\n",
-          j.dir, j.target.cpu, ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32", kernels, (long long)j.ctx,
-          rt_seconds() - t0, j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "",
+          j.dir, j.target.cpu, j.q8 ? "q8" : ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32", kernels,
+          (long long)j.ctx, rt_seconds() - t0, j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "",
           o->embed ? "" : ", ", o->embed ? "" : j.out.weights);
   return 0;
 }

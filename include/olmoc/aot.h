@@ -31,17 +31,20 @@ typedef struct rt_aot_image {
   const char *cpu, *features;      /* the target the kernels were compiled for */
   const rt_kernel_symbol *kernels; /* [n_kernels] */
   int n_kernels;
+  uint32_t dtype;                  /* rt_pack_dtype: the weights the kernels read */
 } rt_aot_image;
 
 /* ---- the program ----
  * Packing writes every buffer the program owns (rope tables, weights
  * converted to f32, constants, packed matrices) as a buffer section, then the
  * program: its steps with each argument as an arena offset, a cache, the
- * tokens, or a (section, offset) from rt_pack_resolve (which writes offered
- * weights the program reads in place); each kernel by its symbol in
- * `kernels` (matched by address). Unpacking rebuilds it on the loaded pack
- * (which must outlive it) with the binary's kernels (matched by name), with
- * KV caches of ctx positions (0: as compiled; at most as compiled). */
+ * tokens, a (section, offset) from rt_pack_resolve (which writes offered
+ * weights the program reads in place), or a (scratch buffer, offset) for
+ * memory the steps write (rt_program_scratch: recorded by size only); each
+ * kernel by its symbol in `kernels` (matched by address). Unpacking rebuilds
+ * it on the loaded pack (which must outlive it) with the binary's kernels
+ * (matched by name), with KV caches of ctx positions (0: as compiled; at most
+ * as compiled) and its scratch buffers allocated again, of the same sizes. */
 int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symbol *kernels,
                     int n_kernels, oc_error *e);
 int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int n_kernels,
@@ -51,7 +54,8 @@ int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int 
 typedef struct rt_pack_weights {
   rt_pack_writer *w;
   const rt_weights *src; /* the checkpoint, mmap'ed */
-  ir_dtype dtype;        /* what the graph's weight nodes are: f32 or bf16 */
+  ir_dtype dtype;        /* what the graph's weight nodes are: f32 or bf16 (for q8 too:
+                            lowering quantizes the matmul weights from it) */
 } rt_pack_weights;
 
 /* An ir_weight_fn (ctx: an rt_pack_weights) for cg_lower at compile time:

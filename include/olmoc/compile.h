@@ -56,6 +56,7 @@ typedef struct cg_link {
   bool shared;           /* a shared library exporting the C API instead of an executable */
   const cg_target *target;
   uint64_t build_id;
+  rt_pack_dtype dtype;   /* the weights the kernels read (the pack's) */
   const cg_blob *archives; /* linked after the kernels, in order */
   int n_archives;
   const char *cc;        /* the C compiler; NULL: $CC, else "cc" */

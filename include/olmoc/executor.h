@@ -81,6 +81,11 @@ void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e);
 /* Hands the program a scratch pack (olmoc/pack.h) its arguments point into,
  * freed with it (rt_pack_abandon): packed weights in a file, not in memory. */
 void rt_program_own_pack(rt_program *p, struct rt_pack_writer *w);
+/* bytes of 64-byte aligned memory the program owns and its steps write while
+ * they run (not zeroed: a step writes before it reads): q8's quantized rows.
+ * Allocated as rt_program_alloc allocates, but a packed program records only
+ * its size, and unpacking allocates it again (olmoc/aot.h). */
+void *rt_program_scratch(rt_program *p, size_t bytes, oc_error *e);
 /* The call's result: f32[T, cols] at `logits`; token ids must lie in [0, vocab). */
 void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t vocab);
 

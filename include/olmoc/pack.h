@@ -9,8 +9,9 @@
  * then the metadata sections, then the table; the header is written last.
  * A pack may sit inside another file (appended to an executable): offsets are
  * from the pack's first byte. Readers refuse, naming the file and the
- * problem, any pack that is not one, has another version, was made for
- * another target CPU or binary, is truncated or fails a checksum. */
+ * problem, any pack that is not one, has another version, holds weights of
+ * a dtype the binary does not read, was made for another target CPU or
+ * binary, is truncated or fails a checksum. */
 #ifndef OLMOC_PACK_H
 #define OLMOC_PACK_H
 
@@ -21,7 +22,9 @@
 #include "olmoc/error.h"
 
 #define RT_PACK_MAGIC "OLMOCPAK" /* 8 bytes, no NUL */
-#define RT_PACK_VERSION 1
+/* 2: q8 weights (RT_PACK_Q8) and the program's scratch buffers (recorded by
+ * size, allocated at load: runtime/program_file.c). 1 had neither. */
+#define RT_PACK_VERSION 2
 #define RT_PACK_HEADER_BYTES 4096
 #define RT_PACK_ALIGN 64
 
@@ -37,7 +40,8 @@ typedef enum rt_pack_kind {
 typedef enum rt_pack_dtype {
   RT_PACK_F32 = 1,
   RT_PACK_BF16 = 2,
-  RT_PACK_Q8 = 3, /* reserved for int8 weights with group scales */
+  RT_PACK_Q8 = 3, /* matmul weights int8 in groups of 32 with f16 scales (codegen/pack_q8.c),
+                     the embedding table in the checkpoint's f32 or bf16, norms f32 */
 } rt_pack_dtype;
 
 typedef struct rt_pack_header {
@@ -163,6 +167,7 @@ typedef struct rt_pack rt_pack;
 typedef struct rt_pack_expect {
   const char *cpu, *features;
   uint64_t build_id;
+  uint32_t dtype; /* rt_pack_dtype the binary's kernels read; 0: any this reader knows */
 } rt_pack_expect;
 
 typedef enum rt_pack_load {
