@@ -31,6 +31,31 @@ static void *big_alloc(size_t bytes) {
   return p;
 }
 
+/* bytes of big_alloc memory, kept in b. */
+static void *keep(rt_buffers *b, size_t bytes, oc_error *e) {
+  void **mem = oc_realloc(b->mem, (size_t)(b->n + 1) * sizeof *mem);
+  if (mem)
+    b->mem = mem;
+  size_t *sizes = oc_realloc(b->bytes, (size_t)(b->n + 1) * sizeof *sizes);
+  if (sizes)
+    b->bytes = sizes;
+  void *m = mem && sizes ? big_alloc(bytes) : NULL;
+  if (!m) {
+    oc_fail(e, "out of memory for %zu bytes", bytes);
+    return NULL;
+  }
+  b->bytes[b->n] = bytes;
+  b->mem[b->n++] = m;
+  return m;
+}
+
+static void free_buffers(rt_buffers *b) {
+  for (int64_t i = 0; i < b->n; i++)
+    free(b->mem[i]);
+  free(b->mem);
+  free(b->bytes);
+}
+
 int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_program **out,
                    oc_error *e) {
   *out = NULL;
@@ -54,17 +79,11 @@ void rt_program_free(rt_program *p) {
     return;
   for (int64_t i = 0; i < p->n_caches; i++)
     free(p->caches[i]);
-  for (int64_t i = 0; i < p->n_owned; i++)
-    free(p->owned[i]);
+  free_buffers(&p->owned);
+  free_buffers(&p->scratch);
   rt_pack_abandon(p->pack);
-  free(p->owned_bytes);
-  for (int64_t i = 0; i < p->n_scratch; i++)
-    free(p->scratch[i]);
-  free(p->scratch);
-  free(p->scratch_bytes);
   free(p->caches);
   free(p->cache_row);
-  free(p->owned);
   free(p->steps);
   free(p->step_seconds);
   free(p->arena);
@@ -91,40 +110,9 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_e
   return 0;
 }
 
-void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) {
-  void **owned = oc_realloc(p->owned, (size_t)(p->n_owned + 1) * sizeof *owned);
-  if (owned)
-    p->owned = owned;
-  size_t *sizes = oc_realloc(p->owned_bytes, (size_t)(p->n_owned + 1) * sizeof *sizes);
-  if (sizes)
-    p->owned_bytes = sizes;
-  void *m = owned && sizes ? big_alloc(bytes) : NULL;
-  if (!m) {
-    oc_fail(e, "out of memory for %zu bytes", bytes);
-    return NULL;
-  }
-  p->owned_bytes[p->n_owned] = bytes;
-  p->owned[p->n_owned++] = m;
-  return m;
-}
-
+void *rt_program_alloc(rt_program *p, size_t bytes, oc_error *e) { return keep(&p->owned, bytes, e); }
+void *rt_program_scratch(rt_program *p, size_t bytes, oc_error *e) { return keep(&p->scratch, bytes, e); }
 void rt_program_own_pack(rt_program *p, rt_pack_writer *w) { p->pack = w; }
-void *rt_program_scratch(rt_program *p, size_t bytes, oc_error *e) {
-  void **scratch = oc_realloc(p->scratch, (size_t)(p->n_scratch + 1) * sizeof *scratch);
-  if (scratch)
-    p->scratch = scratch;
-  size_t *sizes = oc_realloc(p->scratch_bytes, (size_t)(p->n_scratch + 1) * sizeof *sizes);
-  if (sizes)
-    p->scratch_bytes = sizes;
-  void *m = scratch && sizes ? big_alloc(bytes) : NULL;
-  if (!m) {
-    oc_fail(e, "out of memory for %zu bytes of scratch", bytes);
-    return NULL;
-  }
-  p->scratch_bytes[p->n_scratch] = bytes;
-  p->scratch[p->n_scratch++] = m;
-  return m;
-}
 
 int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
   if (s->n_args < 1 || s->n_args > RT_MAX_ARGS || (!s->fn && s->call != RT_CALL_KV_APPEND &&

@@ -6,6 +6,13 @@
 
 #include "olmoc/executor.h"
 
+/* Memory a program allocated for itself, freed with it. */
+typedef struct rt_buffers {
+  void **mem;    /* [n] */
+  size_t *bytes; /* [n]: their sizes */
+  int64_t n;
+} rt_buffers;
+
 struct rt_program {
   int64_t ctx;           /* positions every cache holds */
   int64_t max_tokens;    /* the largest T the arena was planned for */
@@ -14,13 +21,10 @@ struct rt_program {
   int64_t arena_bytes;
   float **caches;        /* [n_caches]: f32[ctx, cache_row[i]] */
   int64_t *cache_row, n_caches;
-  void **owned;          /* [n_owned]: tables and converted weights */
-  size_t *owned_bytes;   /* [n_owned]: their sizes, for writing them out */
-  int64_t n_owned;
+  rt_buffers owned;      /* tables and converted weights: a packed program holds their bytes */
+  rt_buffers scratch;    /* what steps write while they run (q8's quantized rows): a packed
+                            program records only their sizes */
   struct rt_pack_writer *pack; /* the scratch pack holding packed weights, or NULL */
-  void **scratch;        /* [n_scratch]: buffers steps write while they run (q8's quantized rows) */
-  size_t *scratch_bytes; /* [n_scratch]: their sizes: a packed program records these, not the bytes */
-  int64_t n_scratch;
   rt_step *steps;        /* [n_steps] */
   int64_t n_steps, cap_steps;
   rt_arg output;         /* f32[T, out_cols] */

@@ -42,9 +42,9 @@ typedef struct packer {
 
 /* Whether ptr lies in one of p's scratch buffers: which, and where in it. */
 static bool in_scratch(const rt_program *p, const void *ptr, int *index, uint64_t *offset) {
-  for (int64_t i = 0; i < p->n_scratch; i++) {
-    const unsigned char *base = p->scratch[i], *at = ptr;
-    if (at >= base && at < base + p->scratch_bytes[i]) {
+  for (int64_t i = 0; i < p->scratch.n; i++) {
+    const unsigned char *base = p->scratch.mem[i], *at = ptr;
+    if (at >= base && at < base + p->scratch.bytes[i]) {
       *index = (int)i;
       *offset = (uint64_t)(at - base);
       return true;
@@ -119,12 +119,12 @@ static int put_steps(packer *k, const rt_program *p, rt_bytes *b, oc_error *e) {
 
 int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symbol *kernels,
                     int n_kernels, oc_error *e) {
-  for (int64_t i = 0; i < p->n_owned; i++) {
+  for (int64_t i = 0; i < p->owned.n; i++) {
     char name[64];
     int index;
     snprintf(name, sizeof name, "program table %lld", (long long)i);
-    if (rt_pack_add(w, RT_PACK_BUFFER, name, p->owned[i], p->owned_bytes[i], &index, e) ||
-        rt_pack_note(w, p->owned[i], p->owned_bytes[i], index, e))
+    if (rt_pack_add(w, RT_PACK_BUFFER, name, p->owned.mem[i], p->owned.bytes[i], &index, e) ||
+        rt_pack_note(w, p->owned.mem[i], p->owned.bytes[i], index, e))
       return -1;
   }
   packer k = {.p = p, .w = w, .kernels = kernels, .n_kernels = n_kernels};
@@ -146,9 +146,9 @@ int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symb
   rt_bytes_u32(&head, (uint32_t)p->n_caches);
   for (int64_t i = 0; i < p->n_caches; i++)
     rt_bytes_i64(&head, p->cache_row[i]);
-  rt_bytes_u32(&head, (uint32_t)p->n_scratch);
-  for (int64_t i = 0; i < p->n_scratch; i++)
-    rt_bytes_i64(&head, (int64_t)p->scratch_bytes[i]);
+  rt_bytes_u32(&head, (uint32_t)p->scratch.n);
+  for (int64_t i = 0; i < p->scratch.n; i++)
+    rt_bytes_i64(&head, (int64_t)p->scratch.bytes[i]);
   rt_bytes_put(&head, steps.p, steps.n);
   if (!rc && (head.oom || steps.oom))
     rc = oc_fail(e, "out of memory packing the program");
@@ -189,9 +189,9 @@ static int get_arg(unpacker *u, rt_arg *a, const char *what, oc_error *e) {
     break;
   }
   case ARG_SCRATCH: /* a pointer into a scratch buffer unpacking allocated */
-    ok &= !stride && section < (uint64_t)u->p->n_scratch && (uint64_t)offset <= u->p->scratch_bytes[section];
+    ok &= !stride && section < (uint64_t)u->p->scratch.n && (uint64_t)offset <= u->p->scratch.bytes[section];
     if (ok)
-      *a = (rt_arg){.kind = RT_ARG_PTR, .ptr = (unsigned char *)u->p->scratch[section] + offset};
+      *a = (rt_arg){.kind = RT_ARG_PTR, .ptr = (unsigned char *)u->p->scratch.mem[section] + offset};
     break;
   default: ok = false;
   }
