@@ -219,19 +219,22 @@ static void compile_and_continue(const char *args, const char *says, const char 
     fail_msg("%s wrote: %s", name, stdout_text);
 }
 
+/* Bytes of the packed weights file dir/NAME.weights. */
+static size_t weights_bytes(const char *name) {
+  char path[600];
+  size_t n;
+  snprintf(path, sizeof path, "%s/%s.weights", dir, name);
+  free(slurp(path, &n));
+  return n;
+}
+
 /* The bundled checkpoint is bf16: --dtype f32 widens it while compiling.
  * -O0 keeps the unfused graph: its shaped kernels compile and run too. */
 static void test_dtype(void **state) {
   (void)state;
   compile_and_continue("-O0 -o $OUT_DIR/tiny0", "(bf16 weights", "tiny0");
   compile_and_continue("--dtype f32 -o $OUT_DIR/tiny32", "(f32 weights", "tiny32");
-  size_t n16, n32;
-  char path[600];
-  snprintf(path, sizeof path, "%s/tiny.weights", dir);
-  free(slurp(path, &n16));
-  snprintf(path, sizeof path, "%s/tiny32.weights", dir);
-  free(slurp(path, &n32));
-  assert_true(n32 > n16 * 19 / 10); /* weights twice the bytes */
+  assert_true(weights_bytes("tiny32") > weights_bytes("tiny") * 19 / 10); /* weights twice the bytes */
 }
 
 
@@ -423,13 +426,7 @@ static void test_q8(void **state) {
   assert_string_equal(stdout_text, reference_q8);
   must(sh("%s/tinyq8 " PROMPT " --ctx 64", dir)); /* a smaller context: the same scratch rows suffice */
   assert_string_equal(stdout_text, reference_q8);
-  size_t nq, n16;
-  char path[600];
-  snprintf(path, sizeof path, "%s/tinyq8.weights", dir);
-  free(slurp(path, &nq));
-  snprintf(path, sizeof path, "%s/tiny.weights", dir);
-  free(slurp(path, &n16));
-  assert_true(nq < n16 * 3 / 4); /* the bf16 embedding table is in both */
+  assert_true(weights_bytes("tinyq8") < weights_bytes("tiny") * 3 / 4); /* the bf16 embedding is in both */
   /* a q8 pack is refused by a bf16 binary, and the other way round */
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tinyq8.weights", dir, dir), 1);
   expect_stderr("tinyq8.weights: q8 weights, but this binary's kernels were compiled for bf16 weights");
