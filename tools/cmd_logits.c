@@ -12,28 +12,16 @@ static const char usage[] =
     "usage: olmoc logits [-m MODEL] (-p TEXT | --ids ID,ID,...) -o FILE.npy\n"
     "\n"
     "options:\n"
-    "  -m, --model DIR    checkpoint directory (default: the bundled model)\n"
-    "  -p, --prompt TEXT  text to tokenize\n"
-    "  --ids LIST         token ids instead of text\n"
-    "  -o, --output FILE  the .npy file to write (f32, shape [tokens, vocab])\n"
-    "  -O0, -O1, -O2      pass pipeline before running (default -O2; `olmoc passes`)\n"
-    "  --passes=A,B       run these passes instead\n"
-    "  --dtype q8         int8 matmul weights, quantized at load (JIT only;\n"
-    "                     default: the checkpoint's dtype)\n"
-    "  --emit-llvm DIR    write each JIT kernel's optimized LLVM IR to DIR\n"
-    "  --backend B        interp (the reference interpreter, the default) or jit\n"
-    "                     (LLVM kernels on all cores, any -O level or --passes)\n"
-    "  --target T         the JIT's instruction set: native (default) or avx2\n"
-    "  --pack-weights W   where the JIT packs the weights: auto (default:\n"
-    "                     memory, or a file when they do not fit), memory or\n"
-    "                     file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
-    "  --compute C        f32 (default) or bf16: matmuls of T > 1 tokens on vdpbf16ps\n"
-    "                     with inputs rounded to bf16 (JIT, bf16 weights, AVX512_BF16)\n"
-    "  -t, --threads N    JIT threads (default: all cores)\n"
-    "  -h, --help         show this help\n";
+    "  -m, --model DIR         checkpoint directory (default: the bundled model)\n"
+    "  -p, --prompt TEXT       text to tokenize\n"
+    "  --ids LIST              token ids instead of text\n"
+    "  -o, --output FILE       the .npy file to write (f32, shape [tokens, vocab])\n"
+    CLI_PIPELINE_USAGE
+    "  --backend B             interp (the reference interpreter, the default) or jit\n"
+    "                          (LLVM kernels on all cores, any -O level or --passes)\n"
+    "  -t, --threads N         JIT threads (default: all cores)\n"
+    "  -h, --help              show this help\n";
 
-/* NPY format 1.0: magic, version, header length, a Python dict literal padded
- * with spaces to a multiple of 64 bytes ending in a newline, then the data. */
 static void write_npy(FILE *f, const float *data, int64_t rows, int64_t cols) {
   char dict[128];
   int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",

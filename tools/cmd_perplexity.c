@@ -14,25 +14,15 @@ static const char usage[] =
     "usage: olmoc perplexity [-m MODEL] -f FILE [--ctx N]\n"
     "\n"
     "options:\n"
-    "  -m, --model DIR   checkpoint directory (default: the bundled model)\n"
-    "  -f, --file FILE   the text ('-': standard input)\n"
-    "  --ctx N           tokens per window (default: the model's context)\n"
-    "  --max-tokens N    evaluate only the first N tokens of the text\n"
-    "  -O0, -O1, -O2     pass pipeline before running (default -O2; `olmoc passes`)\n"
-    "  --passes=A,B      run these passes instead\n"
-    "  --dtype q8        int8 matmul weights, quantized at load (JIT only;\n"
-    "                    default: the checkpoint's dtype)\n"
-    "  --emit-llvm DIR   write each JIT kernel's optimized LLVM IR to DIR\n"
-    "  --backend B       interp (the reference interpreter, the default) or jit\n"
-    "                    (LLVM kernels on all cores, any -O level or --passes)\n"
-    "  --target T        the JIT's instruction set: native (default) or avx2\n"
-    "  --pack-weights W  where the JIT packs the weights: auto (default:\n"
-    "                    memory, or a file when they do not fit), memory or\n"
-    "                    file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
-    "  --compute C       f32 (default) or bf16: matmuls of T > 1 tokens on vdpbf16ps\n"
-    "                    with inputs rounded to bf16 (JIT, bf16 weights, AVX512_BF16)\n"
-    "  -t, --threads N   JIT threads (default: all cores)\n"
-    "  -h, --help        show this help\n";
+    "  -m, --model DIR         checkpoint directory (default: the bundled model)\n"
+    "  -f, --file FILE         the text ('-': standard input)\n"
+    "  --ctx N                 tokens per window (default: the model's context)\n"
+    "  --max-tokens N          evaluate only the first N tokens of the text\n"
+    CLI_PIPELINE_USAGE
+    "  --backend B             interp (the reference interpreter, the default) or jit\n"
+    "                          (LLVM kernels on all cores, any -O level or --passes)\n"
+    "  -t, --threads N         JIT threads (default: all cores)\n"
+    "  -h, --help              show this help\n";
 
 /* -log softmax(logits)[target], in double. */
 static double nll(const float *logits, int32_t vocab, int32_t target) {

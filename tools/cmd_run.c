@@ -17,19 +17,9 @@ static const char usage[] =
     CLI_GENERATE_USAGE
     "  --ctx N                 KV cache positions (default: the model's context)\n"
     "  -t, --threads N         threads of the JIT (default: all cores)\n"
-    "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"
-    "  --passes=A,B            run these passes instead\n"
-    "  --dtype q8              int8 matmul weights, quantized at load (JIT only;\n"
-    "                          default: the checkpoint's dtype)\n"
-    "  --emit-llvm DIR         write each JIT kernel's optimized LLVM IR to DIR\n"
+    CLI_PIPELINE_USAGE
     "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
     "                          reference interpreter, one thread, any pipeline)\n"
-    "  --target T              the JIT's instruction set: native (default) or avx2\n"
-    "  --pack-weights W        where the JIT packs the weights: auto (default:\n"
-    "                          memory, or a file when they do not fit), memory or\n"
-    "                          file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"
-    "  --compute f32|bf16      matmuls of T > 1 tokens on vdpbf16ps with the inputs\n"
-    "                          rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"
     "  -h, --help              show this help\n";
 
 typedef struct run_options {
