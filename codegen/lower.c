@@ -255,6 +255,51 @@ static int q8_input(lower *l, const ir_node *n, rt_step *s, int64_t K, oc_error 
 }
 
 /* The step computing node id into its planned arena offset. */
+/* Only attention reads what the kv_append nodes on cache node `cache` return. */
+static bool read_by_attention_only(const lower *l, int cache) {
+  for (int u = cache + 1; u < l->g->n; u++) {
+    const ir_node *n = &l->g->nodes[u];
+    for (int i = 0; i < ir_arity(n); i++) {
+      int in = n->in[i];
+      if (in == cache && !(n->op == IR_KV_APPEND && i == 0))
+        return false;
+      if (in != cache && l->g->nodes[in].op == IR_KV_APPEND && l->g->nodes[in].in[0] == cache &&
+          !(n->op == IR_ATTENTION && i > 0))
+        return false;
+    }
+  }
+  return true;
+}
+
+/* Attention node n's caches, both head-major or both not: head-major when
+ * only attention reads either (a head's keys are then one contiguous stream). */
+static bool head_major(const lower *l, const ir_node *n) {
+  for (int i = 1; i <= 2; i++) {
+    const ir_node *in = &l->g->nodes[n->in[i]];
+    if (in->op != IR_KV_APPEND || l->g->nodes[in->in[0]].type.shape.rank != 3 ||
+        !read_by_attention_only(l, in->in[0]))
+      return false;
+  }
+  return true;
+}
+
+/* Cache node `cache` is head-major: every attention reading it says so. */
+static bool cache_head_major(const lower *l, int cache) {
+  bool any = false;
+  for (int u = cache + 1; u < l->g->n; u++) {
+    const ir_node *n = &l->g->nodes[u];
+    if (n->op != IR_ATTENTION)
+      continue;
+    for (int i = 1; i <= 2; i++)
+      if (l->g->nodes[n->in[i]].op == IR_KV_APPEND && l->g->nodes[n->in[i]].in[0] == cache) {
+        if (!head_major(l, n))
+          return false;
+        any = true;
+      }
+  }
+  return any;
+}
+
 static int compute(lower *l, int id, oc_error *e) {
   const ir_node *n = &l->g->nodes[id];
   int64_t off = l->plan->offset[id];
@@ -302,6 +347,7 @@ static int compute(lower *l, int id, oc_error *e) {
       return x->rank != 3 ? oc_fail(e, "%s: expected q or x as [T,H,D]", op_name(n)) : -1;
     if (n->op == IR_ATTENTION) {
       key.scale = (float)n->value;
+      key.kv_head_major = head_major(l, n);
       if (const_dim(n, shape(l, n->in[1]), 1, &key.kv, e))
         return -1;
     }
@@ -389,7 +435,9 @@ static int node(lower *l, int id, oc_error *e) {
       return -1;
     l->arg[id] = l->arg[n->in[0]];
     rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .arg = {src, l->arg[id]},
-                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c, .what = "kv_append", .layer = n->layer};
+                 .work = {0, 1, 0}, .grain = 1, .row_floats = row.c,
+                 .kv_heads = cache_head_major(l, n->in[0]) ? cache->type.shape.dim[1].c : 0,
+                 .what = "kv_append", .layer = n->layer};
     return rt_program_add_step(l->p, &s, e);
   }
   case IR_RESHAPE:

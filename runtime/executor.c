@@ -185,8 +185,22 @@ typedef void matmul3_fn(const float *, const void *, const void *, float *, int6
                         int64_t, int64_t);
 typedef void gather_fn(const void *, const int32_t *, float *, int64_t, int64_t);
 typedef void attention_fn(const float *, const float *, const float *, float *, int64_t, int64_t,
-                          int64_t);
+                          int64_t, int64_t, int64_t);
 typedef void shaped_fn(void *const *, int64_t, int64_t, int64_t, int64_t);
+
+/* Rows r0..r1 of src to the cache at positions P+r0.. (rt_step's kv_heads). */
+static void kv_append(const rt_program *p, const rt_step *s, const float *src, float *cache, int64_t P,
+                      int64_t r0, int64_t r1) {
+  int64_t row = s->row_floats;
+  if (!s->kv_heads) {
+    memcpy(cache + (P + r0) * row, src + r0 * row, (size_t)((r1 - r0) * row) * sizeof(float));
+    return;
+  }
+  int64_t D = row / s->kv_heads;
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t g = 0; g < s->kv_heads; g++)
+      memcpy(cache + (g * p->ctx + P + r) * D, src + r * row + g * D, (size_t)D * sizeof(float));
+}
 
 /* Work items [r0, r1) of step s. */
 static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, int64_t r0, int64_t r1) {
@@ -198,7 +212,7 @@ static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, in
   case RT_CALL_MATMUL: ((matmul_fn *)s->fn)(a[0], a[1], a[2], 0, rows, r0, r1); break;
   case RT_CALL_MATMUL3: ((matmul3_fn *)s->fn)(a[0], a[1], a[2], a[3], 0, rows, r0, r1); break;
   case RT_CALL_GATHER: ((gather_fn *)s->fn)(a[0], a[1], a[2], r0, r1); break;
-  case RT_CALL_ATTENTION: ((attention_fn *)s->fn)(a[0], a[1], a[2], a[3], P, r0, r1); break;
+  case RT_CALL_ATTENTION: ((attention_fn *)s->fn)(a[0], a[1], a[2], a[3], T, P, p->ctx, r0, r1); break;
   case RT_CALL_SHAPED: ((shaped_fn *)s->fn)(a, T, P, r0, r1); break;
   case RT_CALL_RANGE:
     switch (s->n_args) {
@@ -208,10 +222,7 @@ static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, in
     default: ((range5_fn *)s->fn)(a[0], a[1], a[2], a[3], a[4], r0, r1); break;
     }
     break;
-  case RT_CALL_KV_APPEND:
-    memcpy((float *)a[1] + (P + r0) * s->row_floats, (const float *)a[0] + r0 * s->row_floats,
-           (size_t)((r1 - r0) * s->row_floats) * sizeof(float));
-    break;
+  case RT_CALL_KV_APPEND: kv_append(p, s, a[0], a[1], P, r0, r1); break;
   case RT_CALL_POSITIONS:
     for (int64_t r = r0; r < r1; r++)
       ((int32_t *)a[s->n_args - 1])[r] = (int32_t)(P + r);

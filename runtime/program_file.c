@@ -6,7 +6,8 @@
  *   u32 n_caches, then each cache's floats per row (i64)
  *   u32 n_scratch, then each scratch buffer's bytes (i64)
  *   u32 n_steps, then per step: u32 call, u32 kernel (~0: built in), u32 n_args, str what,
- *       n_args x arg, work and rows (3 x i64 each: c, t, p), i64 grain, i64 row_floats, i64 layer
+ *       n_args x arg, work and rows (3 x i64 each: c, t, p), i64 grain, i64 row_floats, i64 kv_heads,
+ *       i64 layer
  *   arg output, i64 out_cols, i64 vocab
  *
  * where an arg is u32 kind, u32 section (buffer pointers; a scratch buffer's
@@ -108,6 +109,7 @@ static int put_steps(packer *k, const rt_program *p, rt_bytes *b, oc_error *e) {
     put_count(b, s->rows);
     rt_bytes_i64(b, s->grain);
     rt_bytes_i64(b, s->row_floats);
+    rt_bytes_i64(b, s->kv_heads);
     rt_bytes_i64(b, s->layer);
   }
   if (put_arg(k, b, &p->output, "output", e))
@@ -221,8 +223,10 @@ static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, o
   s->rows = get_count(&u->r);
   s->grain = rt_read_i64(&u->r);
   s->row_floats = rt_read_i64(&u->r);
+  s->kv_heads = rt_read_i64(&u->r);
   s->layer = (int)rt_read_i64(&u->r);
-  if (s->call == RT_CALL_KV_APPEND && s->row_floats < 1)
+  if (s->call == RT_CALL_KV_APPEND &&
+      (s->row_floats < 1 || s->kv_heads < 0 || (s->kv_heads && s->row_floats % s->kv_heads)))
     u->r.bad = true;
   return u->r.bad ? oc_fail(e, "%s: a program step is malformed: the file is damaged", u->source) : 0;
 }

@@ -138,34 +138,49 @@ static void attention_ref(const float *q, const float *k, const float *v, float 
   free(p);
 }
 
+/* The caches of S written positions, k and v as [S][KV][D], in a kernel's
+ * layout for a context of ctx positions; the positions past S hold NaN, so
+ * a kernel that reads them fails. */
+static float *cache_of(const float *x, int64_t S, int64_t ctx, int64_t KV, int64_t D, bool head_major) {
+  float *c = randoms(ctx * KV * D, NAN, NAN);
+  for (int64_t j = 0; j < S; j++)
+    for (int64_t g = 0; g < KV; g++)
+      memcpy(c + (head_major ? g * ctx + j : j * KV + g) * D, x + (j * KV + g) * D, (size_t)D * sizeof *c);
+  return c;
+}
+
 static void attention_case(cg_jit *j, int64_t T, int64_t P, int64_t H, int64_t KV, int64_t D, float scale,
                            float range) {
-  int64_t S = P + T, n = T * H * D;
+  int64_t S = P + T, ctx = S + 5, n = T * H * D;
   float *q = randoms(n, -range, range), *k = randoms(S * KV * D, -range, range), *v = randoms(S * KV * D, -2, 2);
-  float *y = randoms(n, 0, 0), *split = randoms(n, 0, 0), *want = randoms(D, 0, 0);
-  double *tol = malloc((size_t)D * sizeof *tol);
+  float *y = randoms(n, 0, 0), *split = randoms(n, 0, 0), *want = randoms(n, 0, 0);
+  double *tol = malloc((size_t)n * sizeof *tol);
   assert_non_null(tol);
-  cg_attention_fn *fn = kernel(j, (cg_kernel_key){.op = IR_ATTENTION, .k = D, .n = H, .kv = KV, .scale = scale});
-  fn(q, k, v, y, P, 0, T * H);
-  char what[128];
-  snprintf(what, sizeof what, "attention vw=%d T=%lld P=%lld H=%lld KV=%lld D=%lld scale=%g",
-           cg_jit_vector_width(j), (long long)T, (long long)P, (long long)H, (long long)KV, (long long)D,
-           (double)scale);
   for (int64_t t = 0; t < T; t++)
-    for (int64_t h = 0; h < H; h++) {
-      attention_ref(q, k, v, scale, H, KV, D, P, t, h, want, tol);
-      for (int64_t d = 0; d < D; d++)
-        near(y[(t * H + h) * D + d], want[d], tol[d], what, (t * H + h) * D + d);
-    }
-  for (int64_t p = T * H; p > 0; p -= 3) /* pieces of three pairs, last first */
-    fn(q, k, v, split, P, p > 3 ? p - 3 : 0, p);
-  assert_memory_equal(split, y, (size_t)n * sizeof *y);
+    for (int64_t h = 0; h < H; h++)
+      attention_ref(q, k, v, scale, H, KV, D, P, t, h, want + (t * H + h) * D, tol + (t * H + h) * D);
+  for (int layout = 0; layout < 2; layout++) {
+    float *kc = cache_of(k, S, ctx, KV, D, layout), *vc = cache_of(v, S, ctx, KV, D, layout);
+    cg_attention_fn *fn = kernel(j, (cg_kernel_key){.op = IR_ATTENTION, .k = D, .n = H, .kv = KV, .scale = scale,
+                                                    .kv_head_major = layout});
+    fn(q, kc, vc, y, T, P, ctx, 0, T * H);
+    char what[160];
+    snprintf(what, sizeof what, "attention vw=%d T=%lld P=%lld H=%lld KV=%lld D=%lld scale=%g %s",
+             cg_jit_vector_width(j), (long long)T, (long long)P, (long long)H, (long long)KV, (long long)D,
+             (double)scale, layout ? "head-major" : "position-major");
+    for (int64_t i = 0; i < n; i++)
+      near(y[i], want[i], tol[i], what, i);
+    for (int64_t p = T * H; p > 0; p -= 3) /* pieces of three pairs, last first: tiles and single pairs */
+      fn(q, kc, vc, split, T, P, ctx, p > 3 ? p - 3 : 0, p);
+    assert_memory_equal(split, y, (size_t)n * sizeof *y);
+    free(kc), free(vc);
+  }
   free(q), free(k), free(v), free(y), free(split), free(want), free(tol);
 }
 
 static void test_attention(void **state) {
   cg_jit **jits = *state;
-  const int64_t Ts[] = {1, 3}, Ps[] = {0, 5, 17}, KVs[] = {1, 2, 4}, Ds[] = {16, 20, 24, 128};
+  const int64_t Ts[] = {1, 3, 9}, Ps[] = {0, 5, 17}, KVs[] = {1, 2, 4}, Ds[] = {16, 20, 24, 128};
   for (int j = 0; j < NJITS; j++)
     for (int a = 0; a < COUNT(Ts); a++)
       for (int b = 0; b < COUNT(Ps); b++)
@@ -175,6 +190,7 @@ static void test_attention(void **state) {
             attention_case(jits[j], Ts[a], Ps[b], 4, KVs[c], Ds[d], 1.0f, 2); /* peaked: the max moves */
           }
   attention_case(jits[0], 2, 300, 2, 1, 128, 0.0883883f, 1); /* a long cache */
+  attention_case(jits[0], 37, 0, 3, 3, 64, 0.125f, 1);       /* prefill, tiles of 4 and their tails */
   expect_error(jits[0], (cg_kernel_key){.op = IR_ATTENTION, .k = 16, .n = 4, .kv = 3, .scale = 1}, "must divide");
   expect_error(jits[0], (cg_kernel_key){.op = IR_ATTENTION, .k = 16, .n = 4, .kv = 0, .scale = 1}, "must divide");
   expect_error(jits[0], (cg_kernel_key){.op = IR_ATTENTION, .k = 16, .n = 4, .kv = 4, .scale = NAN}, "scale");

@@ -201,7 +201,7 @@ static void test_damaged_weights(void **state) {
   fwrite(data, 1, n, f);
   fclose(f);
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s", dir, bad), 1);
-  expect_stderr("bad.weights: packed-file version 1, but this binary reads version 2");
+  expect_stderr("bad.weights: packed-file version 1, but this binary reads version 3");
   free(data);
   /* weights compiled with another binary */
   must(compile("-o $OUT_DIR/other"));

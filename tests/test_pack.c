@@ -354,7 +354,7 @@ static void test_damage(void **state) {
   rt_pack_header changed = h;
   changed.version = 99;
   memcpy(data, &changed, sizeof changed);
-  expect_refused(f, data, n, RT_PACK_READ, NULL, "packed-file version 99, but this binary reads version 2");
+  expect_refused(f, data, n, RT_PACK_READ, NULL, "packed-file version 99, but this binary reads version 3");
   memcpy(changed.magic, "GGUF\0\0\0\0", 8);
   memcpy(data, &changed, sizeof changed);
   expect_refused(f, data, n, RT_PACK_READ, NULL, "not an olmoc packed weights file");

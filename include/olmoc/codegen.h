@@ -133,8 +133,10 @@ typedef void cg_rmsnorm_add_fn(const float *x, const float *w, const float *r, f
 typedef void cg_swiglu_fn(const float *g, const float *u, float *y, int64_t i0, int64_t i1);
 typedef void cg_rope_fn(const float *x, const float *cos, const float *sin, float *y, int64_t row0,
                         int64_t row1);
-typedef void cg_attention_fn(const float *q, const float *k, const float *v, float *y, int64_t P,
-                             int64_t p0, int64_t p1);
+/* attention: pairs [p0, p1) of the T*H, numbered head-major (p = h*T + t);
+ * q and y are [T,H,D], the caches hold ctx positions of which P+T are written. */
+typedef void cg_attention_fn(const float *q, const float *k, const float *v, float *y, int64_t T,
+                             int64_t P, int64_t ctx, int64_t p0, int64_t p1);
 typedef void cg_gather_fn(const void *table, const int32_t *ids, float *y, int64_t t0, int64_t t1);
 /* elementwise kernels take n_in input pointers then y: cast to the arity's type */
 typedef void cg_eltwise1_fn(const float *a, float *y, int64_t row0, int64_t row1);
@@ -170,6 +172,8 @@ typedef struct cg_kernel_key {
   int64_t k, n;   /* matmul (n_in 0): x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
                      rope, attention: k = head dim D, n = heads H; else ignored */
   int64_t kv;     /* attention: KV heads, dividing H; else ignored */
+  bool kv_head_major; /* attention: the caches are [KV][ctx][D] (ctx comes at run time), not
+                         [ctx][KV][D] as the IR has them; else ignored */
   float eps;      /* rmsnorm: epsilon, baked into the kernel; else ignored */
   float scale;    /* attention: the score scale (the op's value); else ignored */
   /* elementwise: the postfix expr (ir_expr_parse's form; copied by the cache),

@@ -20,8 +20,9 @@ typedef enum rt_call {
   RT_CALL_MATMUL3,   /* fn(a0, a1, a2, y, 0, rows, r0, r1) */
   RT_CALL_RANGE,     /* fn(a0, ..., a[n_args-2], y, r0, r1), all float pointers, 2..5 args */
   RT_CALL_GATHER,    /* fn(table, ids (int32), y, r0, r1) */
-  RT_CALL_ATTENTION, /* fn(q, k, v, y, P, r0, r1) */
-  RT_CALL_KV_APPEND, /* built in: rows r0..r1 of a0 (row_floats f32 each) to cache a1 at row P+r */
+  RT_CALL_ATTENTION, /* fn(q, k, v, y, T, P, ctx, r0, r1) */
+  RT_CALL_KV_APPEND, /* built in: rows r0..r1 of a0 (row_floats f32 each) to cache a1 at
+                        position P+r (kv_heads: how the cache is laid out) */
   RT_CALL_POSITIONS, /* built in: y[r] = P + r as int32 */
   RT_CALL_SHAPED,    /* fn(a, T, P, r0, r1), a: the n_args argument addresses (output last),
                         for kernels whose shapes depend on T and P */
@@ -58,6 +59,9 @@ typedef struct rt_step {
   rt_count rows;            /* matmul: rows of x (M); else unused */
   int64_t grain;            /* slice boundaries are multiples of it (>= 1) */
   int64_t row_floats;       /* kv_append: floats per cache row */
+  int64_t kv_heads;         /* kv_append: 0 when the cache keeps rows in position order,
+                               [ctx][row_floats]; else it is head-major, [kv_heads][ctx][D]
+                               with D = row_floats / kv_heads, so each head is one stream */
   const char *what;         /* the op's name, for messages and profiles */
   int layer;                /* the transformer layer it computes, -1 if none */
 } rt_step;
