@@ -1,4 +1,5 @@
-/* Throughput of the JIT's matmul kernel on one thread, y[M,N] = x[M,K] W[N,K]^T
+/* Throughput of the JIT's matmul kernel on one thread or several (each
+ * computing its share of the panels, as the executor splits them), y[M,N] = x[M,K] W[N,K]^T
  * for W in f32 and bf16, in the kernels' packed layout, and with AVX512_BF16
  * bf16 under --compute bf16 ("bf16dot": k-pair panels, vdpbf16ps for M > 1).
  *   M = 1 (GEMV, decode): GB/s of weight read, the figure decode speed is
@@ -6,7 +7,8 @@
  *   that each call reads it from DRAM, not the L3.
  *   M > 1 (GEMM, prefill): GFLOP/s, beside the f32 FMA peak measured in the
  *   same run (runtime/roofline.c).
- * Usage: matmul_kernel_bench [N K [sweeps [M]]] */
+ * Usage: matmul_kernel_bench [N K [sweeps [M [threads]]]] */
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,20 @@ static void fill(ir_dtype dt, void *w, size_t n) {
 }
 
 /* peak: the probe M > 1 is set against, named peak_name */
+static int threads = 1;
+
+/* y = x W^T, the panels split over the threads. */
+static void call(cg_jit *j, void *fn, const float *x, const void *w, float *y, int64_t M, int64_t N) {
+  int64_t panels = (N + cg_matmul_panel(j) - 1) / cg_matmul_panel(j);
+#pragma omp parallel num_threads(threads)
+  {
+    int id = omp_get_thread_num(), n = omp_get_num_threads();
+    int64_t n0 = panels * id / n * cg_matmul_panel(j), n1 = panels * (id + 1) / n * cg_matmul_panel(j);
+    if (n0 < N)
+      ((cg_matmul_fn *)fn)(x, w, y, 0, M, n0, n1 < N ? n1 : N);
+  }
+}
+
 static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int sweeps, double peak,
                const char *peak_name) {
   const char *name = dt == IR_BF16 && cg_jit_bf16_compute(j) ? "bf16dot" : ir_dtype_name(dt);
@@ -63,7 +79,7 @@ static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int swee
   for (int s = 0; s < sweeps; s++) {
     t0 = now();
     for (int c = 0; c < copies; c++)
-      ((cg_matmul_fn *)fn)(x, w + (size_t)c * bytes, y, 0, M, 0, N);
+      call(j, fn, x, w + (size_t)c * bytes, y, M, N);
     double t = (now() - t0) / copies;
     best = t < best ? t : best;
   }
@@ -86,14 +102,16 @@ int main(int argc, char **argv) {
   int64_t N = argc > 2 ? atoll(argv[1]) : 2048, K = argc > 2 ? atoll(argv[2]) : 8192;
   int sweeps = argc > 3 ? atoi(argv[3]) : 5;
   int64_t M = argc > 4 ? atoll(argv[4]) : 1;
-  if (N < 1 || K < 1 || sweeps < 1 || M < 1) {
-    fprintf(stderr, "usage: %s [N K [sweeps [M]]]\n", argv[0]);
+  threads = argc > 5 ? atoi(argv[5]) : 1;
+  if (N < 1 || K < 1 || sweeps < 1 || M < 1 || threads < 1) {
+    fprintf(stderr, "usage: %s [N K [sweeps [M [threads]]]]\n", argv[0]);
     return 2;
   }
   cg_host h;
   cg_host_detect(&h);
-  double peak = M > 1 ? rt_probe_fma_peak(1, 5) : 0, bf16_peak = M > 1 ? rt_probe_bf16_peak(1, 5) : 0;
-  printf("matmul_kernel_bench: 1 thread, host %s, best of %d sweeps", h.cpu, sweeps);
+  double peak = M > 1 ? rt_probe_fma_peak(threads, 5) : 0, bf16_peak = M > 1 ? rt_probe_bf16_peak(threads, 5) : 0;
+  printf("matmul_kernel_bench: %d thread%s, host %s, best of %d sweeps", threads, threads > 1 ? "s" : "", h.cpu,
+         sweeps);
   if (M > 1)
     printf(", f32 FMA peak %.1f, bf16 dot peak %.1f GFLOP/s\n", peak, bf16_peak);
   else

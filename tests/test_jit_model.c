@@ -154,6 +154,34 @@ static void test_levels_and_targets(void **state) {
     }
 }
 
+/* The KV caches' layout per step: head-major (kv_heads set) where only the
+ * fused attention reads them, the IR's [ctx][KV][D] where primitive ops do. */
+static int64_t kv_heads_of(const rt_program *p, int *appends) {
+  int64_t heads = -1;
+  *appends = 0;
+  for (int64_t i = 0; i < rt_program_steps(p); i++) {
+    const rt_step *s = rt_program_step(p, i);
+    if (s->call != RT_CALL_KV_APPEND)
+      continue;
+    assert_true(heads < 0 || s->kv_heads == heads);
+    heads = s->kv_heads;
+    (*appends)++;
+  }
+  return heads;
+}
+
+static void test_cache_layout(void **state) {
+  fixture *f = *state;
+  int appends;
+  assert_int_equal(kv_heads_of(f->o2.program, &appends), f->config.num_key_value_heads);
+  assert_int_equal(appends, 2 * f->config.num_hidden_layers);
+  backend o0;
+  open_backend(f, &o0, "-O0", (pass_options){.level = 0}, f->jit[0]);
+  assert_int_equal(kv_heads_of(o0.program, &appends), 0);
+  assert_int_equal(appends, 2 * f->config.num_hidden_layers);
+  close_backend(&o0);
+}
+
 /* Each pass alone (then plan-memory): the partly fused graphs run too. */
 static void test_single_passes(void **state) {
   fixture *f = *state;
@@ -305,6 +333,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_levels_and_targets),
       cmocka_unit_test(test_single_passes),
+      cmocka_unit_test(test_cache_layout),
       cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_chunked_prefill),
       cmocka_unit_test(test_errors),
