@@ -31,6 +31,7 @@ struct cg_jit {
   bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
   bool avx512bf16;                 /* AVX512_BF16 (vdpbf16ps) at vw 16: --compute bf16 can run */
   bool bf16_compute;               /* bf16 weights packed in k pairs, T > 1 on vdpbf16ps */
+  bool kv_bf16;                    /* KV caches in bf16 (cg_jit_set_kv_bf16) */
   char *ir_dir;                    /* where optimized IR goes, or NULL */
   cg_kernel_entry *kernels;        /* [n_kernels]: the cache */
   int n_kernels, cap_kernels;

@@ -12,7 +12,8 @@
  *
  * The caches are laid out position-major, [ctx][KV][D] as the IR has them, or
  * head-major, [KV][ctx][D], which the JIT chooses when only attention reads
- * them: a head's keys are then one contiguous stream.
+ * them: a head's keys are then one contiguous stream. They hold f32, or bf16
+ * (--kv-cache bf16) widened in registers.
  *
  * Invariant: a pair's result depends on nothing but its own q row, keys and
  * values, computed in one fixed order with fixed lanes whether it is in a tile
@@ -27,6 +28,7 @@
 typedef struct attn {
   const cg_kernel_key *key;
   LLVMValueRef q, k, v, y, T, P, ctx;
+  ir_dtype kv_type; /* the caches': f32, or bf16 widened as it is loaded */
   int nv, last; /* vectors per row of D, the last one `last` lanes */
   int order[64]; /* lane i of the score tree's result sums input order[i] */
 } attn;
@@ -137,7 +139,7 @@ static void row_update(cg_emit *e, const attn *a, row *r, LLVMValueRef jb, LLVMV
       lane[x] = i;
     LLVMValueRef pi = shuffle(e, p, LLVMGetUndef(e->vf32), lane);
     for (int c = 0; c < a->nv; c++)
-      acc[c] = cg_fma(e, pi, cg_load_vec(e, IR_F32, vrow[i], cg_i64(e, (int64_t)c * e->vw), lanes_of(a, c, e->vw)),
+      acc[c] = cg_fma(e, pi, cg_load_vec(e, a->kv_type, vrow[i], cg_i64(e, (int64_t)c * e->vw), lanes_of(a, c, e->vw)),
                       acc[c]);
   }
   for (int c = 0; c < a->nv; c++)
@@ -166,14 +168,14 @@ static void tile(cg_emit *e, const attn *a, LLVMValueRef p, LLVMValueRef g, int 
     LLVMValueRef j = LLVMBuildNSWAdd(e->b, jb, cg_i64(e, i), "");
     j = LLVMBuildSelect(e->b, LLVMBuildICmp(e->b, LLVMIntSLT, j, nkeys, ""), j, last, "");
     at[i] = LLVMBuildNSWAdd(e->b, base, LLVMBuildNSWMul(e->b, j, row_stride, ""), "");
-    krow[i] = cg_elem(e, IR_F32, a->k, at[i]);
-    vrow[i] = cg_elem(e, IR_F32, a->v, at[i]);
+    krow[i] = cg_elem(e, a->kv_type, a->k, at[i]);
+    vrow[i] = cg_elem(e, a->kv_type, a->v, at[i]);
   }
   LLVMValueRef part[MAX_ROWS][64];
   for (int i = 0; i < e->vw; i++) {
     LLVMValueRef kv[MAX_CHUNKS];
     for (int c = 0; c < a->nv; c++)
-      kv[c] = cg_load_vec(e, IR_F32, krow[i], cg_i64(e, (int64_t)c * e->vw), lanes_of(a, c, e->vw));
+      kv[c] = cg_load_vec(e, a->kv_type, krow[i], cg_i64(e, (int64_t)c * e->vw), lanes_of(a, c, e->vw));
     for (int x = 0; x < n; x++) { /* key i's products, summed along D, go where the tree puts them on lane i */
       LLVMValueRef sum = cg_fconst(e->vf32, 0.0);
       for (int c = 0; c < a->nv; c++)
@@ -202,7 +204,8 @@ LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *n
   cg_emit em, *e = &em;
   cg_emit_begin(e, j, name, 4, 5);
   attn a = {.key = k, .q = cg_param(e, 0), .k = cg_param(e, 1), .v = cg_param(e, 2), .y = cg_param(e, 3),
-            .T = cg_param(e, 4), .P = cg_param(e, 5), .ctx = cg_param(e, 6)};
+            .T = cg_param(e, 4), .P = cg_param(e, 5), .ctx = cg_param(e, 6),
+            .kv_type = k->kv_bf16 ? IR_BF16 : IR_F32};
   a.nv = (int)((k->k + e->vw - 1) / e->vw);
   a.last = (int)(k->k - (int64_t)(a.nv - 1) * e->vw);
   tree_order(e->vw, a.order);

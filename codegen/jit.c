@@ -122,6 +122,7 @@ int cg_jit_new_for_target(const char *target, cg_jit **out, oc_error *e) {
 void cg_jit_free(cg_jit *j) {
   if (!j)
     return;
+  cg_kernel_cache_free(j); /* first: an AOT session's pending modules live in its context */
   if (j->lljit) {
     LLVMErrorRef err = LLVMOrcDisposeLLJIT(j->lljit);
     if (err)
@@ -136,7 +137,6 @@ void cg_jit_free(cg_jit *j) {
   free(j->cpu);
   free(j->features);
   free(j->pack_dir);
-  cg_kernel_cache_free(j);
   free(j);
 }
 
@@ -168,6 +168,15 @@ int cg_jit_set_bf16_compute(cg_jit *j, bool on, oc_error *e) {
 }
 
 bool cg_jit_bf16_compute(const cg_jit *j) { return j->bf16_compute; }
+
+int cg_jit_set_kv_bf16(cg_jit *j, bool on, oc_error *e) {
+  if (on != j->kv_bf16 && j->n_kernels) /* as for --compute: one choice per session */
+    return oc_fail(e, "--kv-cache is a session's choice: set it before the first kernel is compiled");
+  j->kv_bf16 = on;
+  return 0;
+}
+
+bool cg_jit_kv_bf16(const cg_jit *j) { return j->kv_bf16; }
 int cg_jit_compile_count(const cg_jit *j) { return j->compiles; }
 double cg_jit_compile_seconds(const cg_jit *j) { return j->compile_seconds; }
 LLVMContextRef cg_jit_context(cg_jit *j) {

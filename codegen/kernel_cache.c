@@ -149,6 +149,7 @@ static int normalize(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) 
     if (key->op == IR_ATTENTION) {
       out->kv = key->kv;
       out->kv_head_major = key->kv_head_major;
+      out->kv_bf16 = key->kv_bf16;
       out->scale = key->scale;
     }
   } else if (key->op == IR_GATHER) {
@@ -181,7 +182,7 @@ static int normalize(const cg_kernel_key *key, cg_kernel_key *out, oc_error *e) 
 
 static bool same(const cg_kernel_key *a, const cg_kernel_key *b) {
   if (a->op != b->op || a->wtype != b->wtype || a->k != b->k || a->n != b->n || a->kv != b->kv ||
-      a->kv_head_major != b->kv_head_major ||
+      a->kv_head_major != b->kv_head_major || a->kv_bf16 != b->kv_bf16 ||
       memcmp(&a->eps, &b->eps, sizeof a->eps) || memcmp(&a->scale, &b->scale, sizeof a->scale) ||
       a->n_in != b->n_in || !ir_shape_eq(&a->out, &b->out) || a->axis != b->axis || a->start != b->start ||
       a->times != b->times || memcmp(a->perm, b->perm, sizeof a->perm))
@@ -212,8 +213,8 @@ static void key_name(const cg_jit *j, const cg_kernel_key *k, char *buf, size_t 
     snprintf(buf, n, "cg_rope_h%lld_d%lld", (long long)k->n, (long long)k->k);
   } else if (k->op == IR_ATTENTION) {
     memcpy(&bits, &k->scale, sizeof bits);
-    snprintf(buf, n, "cg_attention_h%lld_kv%lld%s_d%lld_scale%08x", (long long)k->n, (long long)k->kv,
-             k->kv_head_major ? "hm" : "", (long long)k->k, (unsigned)bits);
+    snprintf(buf, n, "cg_attention_h%lld_kv%lld%s%s_d%lld_scale%08x", (long long)k->n, (long long)k->kv,
+             k->kv_head_major ? "hm" : "", k->kv_bf16 ? "bf16" : "", (long long)k->k, (unsigned)bits);
   } else if (k->op == IR_GATHER) {
     snprintf(buf, n, "cg_gather_%s_d%lld", ir_dtype_name(k->wtype), (long long)k->k);
   } else if (k->op == CG_OP_Q8_QUANTIZE) {

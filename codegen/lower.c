@@ -348,6 +348,7 @@ static int compute(lower *l, int id, oc_error *e) {
     if (n->op == IR_ATTENTION) {
       key.scale = (float)n->value;
       key.kv_head_major = head_major(l, n);
+      key.kv_bf16 = key.kv_head_major && l->j->kv_bf16;
       if (const_dim(n, shape(l, n->in[1]), 1, &key.kv, e))
         return -1;
     }
@@ -420,7 +421,10 @@ static int node(lower *l, int id, oc_error *e) {
     if (n->type.dtype != IR_F32 || n->type.shape.rank < 2 ||
         product(n, &n->type.shape, 1, n->type.shape.rank, &row, e) || row.t || row.p)
       return oc_fail(e, "kv_cache \"%s\": the JIT keeps f32 caches of constant rows", n->name);
-    if (rt_program_add_cache(l->p, row.c, &index, e))
+    if (l->j->kv_bf16 && !cache_head_major(l, id))
+      return oc_fail(e, "kv_cache \"%s\": --kv-cache bf16 needs the fused attention to be all that reads "
+                     "the cache (run -O1 or -O2)", n->name);
+    if (rt_program_add_cache(l->p, row.c, l->j->kv_bf16, &index, e))
       return -1;
     l->arg[id] = (rt_arg){RT_ARG_CACHE, index, NULL, 0};
     return 0;
@@ -495,7 +499,7 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
     }
     rt_count row;
     if (n->op == IR_KV_CACHE && !product(n, &n->type.shape, 1, n->type.shape.rank, &row, NULL))
-      *other += (uint64_t)(ctx * row.c) * sizeof(float);
+      *other += (uint64_t)(ctx * row.c) * (j->kv_bf16 ? sizeof(uint16_t) : sizeof(float));
     if (n->op == IR_ROPE_COS || n->op == IR_ROPE_SIN)
       *other += (uint64_t)(ctx * n->dim) * sizeof(float);
   }

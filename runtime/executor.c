@@ -13,6 +13,7 @@
 #include "executor_internal.h"
 #include "olmoc/alloc.h"
 #include "olmoc/pack.h"
+#include "olmoc/weights.h"
 
 #define HUGE_PAGE (2u << 20)
 
@@ -84,28 +85,34 @@ void rt_program_free(rt_program *p) {
   rt_pack_abandon(p->pack);
   free(p->caches);
   free(p->cache_row);
+  free(p->cache_bf16);
   free(p->steps);
   free(p->step_seconds);
   free(p->arena);
   free(p);
 }
 
-int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_error *e) {
+int rt_program_add_cache(rt_program *p, int64_t row_floats, bool bf16, int64_t *index, oc_error *e) {
+  size_t value = bf16 ? sizeof(uint16_t) : sizeof(float);
   if (row_floats < 1 || row_floats > INT64_MAX / 4 / p->ctx)
-    return oc_fail(e, "a KV cache of %lld positions of %lld floats is too large", (long long)p->ctx,
+    return oc_fail(e, "a KV cache of %lld positions of %lld values is too large", (long long)p->ctx,
                    (long long)row_floats);
-  float **caches = oc_realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
+  void **caches = oc_realloc(p->caches, (size_t)(p->n_caches + 1) * sizeof *caches);
   if (caches)
     p->caches = caches;
   int64_t *rows = oc_realloc(p->cache_row, (size_t)(p->n_caches + 1) * sizeof *rows);
   if (rows)
     p->cache_row = rows;
-  float *c = caches && rows ? big_alloc((size_t)(p->ctx * row_floats) * sizeof(float)) : NULL;
+  bool *dtypes = oc_realloc(p->cache_bf16, (size_t)(p->n_caches + 1) * sizeof *dtypes);
+  if (dtypes)
+    p->cache_bf16 = dtypes;
+  void *c = caches && rows && dtypes ? big_alloc((size_t)(p->ctx * row_floats) * value) : NULL;
   if (!c)
-    return oc_fail(e, "out of memory for a KV cache of %lld positions of %lld floats",
-                   (long long)p->ctx, (long long)row_floats);
+    return oc_fail(e, "out of memory for a KV cache of %lld positions of %lld %s values",
+                   (long long)p->ctx, (long long)row_floats, bf16 ? "bf16" : "f32");
   p->caches[p->n_caches] = c;
   p->cache_row[p->n_caches] = row_floats;
+  p->cache_bf16[p->n_caches] = bf16;
   *index = p->n_caches++;
   return 0;
 }
@@ -122,6 +129,8 @@ int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
     if (s->arg[i].kind == RT_ARG_CACHE && (s->arg[i].offset < 0 || s->arg[i].offset >= p->n_caches))
       return oc_fail(e, "step %s: argument %d names KV cache %lld of %lld", s->what, i,
                      (long long)s->arg[i].offset, (long long)p->n_caches);
+  if (s->call == RT_CALL_KV_APPEND && (s->n_args != 2 || s->arg[1].kind != RT_ARG_CACHE))
+    return oc_fail(e, "step %s: kv_append writes to a KV cache, its second argument", s->what);
   if (p->n_steps == p->cap_steps) {
     int64_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
     rt_step *grown = oc_realloc(p->steps, (size_t)cap * sizeof *grown);
@@ -188,18 +197,32 @@ typedef void attention_fn(const float *, const float *, const float *, float *, 
                           int64_t, int64_t, int64_t);
 typedef void shaped_fn(void *const *, int64_t, int64_t, int64_t, int64_t);
 
-/* Rows r0..r1 of src to the cache at positions P+r0.. (rt_step's kv_heads). */
-static void kv_append(const rt_program *p, const rt_step *s, const float *src, float *cache, int64_t P,
+/* n values of src into a cache at element `at`: copied, or rounded to bf16
+ * (nearest even; NaN stays NaN). */
+static void store(void *cache, bool bf16, int64_t at, const float *src, int64_t n) {
+  if (!bf16) {
+    memcpy((float *)cache + at, src, (size_t)n * sizeof(float));
+    return;
+  }
+  uint16_t *to = (uint16_t *)cache + at;
+  for (int64_t i = 0; i < n; i++)
+    to[i] = rt_bf16_round(src[i]);
+}
+
+/* Rows r0..r1 of src to cache `index` at positions P+r0.. (rt_step's kv_heads). */
+static void kv_append(const rt_program *p, const rt_step *s, const float *src, int64_t index, int64_t P,
                       int64_t r0, int64_t r1) {
   int64_t row = s->row_floats;
+  void *cache = p->caches[index];
+  bool bf16 = p->cache_bf16[index];
   if (!s->kv_heads) {
-    memcpy(cache + (P + r0) * row, src + r0 * row, (size_t)((r1 - r0) * row) * sizeof(float));
+    store(cache, bf16, (P + r0) * row, src + r0 * row, (r1 - r0) * row);
     return;
   }
   int64_t D = row / s->kv_heads;
   for (int64_t r = r0; r < r1; r++)
     for (int64_t g = 0; g < s->kv_heads; g++)
-      memcpy(cache + (g * p->ctx + P + r) * D, src + r * row + g * D, (size_t)D * sizeof(float));
+      store(cache, bf16, (g * p->ctx + P + r) * D, src + r * row + g * D, D);
 }
 
 /* Work items [r0, r1) of step s. */
@@ -222,7 +245,7 @@ static void call(const rt_program *p, const rt_step *s, int64_t T, int64_t P, in
     default: ((range5_fn *)s->fn)(a[0], a[1], a[2], a[3], a[4], r0, r1); break;
     }
     break;
-  case RT_CALL_KV_APPEND: kv_append(p, s, a[0], a[1], P, r0, r1); break;
+  case RT_CALL_KV_APPEND: kv_append(p, s, a[0], s->arg[1].offset, P, r0, r1); break;
   case RT_CALL_POSITIONS:
     for (int64_t r = r0; r < r1; r++)
       ((int32_t *)a[s->n_args - 1])[r] = (int32_t)(P + r);

@@ -19,8 +19,9 @@ struct rt_program {
   int64_t P;             /* positions cached so far */
   unsigned char *arena;  /* activations: [arena_bytes] */
   int64_t arena_bytes;
-  float **caches;        /* [n_caches]: f32[ctx, cache_row[i]] */
+  void **caches;         /* [n_caches]: f32 or bf16 [ctx, cache_row[i]] */
   int64_t *cache_row, n_caches;
+  bool *cache_bf16;      /* [n_caches]: the cache holds bf16 (kv_append rounds to it) */
   rt_buffers owned;      /* tables and converted weights: a packed program holds their bytes */
   rt_buffers scratch;    /* what steps write while they run (q8's quantized rows): a packed
                             program records only their sizes */

@@ -10,11 +10,11 @@
 
 #include "olmoc/aot.h"
 
-static uint16_t to_bf16(float f) {
+uint16_t rt_bf16_round(float f) {
   uint32_t u;
   memcpy(&u, &f, sizeof u);
   if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (uint16_t)(u >> 16 | 0x40); /* NaN stays a (quiet) NaN */
+    return (uint16_t)(u >> 16 | 0x40);
   return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
 }
 
@@ -36,7 +36,7 @@ static int convert(void *ctx, uint64_t at, void *buf, size_t len, oc_error *e) {
     if (c->to == IR_F32)
       ((float *)buf)[i - i0] = x;
     else
-      ((uint16_t *)buf)[i - i0] = to_bf16(x);
+      ((uint16_t *)buf)[i - i0] = rt_bf16_round(x);
   }
   rt_release_pages((const unsigned char *)c->src->data + (size_t)i0 * in, (size_t)(i1 - i0) * in);
   return 0;

@@ -3,7 +3,7 @@
  *
  *   u32 n_kernels, then each kernel's symbol (str)
  *   i64 arena_bytes, max_tokens, ctx
- *   u32 n_caches, then each cache's floats per row (i64)
+ *   u32 n_caches, then per cache: i64 values per row, u32 1 when they are bf16 (else f32)
  *   u32 n_scratch, then each scratch buffer's bytes (i64)
  *   u32 n_steps, then per step: u32 call, u32 kernel (~0: built in), u32 n_args, str what,
  *       n_args x arg, work and rows (3 x i64 each: c, t, p), i64 grain, i64 row_floats, i64 kv_heads,
@@ -146,8 +146,10 @@ int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symb
   rt_bytes_i64(&head, p->max_tokens);
   rt_bytes_i64(&head, p->ctx);
   rt_bytes_u32(&head, (uint32_t)p->n_caches);
-  for (int64_t i = 0; i < p->n_caches; i++)
+  for (int64_t i = 0; i < p->n_caches; i++) {
     rt_bytes_i64(&head, p->cache_row[i]);
+    rt_bytes_u32(&head, p->cache_bf16[i]);
+  }
   rt_bytes_u32(&head, (uint32_t)p->scratch.n);
   for (int64_t i = 0; i < p->scratch.n; i++)
     rt_bytes_i64(&head, (int64_t)p->scratch.bytes[i]);
@@ -271,10 +273,12 @@ int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int 
   u.ctx = ctx > 0 ? ctx : compiled;
   if (!rc)
     rc = rt_program_new(u.arena_bytes, max_tokens < u.ctx ? max_tokens : u.ctx, u.ctx, &p, e);
-  uint32_t n_caches = rt_read_count(&u.r, 8);
+  uint32_t n_caches = rt_read_count(&u.r, 12);
   for (uint32_t i = 0; !rc && i < n_caches; i++) {
-    int64_t index;
-    rc = rt_program_add_cache(p, rt_read_i64(&u.r), &index, e);
+    int64_t index, row = rt_read_i64(&u.r);
+    uint32_t bf16 = rt_read_u32(&u.r);
+    rc = u.r.bad || bf16 > 1 ? oc_fail(e, "%s: the program's caches are malformed: the file is damaged", u.source)
+                             : rt_program_add_cache(p, row, bf16, &index, e);
   }
   uint32_t n_scratch = rc ? 0 : rt_read_count(&u.r, 8);
   for (uint32_t i = 0; !rc && i < n_scratch; i++) {

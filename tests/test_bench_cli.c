@@ -39,6 +39,7 @@ static void test_json(void **state) {
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "dtype")->valuestring, "f32");
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "target")->valuestring, "avx2");
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "compute")->valuestring, "f32");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "kv_cache")->valuestring, "f32");
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "model")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "page_mode")));
   assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "thp")));
@@ -188,6 +189,21 @@ static void test_bf16_compute(void **state) {
   cJSON_Delete(o);
 }
 
+/* --kv-cache bf16: said in the JSON and in the table's first line. */
+static void test_kv_bf16(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --kv-cache bf16 --json -t 2"), 0);
+  cJSON *o = cJSON_Parse(out);
+  assert_non_null(o);
+  assert_string_equal(cJSON_GetObjectItem(o, "kv_cache")->valuestring, "bf16");
+  const cJSON *r;
+  cJSON_ArrayForEach(r, array(o, "decode", 3))
+    expect_positive(r, "tok_s");
+  cJSON_Delete(o);
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --kv-cache bf16 -t 1"), 0);
+  expect_output("f32 compute, bf16 KV cache, 1 threads");
+}
+
 static void test_errors(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
@@ -202,6 +218,8 @@ static void test_errors(void **state) {
   expect_output("the target CPU lacks AVX512_BF16");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute f16"), 2);
   expect_output("--compute: expected f32 or bf16, found 'f16'");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --kv-cache f16"), 2);
+  expect_output("--kv-cache: expected f32 or bf16, found 'f16'");
 }
 
 int main(void) {
@@ -211,6 +229,7 @@ int main(void) {
       cmocka_unit_test(test_profile),
       cmocka_unit_test(test_q8),
       cmocka_unit_test(test_bf16_compute),
+      cmocka_unit_test(test_kv_bf16),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

@@ -139,35 +139,60 @@ static void attention_ref(const float *q, const float *k, const float *v, float 
 }
 
 /* The caches of S written positions, k and v as [S][KV][D], in a kernel's
- * layout for a context of ctx positions; the positions past S hold NaN, so
- * a kernel that reads them fails. */
-static float *cache_of(const float *x, int64_t S, int64_t ctx, int64_t KV, int64_t D, bool head_major) {
-  float *c = randoms(ctx * KV * D, NAN, NAN);
+ * layout and dtype for a context of ctx positions (bf16: x's values are
+ * bf16 already, so the high halves are exact); the positions past S hold
+ * NaN, so a kernel that reads them fails. */
+static void *cache_of(const float *x, int64_t S, int64_t ctx, int64_t KV, int64_t D, bool head_major, bool bf16) {
+  int64_t n = ctx * KV * D;
+  float *c = randoms(n, NAN, NAN);
+  uint16_t *h = (uint16_t *)c; /* bf16: the first half of the same buffer */
+  for (int64_t i = 0; bf16 && i < n; i++)
+    h[i] = 0x7fc0; /* NaN */
   for (int64_t j = 0; j < S; j++)
     for (int64_t g = 0; g < KV; g++)
-      memcpy(c + (head_major ? g * ctx + j : j * KV + g) * D, x + (j * KV + g) * D, (size_t)D * sizeof *c);
+      for (int64_t d = 0, at = (head_major ? g * ctx + j : j * KV + g) * D; d < D; d++) {
+        float v = x[(j * KV + g) * D + d];
+        uint32_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        if (bf16)
+          h[at + d] = (uint16_t)(bits >> 16);
+        else
+          c[at + d] = v;
+      }
   return c;
+}
+
+/* x's values truncated to bf16 in place. */
+static void to_bf16_values(float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t bits;
+    memcpy(&bits, &x[i], sizeof bits);
+    x[i] = bf16_to_f32((uint16_t)(bits >> 16));
+  }
 }
 
 static void attention_case(cg_jit *j, int64_t T, int64_t P, int64_t H, int64_t KV, int64_t D, float scale,
                            float range) {
   int64_t S = P + T, ctx = S + 5, n = T * H * D;
   float *q = randoms(n, -range, range), *k = randoms(S * KV * D, -range, range), *v = randoms(S * KV * D, -2, 2);
+  to_bf16_values(k, S * KV * D); /* one reference serves f32 and bf16 caches */
+  to_bf16_values(v, S * KV * D);
   float *y = randoms(n, 0, 0), *split = randoms(n, 0, 0), *want = randoms(n, 0, 0);
   double *tol = malloc((size_t)n * sizeof *tol);
   assert_non_null(tol);
   for (int64_t t = 0; t < T; t++)
     for (int64_t h = 0; h < H; h++)
       attention_ref(q, k, v, scale, H, KV, D, P, t, h, want + (t * H + h) * D, tol + (t * H + h) * D);
-  for (int layout = 0; layout < 2; layout++) {
-    float *kc = cache_of(k, S, ctx, KV, D, layout), *vc = cache_of(v, S, ctx, KV, D, layout);
+  for (int layout = 0; layout < 4; layout++) { /* head-major or not, bf16 or not */
+    bool head_major = layout & 1, bf16 = layout & 2;
+    float *kc = cache_of(k, S, ctx, KV, D, head_major, bf16), *vc = cache_of(v, S, ctx, KV, D, head_major, bf16);
     cg_attention_fn *fn = kernel(j, (cg_kernel_key){.op = IR_ATTENTION, .k = D, .n = H, .kv = KV, .scale = scale,
-                                                    .kv_head_major = layout});
+                                                    .kv_head_major = head_major, .kv_bf16 = bf16});
     fn(q, kc, vc, y, T, P, ctx, 0, T * H);
     char what[160];
-    snprintf(what, sizeof what, "attention vw=%d T=%lld P=%lld H=%lld KV=%lld D=%lld scale=%g %s",
+    snprintf(what, sizeof what, "attention vw=%d T=%lld P=%lld H=%lld KV=%lld D=%lld scale=%g %s %s",
              cg_jit_vector_width(j), (long long)T, (long long)P, (long long)H, (long long)KV, (long long)D,
-             (double)scale, layout ? "head-major" : "position-major");
+             (double)scale, head_major ? "head-major" : "position-major", bf16 ? "bf16" : "f32");
     for (int64_t i = 0; i < n; i++)
       near(y[i], want[i], tol[i], what, i);
     for (int64_t p = T * H; p > 0; p -= 3) /* pieces of three pairs, last first: tiles and single pairs */

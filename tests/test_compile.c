@@ -266,10 +266,13 @@ static void check(int rc, const oc_error *e) {
     fail_msg("%s", e->msg);
 }
 
-/* The JIT's logits for the same tokens, as olmoc run computes them (with
- * --dtype q8 or --compute bf16 when asked). */
-static float *jit_logits(const char *target, bool q8, bool bf16_compute, const int32_t *ids, int n, int32_t next,
-                         int64_t *vocab) {
+/* The JIT's modes a binary is compiled in: --dtype q8, --compute bf16, --kv-cache bf16. */
+typedef struct mode {
+  bool q8, bf16_compute, kv_bf16;
+} mode;
+
+/* The JIT's logits for the same tokens, as olmoc run computes them in mode m. */
+static float *jit_logits(const char *target, mode m, const int32_t *ids, int n, int32_t next, int64_t *vocab) {
   oc_error e;
   olmo2_config c;
   rt_weights *w;
@@ -284,8 +287,9 @@ static float *jit_logits(const char *target, bool q8, bool bf16_compute, const i
   pass_options o = {.level = 2, .max_tokens = ctx, .max_ctx = ctx};
   check(pass_run_pipeline(g, &o, &r, &e), &e);
   check(cg_jit_new_for_target(target, &j, &e), &e);
-  cg_jit_set_q8(j, q8);
-  check(cg_jit_set_bf16_compute(j, bf16_compute, &e), &e);
+  cg_jit_set_q8(j, m.q8);
+  check(cg_jit_set_bf16_compute(j, m.bf16_compute, &e), &e);
+  check(cg_jit_set_kv_bf16(j, m.kv_bf16, &e), &e);
   check(cg_lower(j, g, &r.plan, ctx, rt_weights_lookup, w, &p, &e), &e);
   *vocab = c.vocab_size;
   float *all = malloc((size_t)((n + 1) * c.vocab_size) * sizeof *all);
@@ -304,34 +308,34 @@ static float *jit_logits(const char *target, bool q8, bool bf16_compute, const i
 
 /* Opens the library at so and checks its logits against the JIT's for the
  * same target, bit for bit; returns the open model. */
-static olmoc_model *library_matches_jit(api *a, const char *so, const char *target, bool q8, bool bf16_compute) {
+static olmoc_model *library_matches_jit(api *a, const char *so, const char *target, mode m) {
   static const int32_t ids[] = {5, 1200, 77, 4000, 13, 2};
   int64_t vocab;
-  float *want = jit_logits(target, q8, bf16_compute, ids, 6, 999, &vocab);
+  float *want = jit_logits(target, m, ids, 6, 999, &vocab);
   load_api(a, so);
-  olmoc_model *m;
+  olmoc_model *model;
   olmoc_params p = {.threads = 2};
-  if (a->open(&p, &m) != OLMOC_OK)
-    fail_msg("olmoc_open: %s", a->errmsg(m));
-  assert_int_equal(a->vocab(m), vocab);
+  if (a->open(&p, &model) != OLMOC_OK)
+    fail_msg("olmoc_open: %s", a->errmsg(model));
+  assert_int_equal(a->vocab(model), vocab);
   const float *got;
-  assert_int_equal(a->eval(m, ids, 6, &got), OLMOC_OK);
+  assert_int_equal(a->eval(model, ids, 6, &got), OLMOC_OK);
   assert_memory_equal(got, want, (size_t)(6 * vocab) * sizeof *got);
   int32_t next = 999;
-  assert_int_equal(a->eval(m, &next, 1, &got), OLMOC_OK);
+  assert_int_equal(a->eval(model, &next, 1, &got), OLMOC_OK);
   assert_memory_equal(got, want + 6 * vocab, (size_t)vocab * sizeof *got);
   free(want);
-  return m;
+  return model;
 }
 
 /* `olmoc compile --emit lib ARGS` into dir/SUB, its logits the JIT's. */
-static void lib_matches_jit(const char *sub, const char *args, const char *target, bool bf16_compute) {
+static void lib_matches_jit(const char *sub, const char *args, const char *target, mode mode) {
   must(sh("mkdir -p %s/%s && %s/olmoc compile -m " MODEL " --emit lib %s -o %s/%s/tiny", dir, sub, OLMOC_BUILD_DIR,
           args, dir, sub));
   char so[600];
   snprintf(so, sizeof so, "%s/%s/libtiny.so", dir, sub);
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, target, false, bf16_compute);
+  olmoc_model *m = library_matches_jit(&a, so, target, mode);
   a.free(m);
   dlclose(a.so);
 }
@@ -341,7 +345,7 @@ static void test_avx2(void **state) {
   compile_and_continue("--target avx2 -o $OUT_DIR/tiny2", "for haswell", "tiny2");
   assert_int_equal(sh("%s/tiny " PROMPT " --weights %s/tiny2.weights", dir, dir), 1);
   expect_stderr("tiny2.weights: packed for target CPU haswell");
-  lib_matches_jit("avx2", "--target avx2", "avx2", false); /* the kernels of olmoc run --target avx2 */
+  lib_matches_jit("avx2", "--target avx2", "avx2", (mode){0}); /* the kernels of olmoc run --target avx2 */
 }
 
 /* --compute bf16: the prompt's matmuls on vdpbf16ps, the same logits as the
@@ -359,7 +363,18 @@ static void test_bf16_compute(void **state) {
     skip();
   }
   compile_and_continue("--compute bf16 -o $OUT_DIR/tinyb", "bf16 compute", "tinyb");
-  lib_matches_jit("bf16c", "--compute bf16", "native", true);
+  lib_matches_jit("bf16c", "--compute bf16", "native", (mode){.bf16_compute = true});
+}
+
+/* --kv-cache bf16: the caches in bf16 in the binary too, the same logits as
+ * the JIT's in that mode, on both targets; -O0 refused. */
+static void test_kv_bf16(void **state) {
+  (void)state;
+  assert_int_equal(compile("-o $OUT_DIR/x -O0 --kv-cache bf16"), 1);
+  expect_stderr("--kv-cache bf16 needs the fused attention to be all that reads the cache");
+  compile_and_continue("--kv-cache bf16 -o $OUT_DIR/tinykv", "bf16 KV cache", "tinykv");
+  lib_matches_jit("kv", "--kv-cache bf16", "native", (mode){.kv_bf16 = true});
+  lib_matches_jit("kv2", "--kv-cache bf16 --target avx2", "avx2", (mode){.kv_bf16 = true});
 }
 
 static void test_library(void **state) {
@@ -383,7 +398,7 @@ static void test_library(void **state) {
 
   /* the logits, bit for bit */
   api a;
-  olmoc_model *m = library_matches_jit(&a, so, "native", false, false);
+  olmoc_model *m = library_matches_jit(&a, so, "native", (mode){0});
   /* errors are codes with messages */
   const float *got;
   int32_t out_of_range = 5000;
@@ -444,7 +459,7 @@ static void test_q8(void **state) {
     char so[600];
     snprintf(so, sizeof so, "%s/q8%s/libtiny.so", dir, targets[t]);
     api a;
-    olmoc_model *m = library_matches_jit(&a, so, targets[t], true, false);
+    olmoc_model *m = library_matches_jit(&a, so, targets[t], (mode){.q8 = true});
     /* and the logits of the command line's JIT, as olmoc logits writes them */
     must(sh("%s/olmoc logits -m " MODEL " --backend jit --dtype q8 --target %s -t 1 --ids 9,300,4001 -o "
             "%s/q8%s/want.npy", OLMOC_BUILD_DIR, targets[t], dir, targets[t]));
@@ -504,6 +519,7 @@ int main(void) {
       cmocka_unit_test(test_ldd),            cmocka_unit_test(test_damaged_weights),
       cmocka_unit_test(test_dtype),          cmocka_unit_test(test_avx2),
       cmocka_unit_test(test_library),        cmocka_unit_test(test_bf16_compute),
+      cmocka_unit_test(test_kv_bf16),
       cmocka_unit_test(test_q8),
       cmocka_unit_test(test_errors),
   };

@@ -6,7 +6,9 @@
  * --dtype q8, the whole held-out perplexity within 1% of bf16's and the same
  * logits bits on 1 and 2 threads; with --compute bf16 (on a CPU with
  * AVX512_BF16) perplexity within 0.1% of f32 compute, logits within the
- * documented bound, the same bits on 1 and 2 threads, and its refusals. */
+ * documented bound, the same bits on 1 and 2 threads, and its refusals;
+ * with --kv-cache bf16, perplexity within 0.1% of the f32 cache's, logits
+ * within 1% of the largest, the same bits on 1 and 2 threads, refusals. */
 #include <math.h>
 
 #include <cjson/cJSON.h>
@@ -241,6 +243,59 @@ static void test_bf16_compute_refusals(void **state) {
   expect_output("--compute: expected f32 or bf16, found 'f16'");
 }
 
+/* ---- --kv-cache bf16 ---- */
+
+static void test_kv_bf16_perplexity(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit"), 0);
+  double f32 = perplexity_printed();
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit --kv-cache bf16"), 0);
+  double bf16 = perplexity_printed();
+  printf("held-out perplexity, --ctx 256: f32 KV cache %.4f, bf16 KV cache %.4f (%+.4f%%)\n", f32, bf16,
+         100 * (bf16 / f32 - 1));
+  assert_true(fabs(bf16 - f32) <= 1e-3 * f32);
+}
+
+/* A 17-token prompt's logits with the keys and values rounded to bf16, on the
+ * host's kernels and on AVX2's: close to the f32 cache's, not the same bits. */
+static void test_kv_bf16_logits(void **state) {
+  (void)state;
+  for (int avx2 = 0; avx2 < 2; avx2++) {
+    size_t n1, n2;
+    char *f32 = logits(avx2 ? "--target avx2 " IDS : IDS, "f32", &n1);
+    char *bf16 = logits(avx2 ? "--target avx2 --kv-cache bf16 " IDS : "--kv-cache bf16 " IDS, "bf16", &n2);
+    assert_int_equal(n1, n2);
+    size_t header = (size_t)(strchr(f32 + 10, '\n') - f32) + 1, count = (n1 - header) / 4;
+    const float *a = (const float *)(void *)(f32 + header), *b = (const float *)(void *)(bf16 + header);
+    double max_err = 0, max_abs = 0;
+    for (size_t i = 0; i < count; i++) {
+      max_err = fmax(max_err, fabs((double)a[i] - b[i]));
+      max_abs = fmax(max_abs, fabs((double)a[i]));
+    }
+    printf("%s: bf16 vs f32 KV cache logits: max |diff| %.3g (max |logit| %.3g)\n", avx2 ? "avx2" : "native",
+           max_err, max_abs);
+    assert_true(max_err <= 0.01 * max_abs);
+    assert_true(memcmp(a, b, count * 4) != 0);
+    free(f32), free(bf16);
+  }
+}
+
+static void test_kv_bf16_threads_same_bits(void **state) {
+  (void)state;
+  threads_same_bits("--kv-cache bf16");
+}
+
+static void test_kv_bf16_refusals(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("run -p Hi -n 1 --kv-cache bf16 -O0"), 1);
+  expect_output("--kv-cache bf16 needs the fused attention to be all that reads the cache (run -O1 or -O2)");
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --kv-cache bf16"), 1);
+  expect_output("--kv-cache bf16 is the JIT's cache layout: add --backend jit");
+  assert_int_equal(olmoc("run -p Hi -n 1 --kv-cache f16"), 1);
+  expect_output("--kv-cache: expected f32 or bf16, found 'f16'");
+  assert_int_equal(olmoc("run -p Hi -n 4 --temp 0 --kv-cache bf16 -O1"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_heldout_perplexity),
@@ -254,6 +309,10 @@ int main(void) {
       cmocka_unit_test(test_bf16_compute_logits),
       cmocka_unit_test(test_bf16_compute_threads_same_bits),
       cmocka_unit_test(test_bf16_compute_refusals),
+      cmocka_unit_test(test_kv_bf16_perplexity),
+      cmocka_unit_test(test_kv_bf16_logits),
+      cmocka_unit_test(test_kv_bf16_threads_same_bits),
+      cmocka_unit_test(test_kv_bf16_refusals),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -19,10 +19,10 @@ int cli_int(const char *opt, const char *text, long min, long max, long *out, oc
   return 0;
 }
 
-int cli_compute(const char *value, bool *bf16, oc_error *e) {
+int cli_f32_or_bf16(const char *option, const char *value, bool *bf16, oc_error *e) {
   *bf16 = value && !strcmp(value, "bf16");
   if (value && !*bf16 && strcmp(value, "f32"))
-    return oc_fail(e, "--compute: expected f32 or bf16, found '%s'", value);
+    return oc_fail(e, "%s: expected f32 or bf16, found '%s'", option, value);
   return 0;
 }
 

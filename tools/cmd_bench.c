@@ -37,6 +37,7 @@ static const char usage[] =
     "  --compute f32|bf16   bf16: prefill matmuls on vdpbf16ps with inputs rounded to\n"
     "                       bf16 (needs --dtype bf16 and AVX512_BF16), its roofline the\n"
     "                       bf16 dot peak (default f32: the f32 FMA peak)\n"
+    "  --kv-cache f32|bf16  the KV caches' dtype (default f32)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
     "  --target T           the JIT's instruction set: native (default) or avx2\n"
     "  --pack-weights W     where the packed weights go: auto (default: memory, or a\n"
@@ -82,12 +83,6 @@ static float noise(uint64_t tensor, uint64_t i) {
   z = (z ^ (z >> 31)) * 0x94d049bb133111ebu;
   z ^= z >> 29;
   return (float)(z >> 40) * 0x1.0p-23f - 1.0f;
-}
-
-static uint16_t to_bf16(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
 /* Fills the packed q8 matrix w ([N,K] logically) with the values the other
@@ -157,7 +152,7 @@ static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, 
     for (long long i = 0; i < count; i++) {
       float x = (norm ? 1.0f : 0.0f) + scale * noise((uint64_t)k + 1, (uint64_t)i);
       if (bf16)
-        ((uint16_t *)(void *)mem)[i] = to_bf16(x);
+        ((uint16_t *)(void *)mem)[i] = rt_bf16_round(x);
       else
         ((float *)(void *)mem)[i] = x;
     }
@@ -174,6 +169,7 @@ static void free_weights(bench_weights *ws) {
 typedef struct figures {
   const char *target; /* the JIT's: "native" or "avx2" */
   bool bf16_compute;  /* --compute bf16: prefill against the bf16 dot peak */
+  bool kv_bf16;       /* --kv-cache bf16 */
   bool q8;            /* q8 weights: prefill is also set against the int8 dot peak */
   double bandwidth_gbs, fma_gflops, bf16_gflops, int8_gops;
   int read_width;
@@ -257,8 +253,8 @@ static double flops_per_token(const olmo2_config *c, double matmul_params, int64
 
 static void print_table(const char *model, const char *dtype, int threads, const figures *f,
                         long huge_kib) {
-  printf("olmoc bench: %s, %s weights (random, in memory), %s compute, %d threads, %s kernels\n", model, dtype,
-         f->bf16_compute ? "bf16" : "f32", threads, f->target);
+  printf("olmoc bench: %s, %s weights (random, in memory), %s compute, %s KV cache, %d threads, %s kernels\n",
+         model, dtype, f->bf16_compute ? "bf16" : "f32", f->kv_bf16 ? "bf16" : "f32", threads, f->target);
   printf("pages: anonymous memory with madvise(MADV_HUGEPAGE), THP mode '%s', %.2f GiB on huge pages\n",
          rt_thp_mode(), (double)huge_kib / (1 << 20));
   printf("read bandwidth   %8.1f GB/s   (%d-bit loads, 1 GiB, best of 5 before and after)\n", f->bandwidth_gbs,
@@ -310,6 +306,7 @@ static cJSON *figures_json(const char *model, const char *dtype, int threads, co
   cJSON_AddStringToObject(o, "model", model);
   cJSON_AddStringToObject(o, "dtype", dtype);
   cJSON_AddStringToObject(o, "compute", f->bf16_compute ? "bf16" : "f32");
+  cJSON_AddStringToObject(o, "kv_cache", f->kv_bf16 ? "bf16" : "f32");
   cJSON_AddNumberToObject(o, "threads", threads);
   cJSON_AddStringToObject(o, "target", f->target);
   cJSON_AddStringToObject(o, "page_mode", "madvise_hugepage");
@@ -375,7 +372,7 @@ static int print_json(cJSON *o, bool lost, oc_error *e) {
 }
 
 static int bench(const char *model, const char *dtype_name, const char *target, const char *pack_weights,
-                 bool bf16_compute, int threads, bool json, bool profile, oc_error *e) {
+                 bool bf16_compute, bool kv_bf16, int threads, bool json, bool profile, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
   bool q8 = !strcmp(dtype_name, "q8"); /* matmul weights q8, the rest (embedding, norms) bf16 */
@@ -395,7 +392,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   if (ctx <= DECODE_STEPS)
     return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
                    (long long)ctx);
-  figures f = {.target = target, .bf16_compute = bf16_compute, .q8 = q8};
+  figures f = {.target = target, .bf16_compute = bf16_compute, .kv_bf16 = kv_bf16, .q8 = q8};
   ir_graph *g = NULL;
   cg_jit *jit = NULL;
   rt_program *prog = NULL;
@@ -404,8 +401,8 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   pass_result r = {0};
   bool have_r = false;
   int rc = -1;
-  if (olmo2_build_graph(&c, dtype, &g, e) || cg_jit_new_for_target(target, &jit, e) ||
-      cg_jit_set_bf16_compute(jit, bf16_compute, e)) /* refused before minutes of probing */
+  if (olmo2_build_graph(&c, dtype, &g, e) || cg_jit_new_for_target(target, &jit, e) || /* refused before */
+      cg_jit_set_bf16_compute(jit, bf16_compute, e) || cg_jit_set_kv_bf16(jit, kv_bf16, e)) /* minutes of probing */
     goto done;
   if (!json)
     fprintf(stderr, "probing the machine...\n");
@@ -482,7 +479,8 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *model = NULL, *dtype = "f32", *target = "native", *pack_weights = NULL, *compute = NULL;
+  const char *model = NULL, *dtype = "f32", *target = "native", *pack_weights = NULL, *compute = NULL,
+             *kv_cache = NULL;
   long threads = 0;
   bool json = false, profile = false;
   const cli_option opts[] = {
@@ -494,6 +492,7 @@ int cmd_bench(int argc, char **argv) {
       CLI_OPT_STRING(NULL, "--target", &target),
       CLI_OPT_STRING(NULL, "--pack-weights", &pack_weights),
       CLI_OPT_STRING(NULL, "--compute", &compute),
+      CLI_OPT_STRING(NULL, "--kv-cache", &kv_cache),
       {0},
   };
   oc_error e = {{0}};
@@ -502,12 +501,15 @@ int cmd_bench(int argc, char **argv) {
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed && strcmp(target, "native") && strcmp(target, "avx2")) /* before minutes of probing */
     parsed = oc_fail(&e, "--target: expected native or avx2, found '%s'", target);
-  bool bf16_compute = false;
+  bool bf16_compute = false, kv_bf16 = false;
   if (!parsed)
     parsed = cg_pack_mode_check(pack_weights, &e);
   if (!parsed)
-    parsed = cli_compute(compute, &bf16_compute, &e);
+    parsed = cli_f32_or_bf16("--compute", compute, &bf16_compute, &e);
+  if (!parsed)
+    parsed = cli_f32_or_bf16("--kv-cache", kv_cache, &kv_bf16, &e);
   int t = threads > 0 ? (int)threads : rt_default_threads();
   return cli_exit("bench", usage, parsed,
-                  !parsed && bench(model, dtype, target, pack_weights, bf16_compute, t, json, profile, &e), &e);
+                  !parsed && bench(model, dtype, target, pack_weights, bf16_compute, kv_bf16, t, json, profile, &e),
+                  &e);
 }

@@ -39,6 +39,8 @@ static const char usage[] =
     "                          while compiling, as olmoc run --dtype q8 does at load)\n"
     "  --compute f32|bf16      bf16: matmuls of T > 1 tokens on vdpbf16ps with inputs rounded\n"
     "                          to bf16 (bf16 weights, a target with AVX512_BF16; default f32)\n"
+    "  --kv-cache f32|bf16     the KV caches' dtype (bf16: half the memory and reads of a\n"
+    "                          long context; -O1/-O2; default f32)\n"
     "  --embed-weights         put the weights inside the binary: one file to copy\n"
     "  --target native|avx2    the CPU to compile for: this one (default), or any with AVX2\n"
     "                          and FMA (haswell and later)\n"
@@ -49,7 +51,7 @@ static const char usage[] =
     "  -h, --help              show this help\n";
 
 typedef struct compile_options {
-  const char *model, *output, *emit, *dtype, *target, *passes, *emit_llvm, *compute;
+  const char *model, *output, *emit, *dtype, *target, *passes, *emit_llvm, *compute, *kv_cache;
   bool embed, o0, o1, o2;
   long ctx;
 } compile_options;
@@ -116,6 +118,7 @@ typedef struct job {
   ir_dtype dtype; /* the graph's weights (q8: the embedding table's, what matmuls quantize from) */
   bool q8;        /* matmul weights quantized to q8 */
   bool bf16_compute; /* --compute bf16 */
+  bool kv_bf16;      /* --kv-cache bf16 */
   int64_t ctx;
   cg_target target;
   cg_jit *jit;
@@ -166,9 +169,10 @@ static int build(job *j, oc_error *e) {
   uint64_t build_id;
   if (getrandom(&build_id, sizeof build_id, 0) != (ssize_t)sizeof build_id)
     return oc_fail(e, "no random build id: %s", strerror(errno));
-  if (cli_compute(j->o->compute, &j->bf16_compute, e) || cg_target_named(j->o->target, &j->target, e) ||
+  if (cli_f32_or_bf16("--compute", j->o->compute, &j->bf16_compute, e) ||
+      cli_f32_or_bf16("--kv-cache", j->o->kv_cache, &j->kv_bf16, e) || cg_target_named(j->o->target, &j->target, e) ||
       open_model(j, e) || cg_aot_new(&j->target, &j->jit, e) ||
-      cg_jit_set_bf16_compute(j->jit, j->bf16_compute, e) ||
+      cg_jit_set_bf16_compute(j->jit, j->bf16_compute, e) || cg_jit_set_kv_bf16(j->jit, j->kv_bf16, e) ||
       (j->o->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->o->emit_llvm, e)))
     return -1;
   cg_jit_set_q8(j->jit, j->q8);
@@ -240,8 +244,9 @@ static int compile(const compile_options *o, oc_error *e) {
       unlink(j.out.binary);
     return oc_wrap(e, "%s", j.dir);
   }
-  fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %d kernels, context %lld) in %.1f s: %s%s%s%s%s\n",
-          j.dir, j.target.cpu, j.q8 ? "q8" : ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32", kernels,
+  fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %s KV cache, %d kernels, context %lld) in %.1f s: "
+          "%s%s%s%s%s\n", j.dir, j.target.cpu, j.q8 ? "q8" : ir_dtype_name(j.dtype), j.bf16_compute ? "bf16" : "f32",
+          j.kv_bf16 ? "bf16" : "f32", kernels,
           (long long)j.ctx, rt_seconds() - t0, j.out.binary, j.out.lib ? ", " : "", j.out.lib ? j.out.header : "",
           o->embed ? "" : ", ", o->embed ? "" : j.out.weights);
   return 0;
@@ -255,6 +260,7 @@ int cmd_compile(int argc, char **argv) {
       CLI_OPT_STRING(NULL, "--emit", &o.emit),
       CLI_OPT_STRING(NULL, "--dtype", &o.dtype),
       CLI_OPT_STRING(NULL, "--compute", &o.compute),
+      CLI_OPT_STRING(NULL, "--kv-cache", &o.kv_cache),
       CLI_OPT_FLAG(NULL, "--embed-weights", &o.embed),
       CLI_OPT_STRING(NULL, "--target", &o.target),
       CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),

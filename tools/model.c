@@ -59,11 +59,11 @@ int cli_place_weights(struct cg_jit *j, const ir_graph *g, const pass_plan *plan
 /* The JIT: kernels for the planned graph, weights packed (q8: quantized) at
  * load into memory or a file. */
 static int make_jit(cli_model *m, int64_t ctx, const pass_result *r, const cli_pipeline *p, bool q8,
-                    bool bf16_compute, oc_error *e) {
+                    bool bf16_compute, bool kv_bf16, oc_error *e) {
   const char *emit_llvm = p ? p->emit_llvm : NULL;
   if (cg_jit_new_for_target(p ? p->target : NULL, &m->jit, e) ||
       (emit_llvm && cg_jit_set_ir_dump_dir(m->jit, emit_llvm, e)) || (cg_jit_set_q8(m->jit, q8), 0) ||
-      cg_jit_set_bf16_compute(m->jit, bf16_compute, e) ||
+      cg_jit_set_bf16_compute(m->jit, bf16_compute, e) || cg_jit_set_kv_bf16(m->jit, kv_bf16, e) ||
       cli_place_weights(m->jit, m->graph, &r->plan, ctx, p ? p->pack_weights : NULL, e) ||
       cg_lower(m->jit, m->graph, &r->plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
@@ -93,9 +93,12 @@ static int optimize(cli_model *m, int64_t ctx, ir_dtype dtype, const cli_pipelin
                    p->dtype);
   if (q8 && !jit)
     return oc_fail(e, "--dtype q8 runs on the JIT's int8 kernels: add --backend jit");
-  bool bf16_compute = false;
-  if (p && cli_compute(p->compute, &bf16_compute, e))
+  bool bf16_compute = false, kv_bf16 = false;
+  if (p && (cli_f32_or_bf16("--compute", p->compute, &bf16_compute, e) ||
+            cli_f32_or_bf16("--kv-cache", p->kv_cache, &kv_bf16, e)))
     return -1;
+  if (kv_bf16 && !jit)
+    return oc_fail(e, "--kv-cache bf16 is the JIT's cache layout: add --backend jit");
   if (bf16_compute && !jit)
     return oc_fail(e, "--compute bf16 runs on the JIT's vdpbf16ps kernels: add --backend jit");
   if (bf16_compute && (q8 || dtype != IR_BF16))
@@ -108,7 +111,7 @@ static int optimize(cli_model *m, int64_t ctx, ir_dtype dtype, const cli_pipelin
   pass_result r;
   int rc = pass_run_pipeline(m->graph, &o, &r, e);
   if (!rc && jit)
-    rc = make_jit(m, ctx, &r, p, q8, bf16_compute, e);
+    rc = make_jit(m, ctx, &r, p, q8, bf16_compute, kv_bf16, e);
   else if (!rc)
     rc = ir_interp_new(m->graph, ctx, rt_weights_lookup, m->weights, &m->interp, e) ||
          (r.planned && ir_interp_use_arena(m->interp, r.plan.offset, r.plan.bytes,

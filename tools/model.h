@@ -31,6 +31,7 @@ typedef struct cli_pipeline {
   const char *pack_weights; /* where the JIT packs them: NULL or "auto", "memory", "file" */
   const char *compute;   /* "f32" (NULL too) or "bf16": prefill matmuls on vdpbf16ps (JIT, bf16
                             weights, AVX512_BF16) */
+  const char *kv_cache;  /* "f32" (NULL too) or "bf16": the JIT's KV caches in bf16 */
 } cli_pipeline;
 
 /* The help lines of CLI_PIPELINE_OPTIONS every command shares (-t and
@@ -46,7 +47,9 @@ typedef struct cli_pipeline {
   "                          memory, or a file when they do not fit), memory or\n"                  \
   "                          file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"              \
   "  --compute f32|bf16      matmuls of T > 1 tokens on vdpbf16ps with the inputs\n"                \
-  "                          rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"
+  "                          rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"     \
+  "  --kv-cache f32|bf16     the JIT's KV caches: bf16 halves what a long context costs\n"          \
+  "                          in memory and in reads per token (-O1/-O2; default f32)\n"
 
 #define CLI_PIPELINE_OPTIONS(p)                                                                    \
   CLI_OPT_FLAG(NULL, "-O0", &(p)->o0), CLI_OPT_FLAG(NULL, "-O1", &(p)->o1),                        \
@@ -55,7 +58,8 @@ typedef struct cli_pipeline {
       CLI_OPT_INT("-t", "--threads", &(p)->threads, 1, 1024, NULL),                               \
       CLI_OPT_STRING(NULL, "--emit-llvm", &(p)->emit_llvm),                                       \
       CLI_OPT_STRING(NULL, "--target", &(p)->target), CLI_OPT_STRING(NULL, "--dtype", &(p)->dtype), \
-      CLI_OPT_STRING(NULL, "--pack-weights", &(p)->pack_weights), CLI_OPT_STRING(NULL, "--compute", &(p)->compute)
+      CLI_OPT_STRING(NULL, "--pack-weights", &(p)->pack_weights), CLI_OPT_STRING(NULL, "--compute", &(p)->compute), \
+      CLI_OPT_STRING(NULL, "--kv-cache", &(p)->kv_cache)
 
 typedef struct cli_model {
   const char *dir;

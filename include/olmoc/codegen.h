@@ -66,6 +66,15 @@ bool cg_jit_q8(const cg_jit *j);
 int cg_jit_set_bf16_compute(cg_jit *j, bool on, oc_error *e);
 bool cg_jit_bf16_compute(const cg_jit *j);
 
+/* --kv-cache bf16: whether cg_lower keeps the KV caches in bf16, each value
+ * rounded to nearest even as kv_append stores it and widened as attention
+ * reads it: half the bytes a decoded token reads from a long cache. Only
+ * caches that nothing but the fused attention reads can be (cg_lower refuses
+ * the rest: run -O1 or -O2). Off by default. Every key and value then carries
+ * a relative error of at most 2^-8 (README has its effect on perplexity). */
+int cg_jit_set_kv_bf16(cg_jit *j, bool on, oc_error *e);
+bool cg_jit_kv_bf16(const cg_jit *j);
+
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
 double cg_jit_compile_seconds(const cg_jit *j);
@@ -174,6 +183,7 @@ typedef struct cg_kernel_key {
   int64_t kv;     /* attention: KV heads, dividing H; else ignored */
   bool kv_head_major; /* attention: the caches are [KV][ctx][D] (ctx comes at run time), not
                          [ctx][KV][D] as the IR has them; else ignored */
+  bool kv_bf16;       /* attention: the caches hold bf16, not f32; else ignored */
   float eps;      /* rmsnorm: epsilon, baked into the kernel; else ignored */
   float scale;    /* attention: the score scale (the op's value); else ignored */
   /* elementwise: the postfix expr (ir_expr_parse's form; copied by the cache),

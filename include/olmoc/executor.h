@@ -75,9 +75,10 @@ int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_prog
                    oc_error *e);
 void rt_program_free(rt_program *p);
 
-/* An f32 KV cache of ctx rows of row_floats each (not zeroed: only rows < P
- * are ever read); *index names it in args. */
-int rt_program_add_cache(rt_program *p, int64_t row_floats, int64_t *index, oc_error *e);
+/* A KV cache of ctx rows of row_floats values each, f32 or bf16 (not zeroed:
+ * only rows < P are ever read); *index names it in args. kv_append rounds
+ * what it stores in a bf16 cache to nearest even. */
+int rt_program_add_cache(rt_program *p, int64_t row_floats, bool bf16, int64_t *index, oc_error *e);
 /* Appends a copy of step s. */
 int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e);
 /* bytes of 64-byte aligned memory the program owns (tables, converted weights). */

@@ -56,4 +56,7 @@ int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n,
 /* Bytes of a tensor of this shape and dtype, or 0 on overflow. */
 size_t rt_tensor_spec_bytes(const rt_tensor_spec *t);
 
+/* f rounded to bf16, to nearest even; a NaN stays a (quiet) NaN. */
+uint16_t rt_bf16_round(float f);
+
 #endif
