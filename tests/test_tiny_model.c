@@ -185,27 +185,26 @@ static bool has_bf16_dot(void) {
   return h.avx512bf16;
 }
 
-static void test_bf16_compute_perplexity(void **state) {
-  (void)state;
-  if (!has_bf16_dot())
-    skip();
+/* Held-out perplexity on the JIT with `option` bf16 within 0.1% of f32's. */
+static void perplexity_within(const char *option) {
   assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit"), 0);
   double f32 = perplexity_printed();
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit --compute bf16"), 0);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit %s bf16", option);
+  assert_int_equal(olmoc(cmd), 0);
   double bf16 = perplexity_printed();
-  printf("held-out perplexity, --ctx 256: f32 compute %.4f, bf16 compute %.4f (%+.4f%%)\n", f32, bf16,
+  printf("held-out perplexity, --ctx 256: %s f32 %.4f, bf16 %.4f (%+.4f%%)\n", option, f32, bf16,
          100 * (bf16 / f32 - 1));
   assert_true(fabs(bf16 - f32) <= 1e-3 * f32);
 }
 
-/* The logits of a 17-token prompt with bf16 compute against f32 compute:
- * every one within 1% of the largest logit (measured: 0.23%, README). */
-static void test_bf16_compute_logits(void **state) {
-  (void)state;
-  if (!has_bf16_dot())
-    skip();
+/* The logits of `olmoc logits ... ARGS` and `... ARGS BF16_ARGS`: every one
+ * within 1% of the largest logit, not all the same bits (bf16 did run). */
+static void logits_within(const char *args, const char *bf16_args) {
+  char both[256];
+  snprintf(both, sizeof both, "%s %s", args, bf16_args);
   size_t n1, n2;
-  char *f32 = logits(IDS, "f32", &n1), *bf16 = logits("--compute bf16 " IDS, "bf16", &n2);
+  char *f32 = logits(args, "f32", &n1), *bf16 = logits(both, "bf16", &n2);
   assert_int_equal(n1, n2);
   size_t header = (size_t)(strchr(f32 + 10, '\n') - f32) + 1, count = (n1 - header) / 4;
   const float *a = (const float *)(void *)(f32 + header), *b = (const float *)(void *)(bf16 + header);
@@ -215,11 +214,27 @@ static void test_bf16_compute_logits(void **state) {
     max_abs = fmax(max_abs, fabs((double)a[i]));
     sum_rel += fabs((double)a[i] - b[i]) / fmax(fabs((double)a[i]), 1e-3);
   }
-  printf("bf16 vs f32 compute logits: max |diff| %.3g (max |logit| %.3g), mean relative %.3g\n", max_err,
-         max_abs, sum_rel / (double)count);
+  printf("%s against %s: logits max |diff| %.3g (max |logit| %.3g), mean relative %.3g\n", bf16_args, args,
+         max_err, max_abs, sum_rel / (double)count);
   assert_true(max_err <= 0.01 * max_abs);
-  assert_true(memcmp(a, b, count * 4) != 0); /* the prompt did run on vdpbf16ps */
+  assert_true(memcmp(a, b, count * 4) != 0);
   free(f32), free(bf16);
+}
+
+static void test_bf16_compute_perplexity(void **state) {
+  (void)state;
+  if (!has_bf16_dot())
+    skip();
+  perplexity_within("--compute");
+}
+
+/* The logits of a 17-token prompt with bf16 compute against f32 compute:
+ * every one within 1% of the largest logit (measured: 0.23%, README). */
+static void test_bf16_compute_logits(void **state) {
+  (void)state;
+  if (!has_bf16_dot())
+    skip();
+  logits_within(IDS, "--compute bf16");
 }
 
 static void test_bf16_compute_threads_same_bits(void **state) {
@@ -247,37 +262,15 @@ static void test_bf16_compute_refusals(void **state) {
 
 static void test_kv_bf16_perplexity(void **state) {
   (void)state;
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit"), 0);
-  double f32 = perplexity_printed();
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit --kv-cache bf16"), 0);
-  double bf16 = perplexity_printed();
-  printf("held-out perplexity, --ctx 256: f32 KV cache %.4f, bf16 KV cache %.4f (%+.4f%%)\n", f32, bf16,
-         100 * (bf16 / f32 - 1));
-  assert_true(fabs(bf16 - f32) <= 1e-3 * f32);
+  perplexity_within("--kv-cache");
 }
 
 /* A 17-token prompt's logits with the keys and values rounded to bf16, on the
- * host's kernels and on AVX2's: close to the f32 cache's, not the same bits. */
+ * host's kernels and on AVX2's. */
 static void test_kv_bf16_logits(void **state) {
   (void)state;
-  for (int avx2 = 0; avx2 < 2; avx2++) {
-    size_t n1, n2;
-    char *f32 = logits(avx2 ? "--target avx2 " IDS : IDS, "f32", &n1);
-    char *bf16 = logits(avx2 ? "--target avx2 --kv-cache bf16 " IDS : "--kv-cache bf16 " IDS, "bf16", &n2);
-    assert_int_equal(n1, n2);
-    size_t header = (size_t)(strchr(f32 + 10, '\n') - f32) + 1, count = (n1 - header) / 4;
-    const float *a = (const float *)(void *)(f32 + header), *b = (const float *)(void *)(bf16 + header);
-    double max_err = 0, max_abs = 0;
-    for (size_t i = 0; i < count; i++) {
-      max_err = fmax(max_err, fabs((double)a[i] - b[i]));
-      max_abs = fmax(max_abs, fabs((double)a[i]));
-    }
-    printf("%s: bf16 vs f32 KV cache logits: max |diff| %.3g (max |logit| %.3g)\n", avx2 ? "avx2" : "native",
-           max_err, max_abs);
-    assert_true(max_err <= 0.01 * max_abs);
-    assert_true(memcmp(a, b, count * 4) != 0);
-    free(f32), free(bf16);
-  }
+  logits_within(IDS, "--kv-cache bf16");
+  logits_within("--target avx2 " IDS, "--kv-cache bf16");
 }
 
 static void test_kv_bf16_threads_same_bits(void **state) {
