@@ -10,14 +10,6 @@
 
 #include "olmoc/aot.h"
 
-uint16_t rt_bf16_round(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (uint16_t)(u >> 16 | 0x40);
-  return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
-}
-
 static size_t dtype_bytes(ir_dtype d) { return d == IR_F32 ? 4 : d == IR_BF16 || d == IR_F16 ? 2 : 0; }
 
 typedef struct conversion {

@@ -5,6 +5,8 @@
 #define OLMOC_WEIGHTS_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "olmoc/interp.h"
 #include "olmoc/ir.h"
@@ -56,7 +58,14 @@ int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n,
 /* Bytes of a tensor of this shape and dtype, or 0 on overflow. */
 size_t rt_tensor_spec_bytes(const rt_tensor_spec *t);
 
-/* f rounded to bf16, to nearest even; a NaN stays a (quiet) NaN. */
-uint16_t rt_bf16_round(float f);
+/* f rounded to bf16, to nearest even; a NaN stays a (quiet) NaN. Inline, so
+ * that loops over it vectorize. */
+static inline uint16_t rt_bf16_round(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (uint16_t)(u >> 16 | 0x40);
+  return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
+}
 
 #endif
