@@ -161,6 +161,12 @@ LLVMValueRef cg_x86(cg_emit *e, const char *name, LLVMValueRef *args, int n);
 LLVMValueRef cg_fma(cg_emit *e, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 /* The sum of v's lanes (float or double), in any order (reassoc). */
 LLVMValueRef cg_reduce_add(cg_emit *e, LLVMValueRef v);
+/* The largest of v's lanes (up to 64 floats) by a tree of halves, each level
+ * one vector compare-and-select (x86's max). llvm.vector.reduce.fmax would
+ * keep its NaN rules by a chain of scalar compares, one per lane, on the
+ * critical path of every attention block. Ties and zeros come out as the
+ * exact maximum; NaN lanes lose to or win over others by position. */
+LLVMValueRef cg_reduce_max(cg_emit *e, LLVMValueRef v);
 
 /* for (i = begin; i + step <= end; i += step): cg_loop_begin returns i and
  * leaves the builder in the body; cg_loop_end closes it. l->var then holds

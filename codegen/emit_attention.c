@@ -123,7 +123,7 @@ static void row_update(cg_emit *e, const attn *a, row *r, LLVMValueRef jb, LLVMV
   s = LLVMBuildSelect(e->b, cg_lanes_in(e, jb, cg_i64(e, 0), r->nkeys), s, cg_fconst(e->vf32, -INFINITY), "");
   LLVMValueRef active = LLVMBuildICmp(e->b, LLVMIntSLT, jb, r->nkeys, "");
   LLVMValueRef m = cg_get(e, e->f32, r->m), l = cg_get(e, e->f32, r->l);
-  LLVMValueRef bm = cg_intrinsic(e, "llvm.vector.reduce.fmax", e->vf32, &s, 1);
+  LLVMValueRef bm = cg_reduce_max(e, s);
   LLVMValueRef m2 = cg_intrinsic(e, "llvm.maxnum", e->f32, (LLVMValueRef[]){m, bm}, 2);
   LLVMValueRef p = cg_exp(e, LLVMBuildFSub(e->b, s, cg_splat(e, m2), ""));
   LLVMValueRef corr = cg_exp(e, LLVMBuildFSub(e->b, m, m2, ""));

@@ -262,6 +262,18 @@ LLVMValueRef cg_reduce_add(cg_emit *e, LLVMValueRef v) {
   return r;
 }
 
+LLVMValueRef cg_reduce_max(cg_emit *e, LLVMValueRef v) {
+  unsigned n = LLVMGetVectorSize(LLVMTypeOf(v));
+  for (unsigned half = n / 2; half >= 1; half /= 2) {
+    LLVMValueRef mask[64];
+    for (unsigned i = 0; i < n; i++)
+      mask[i] = LLVMConstInt(e->i32, i < half ? i + half : i, 0);
+    LLVMValueRef high = LLVMBuildShuffleVector(e->b, v, LLVMGetUndef(LLVMTypeOf(v)), LLVMConstVector(mask, n), "");
+    v = LLVMBuildSelect(e->b, LLVMBuildFCmp(e->b, LLVMRealOGT, v, high, ""), v, high, "");
+  }
+  return LLVMBuildExtractElement(e->b, v, LLVMConstInt(e->i32, 0, 0), "");
+}
+
 LLVMValueRef cg_loop_begin(cg_emit *e, cg_loop *l, LLVMValueRef begin, LLVMValueRef end, int64_t step) {
   l->step = step;
   l->var = cg_var(e, e->i64, LLVMConstInt(e->i64, 0, 0));

@@ -187,8 +187,7 @@ static void quantize_group(cg_emit *e, LLVMValueRef x, LLVMValueRef xq, LLVMValu
     v = LLVMBuildCall2(e->b, LLVMIntrinsicGetType(e->ctx, id, over, 2), LLVMGetIntrinsicDeclaration(e->mod, id, over, 2),
                        args, 4, "");
   }
-  LLVMValueRef a = cg_intrinsic(e, "llvm.vector.reduce.fmax", v32,
-                                (LLVMValueRef[]){cg_intrinsic(e, "llvm.fabs", v32, &v, 1)}, 1);
+  LLVMValueRef a = cg_reduce_max(e, cg_intrinsic(e, "llvm.fabs", v32, &v, 1));
   LLVMValueRef s = LLVMBuildFDiv(e->b, a, cg_fconst(e->f32, 127.0), "");
   LLVMValueRef inv = LLVMBuildSelect(e->b, LLVMBuildFCmp(e->b, LLVMRealOGT, a, cg_fconst(e->f32, 0.0), ""),
                                      LLVMBuildFDiv(e->b, cg_fconst(e->f32, 127.0), a, ""), cg_fconst(e->f32, 0.0), "");

@@ -79,7 +79,7 @@ LLVMModuleRef cg_emit_reduce(cg_jit *j, const cg_kernel_key *k, const char *name
   if (k->op == IR_SOFTMAX) {
     r.max = cg_var(e, e->vf32, cg_fconst(e->vf32, -INFINITY));
     cg_span(e, L, max_step, &r);
-    LLVMValueRef m = cg_intrinsic(e, "llvm.vector.reduce.fmax", e->vf32, (LLVMValueRef[]){cg_get(e, e->vf32, r.max)}, 1);
+    LLVMValueRef m = cg_reduce_max(e, cg_get(e, e->vf32, r.max));
     r.max = cg_splat(e, m);
     cg_span(e, L, exp_step, &r);
     r.sum = splat_double(e, r.vd, cg_reduce_add(e, cg_get(e, r.vd, r.acc)));
