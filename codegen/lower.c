@@ -31,6 +31,7 @@ typedef struct lower {
   rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
   bool *has_packed;  /* [n] */
   bool q8;           /* matmul weights quantized (cg_jit_q8) */
+  bool *head_major;  /* [n]: kv_cache nodes laid out [KV][ctx][D] (choose_layouts) */
   void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
   int q8_holds;      /* the node whose rows the steps so far leave in q8_rows, or -1 */
   int tokens;        /* the input node of the token ids, or -1 */
@@ -254,52 +255,62 @@ static int q8_input(lower *l, const ir_node *n, rt_step *s, int64_t K, oc_error 
   return 0;
 }
 
-/* The step computing node id into its planned arena offset. */
-/* Only attention reads what the kv_append nodes on cache node `cache` return. */
-static bool read_by_attention_only(const lower *l, int cache) {
-  for (int u = cache + 1; u < l->g->n; u++) {
-    const ir_node *n = &l->g->nodes[u];
+/* The kv_cache node that kv_append node id appends to, or -1 if id is not one. */
+static int cache_of(const lower *l, int id) {
+  const ir_node *n = &l->g->nodes[id];
+  return n->op == IR_KV_APPEND && l->g->nodes[n->in[0]].op == IR_KV_CACHE ? n->in[0] : -1;
+}
+
+/* Clears head_major[c] (c >= 0), saying whether it was set. */
+static bool clear(bool *head_major, int c) {
+  bool was = c >= 0 && head_major[c];
+  if (was)
+    head_major[c] = false;
+  return was;
+}
+
+/* Which [ctx,KV,D] caches become head-major, [KV][ctx][D], so that a head's
+ * keys are one contiguous stream: those that some attention reads (as its k
+ * or v, through kv_append) and nothing else does, where every attention
+ * reading one reads two such caches, since its kernel reads k and v in one
+ * layout. */
+static int choose_layouts(lower *l, oc_error *e) {
+  const ir_graph *g = l->g;
+  bool *read = oc_calloc((size_t)g->n, sizeof *read); /* by an attention */
+  if (!read)
+    return oc_fail(e, "out of memory lowering the graph");
+  for (int id = 0; id < g->n; id++)
+    l->head_major[id] = g->nodes[id].op == IR_KV_CACHE && g->nodes[id].type.shape.rank == 3;
+  for (int u = 0; u < g->n; u++) {
+    const ir_node *n = &g->nodes[u];
     for (int i = 0; i < ir_arity(n); i++) {
-      int in = n->in[i];
-      if (in == cache && !(n->op == IR_KV_APPEND && i == 0))
-        return false;
-      if (in != cache && l->g->nodes[in].op == IR_KV_APPEND && l->g->nodes[in].in[0] == cache &&
-          !(n->op == IR_ATTENTION && i > 0))
-        return false;
+      int in = n->in[i], cache = cache_of(l, in);
+      if (g->nodes[in].op == IR_KV_CACHE && !(n->op == IR_KV_APPEND && i == 0))
+        l->head_major[in] = false;
+      else if (cache >= 0 && n->op == IR_ATTENTION && i > 0)
+        read[cache] = true;
+      else if (cache >= 0)
+        l->head_major[cache] = false;
     }
   }
-  return true;
-}
-
-/* Attention node n's caches, both head-major or both not: head-major when
- * only attention reads either (a head's keys are then one contiguous stream). */
-static bool head_major(const lower *l, const ir_node *n) {
-  for (int i = 1; i <= 2; i++) {
-    const ir_node *in = &l->g->nodes[n->in[i]];
-    if (in->op != IR_KV_APPEND || l->g->nodes[in->in[0]].type.shape.rank != 3 ||
-        !read_by_attention_only(l, in->in[0]))
-      return false;
+  for (int id = 0; id < g->n; id++)
+    l->head_major[id] &= read[id];
+  free(read);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int u = 0; u < g->n; u++) {
+      const ir_node *n = &g->nodes[u];
+      if (n->op != IR_ATTENTION)
+        continue;
+      int k = cache_of(l, n->in[1]), v = cache_of(l, n->in[2]);
+      if (k < 0 || v < 0 || !l->head_major[k] || !l->head_major[v])
+        changed |= clear(l->head_major, k) | clear(l->head_major, v);
+    }
   }
-  return true;
+  return 0;
 }
 
-/* Cache node `cache` is head-major: every attention reading it says so. */
-static bool cache_head_major(const lower *l, int cache) {
-  bool any = false;
-  for (int u = cache + 1; u < l->g->n; u++) {
-    const ir_node *n = &l->g->nodes[u];
-    if (n->op != IR_ATTENTION)
-      continue;
-    for (int i = 1; i <= 2; i++)
-      if (l->g->nodes[n->in[i]].op == IR_KV_APPEND && l->g->nodes[n->in[i]].in[0] == cache) {
-        if (!head_major(l, n))
-          return false;
-        any = true;
-      }
-  }
-  return any;
-}
-
+/* The step computing node id into its planned arena offset. */
 static int compute(lower *l, int id, oc_error *e) {
   const ir_node *n = &l->g->nodes[id];
   int64_t off = l->plan->offset[id];
@@ -347,7 +358,8 @@ static int compute(lower *l, int id, oc_error *e) {
       return x->rank != 3 ? oc_fail(e, "%s: expected q or x as [T,H,D]", op_name(n)) : -1;
     if (n->op == IR_ATTENTION) {
       key.scale = (float)n->value;
-      key.kv_head_major = head_major(l, n);
+      int cache = cache_of(l, n->in[1]);
+      key.kv_head_major = cache >= 0 && l->head_major[cache];
       key.kv_bf16 = key.kv_head_major && l->j->kv_bf16;
       if (const_dim(n, shape(l, n->in[1]), 1, &key.kv, e))
         return -1;
@@ -421,7 +433,7 @@ static int node(lower *l, int id, oc_error *e) {
     if (n->type.dtype != IR_F32 || n->type.shape.rank < 2 ||
         product(n, &n->type.shape, 1, n->type.shape.rank, &row, e) || row.t || row.p)
       return oc_fail(e, "kv_cache \"%s\": the JIT keeps f32 caches of constant rows", n->name);
-    if (l->j->kv_bf16 && !cache_head_major(l, id))
+    if (l->j->kv_bf16 && !l->head_major[id])
       return oc_fail(e, "kv_cache \"%s\": --kv-cache bf16 needs the fused attention to be all that reads "
                      "the cache (run -O1 or -O2)", n->name);
     if (rt_program_add_cache(l->p, row.c, l->j->kv_bf16, &index, e))
@@ -440,7 +452,7 @@ static int node(lower *l, int id, oc_error *e) {
     l->arg[id] = l->arg[n->in[0]];
     rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .arg = {src, l->arg[id]},
                  .work = {0, 1, 0}, .grain = 1, .row_floats = row.c,
-                 .kv_heads = cache_head_major(l, n->in[0]) ? cache->type.shape.dim[1].c : 0,
+                 .kv_heads = l->head_major[n->in[0]] ? cache->type.shape.dim[1].c : 0,
                  .what = "kv_append", .layer = n->layer};
     return rt_program_add_step(l->p, &s, e);
   }
@@ -524,10 +536,13 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   l.has_f32 = oc_calloc((size_t)g->n, sizeof *l.has_f32);
   l.packed = oc_calloc((size_t)g->n, sizeof *l.packed);
   l.has_packed = oc_calloc((size_t)g->n, sizeof *l.has_packed);
+  l.head_major = oc_calloc((size_t)g->n, sizeof *l.head_major);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
-  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed
+  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed || !l.head_major
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
+  if (!rc)
+    rc = choose_layouts(&l, e);
   if (!rc)
     rc = cg_scratch_sink(j, l.p, g, plan, ctx, e);
   if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
@@ -556,5 +571,6 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.has_f32);
   free(l.packed);
   free(l.has_packed);
+  free(l.head_major);
   return rc ? -1 : 0;
 }

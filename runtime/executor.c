@@ -131,6 +131,12 @@ int rt_program_add_step(rt_program *p, const rt_step *s, oc_error *e) {
                      (long long)s->arg[i].offset, (long long)p->n_caches);
   if (s->call == RT_CALL_KV_APPEND && (s->n_args != 2 || s->arg[1].kind != RT_ARG_CACHE))
     return oc_fail(e, "step %s: kv_append writes to a KV cache, its second argument", s->what);
+  if (s->call == RT_CALL_KV_APPEND &&
+      (s->row_floats != p->cache_row[s->arg[1].offset] || s->kv_heads < 0 ||
+       (s->kv_heads && s->row_floats % s->kv_heads)))
+    return oc_fail(e, "step %s: rows of %lld values in %lld heads do not fit KV cache %lld (rows of %lld)",
+                   s->what, (long long)s->row_floats, (long long)s->kv_heads, (long long)s->arg[1].offset,
+                   (long long)p->cache_row[s->arg[1].offset]);
   if (p->n_steps == p->cap_steps) {
     int64_t cap = p->cap_steps ? 2 * p->cap_steps : 64;
     rt_step *grown = oc_realloc(p->steps, (size_t)cap * sizeof *grown);

@@ -227,8 +227,7 @@ static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, o
   s->row_floats = rt_read_i64(&u->r);
   s->kv_heads = rt_read_i64(&u->r);
   s->layer = (int)rt_read_i64(&u->r);
-  if (s->call == RT_CALL_KV_APPEND &&
-      (s->row_floats < 1 || s->kv_heads < 0 || (s->kv_heads && s->row_floats % s->kv_heads)))
+  if (s->call == RT_CALL_KV_APPEND && s->row_floats < 1)
     u->r.bad = true;
   return u->r.bad ? oc_fail(e, "%s: a program step is malformed: the file is damaged", u->source) : 0;
 }
@@ -292,7 +291,7 @@ int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int 
   uint32_t n_steps = rc ? 0 : rt_read_count(&u.r, 12);
   for (uint32_t i = 0; !rc && i < n_steps; i++) {
     rt_step s;
-    rc = get_step(&u, fns, n_fns, &s, e) || rt_program_add_step(p, &s, e);
+    rc = get_step(&u, fns, n_fns, &s, e) || (rt_program_add_step(p, &s, e) ? oc_wrap(e, "%s", u.source) : 0);
   }
   rt_arg output;
   if (!rc && !(rc = get_arg(&u, &output, "output", e))) {

@@ -11,6 +11,7 @@
 #include "cli_harness.h"
 #include "olmoc/codegen.h"
 #include "olmoc/interp.h"
+#include "olmoc/ir_text.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/passes.h"
 #include "olmoc/weights.h"
@@ -182,6 +183,80 @@ static void test_cache_layout(void **state) {
   close_backend(&o0);
 }
 
+/* A graph where one K cache feeds two attentions and the second one's V
+ * cache is also read by a transpose and a matmul: the V cache keeps the IR's layout, so
+ * the K cache and the first attention's V cache must too (a kernel reads k
+ * and v in one layout). JIT and interpreter agree on prefill and decode. */
+static const char mixed_ir[] =
+    "%tok = input \"tokens\" : i32[T]\n"
+    "%emb = weight \"emb\" : f32[16,8]\n"
+    "%x = gather %emb, %tok : f32[T,8]\n"
+    "%h = reshape %x : f32[T,2,4]\n"
+    "%kc = kv_cache \"k\" : f32[P,2,4]\n"
+    "%k = kv_append %kc, %h : f32[P+T,2,4]\n"
+    "%vc = kv_cache \"v\" : f32[P,2,4]\n"
+    "%v = kv_append %vc, %h : f32[P+T,2,4]\n"
+    "%a = attention %h, %k, %v {value=0.5} : f32[T,2,4]\n"
+    "%v2c = kv_cache \"v2\" : f32[P,2,4]\n"
+    "%v2 = kv_append %v2c, %h : f32[P+T,2,4]\n"
+    "%b = attention %h, %k, %v2 {value=0.5} : f32[T,2,4]\n"
+    "%v2a = transpose %v2 {perm=[1,2,0]} : f32[2,4,P+T]\n"
+    "%gram = matmul %v2a, %v2a : f32[2,4,4]\n"
+    "%rows = reduce_sum %gram : f32[2,4,1]\n"
+    "%s = reshape %rows : f32[1,2,4]\n"
+    "%ab = add %a, %b : f32[T,2,4]\n"
+    "%abs = add %ab, %s : f32[T,2,4]\n"
+    "%flat = reshape %abs : f32[T,8]\n"
+    "%head = weight \"head\" : f32[16,8]\n"
+    "%y = matmul %flat, %head : f32[T,16]\n"
+    "%logits = output \"logits\" %y : f32[T,16]\n";
+
+static float mixed_weights[2][16 * 8];
+
+static int mixed_lookup(void *ctx, const char *name, ir_tensor *out, oc_error *e) {
+  (void)ctx;
+  int which = !strcmp(name, "emb") ? 0 : !strcmp(name, "head") ? 1 : -1;
+  if (which < 0)
+    return oc_fail(e, "no weight '%s'", name);
+  *out = (ir_tensor){IR_F32, 2, {16, 8}, mixed_weights[which]};
+  return 0;
+}
+
+static void test_mixed_cache_layouts(void **state) {
+  (void)state;
+  for (int i = 0; i < 2 * 16 * 8; i++)
+    mixed_weights[i / 128][i % 128] = (float)((i * 37) % 23) / 23.0f - 0.5f;
+  oc_error e;
+  ir_graph *g;
+  pass_result r;
+  cg_jit *jit;
+  rt_program *p;
+  ir_interp *it;
+  check(ir_parse(mixed_ir, "mixed.ir", &g, &e), &e);
+  pass_options o = {.passes = "plan-memory", .max_tokens = 8, .max_ctx = 8, .need_plan = true};
+  check(pass_run_pipeline(g, &o, &r, &e), &e);
+  check(cg_jit_new(&jit, &e), &e);
+  check(cg_lower(jit, g, &r.plan, 8, mixed_lookup, NULL, &p, &e), &e);
+  int appends;
+  assert_int_equal(kv_heads_of(p, &appends), 0);
+  assert_int_equal(appends, 3);
+  check(ir_interp_new(g, 8, mixed_lookup, NULL, &it, &e), &e);
+  static const int32_t tokens[] = {3, 1, 4, 1, 5};
+  for (int first = 0, T = 3; first < 5; first += T, T = 1) {
+    const float *got = rt_program_run(p, tokens + first, T, 2, &e);
+    if (!got)
+      fail_msg("%s", e.msg);
+    ir_binding in = {"tokens", {IR_I32, 1, {T}, tokens + first}};
+    check(ir_interp_run(it, T, &in, 1, &e), &e);
+    assert_true(max_abs(got, ir_interp_output(it, "logits")->data, T * 16) <= 1e-4f);
+  }
+  ir_interp_free(it);
+  rt_program_free(p);
+  cg_jit_free(jit);
+  pass_result_free(&r);
+  ir_graph_free(g);
+}
+
 /* Each pass alone (then plan-memory): the partly fused graphs run too. */
 static void test_single_passes(void **state) {
   fixture *f = *state;
@@ -243,6 +318,31 @@ static void test_chunked_prefill(void **state) {
 static void expect_error(const char *msg, const char *words) {
   if (!strstr(msg, words))
     fail_msg("error \"%s\" lacks \"%s\"", msg, words);
+}
+
+/* The executor refuses a kv_append that does not fit its cache, whoever
+ * built it (lowering, or a damaged program file). */
+static void test_kv_append_checks(void **state) {
+  (void)state;
+  oc_error e = {{0}};
+  rt_program *p;
+  int64_t cache;
+  check(rt_program_new(64, 4, 8, &p, &e), &e);
+  check(rt_program_add_cache(p, 8, true, &cache, &e), &e);
+  rt_step s = {.call = RT_CALL_KV_APPEND, .n_args = 2, .work = {0, 1, 0}, .grain = 1, .row_floats = 8,
+               .kv_heads = 2, .what = "kv_append",
+               .arg = {{RT_ARG_ARENA, 0, NULL, 0}, {RT_ARG_CACHE, cache, NULL, 0}}};
+  check(rt_program_add_step(p, &s, &e), &e);
+  s.row_floats = 6, s.kv_heads = 0;
+  assert_int_equal(rt_program_add_step(p, &s, &e), -1);
+  expect_error(e.msg, "step kv_append: rows of 6 values in 0 heads do not fit KV cache 0 (rows of 8)");
+  s.row_floats = 8, s.kv_heads = 3;
+  assert_int_equal(rt_program_add_step(p, &s, &e), -1);
+  expect_error(e.msg, "rows of 8 values in 3 heads do not fit");
+  s.kv_heads = 2, s.arg[1] = (rt_arg){RT_ARG_ARENA, 0, NULL, 0};
+  assert_int_equal(rt_program_add_step(p, &s, &e), -1);
+  expect_error(e.msg, "kv_append writes to a KV cache, its second argument");
+  rt_program_free(p);
 }
 
 static void test_errors(void **state) {
@@ -334,6 +434,8 @@ int main(void) {
       cmocka_unit_test(test_levels_and_targets),
       cmocka_unit_test(test_single_passes),
       cmocka_unit_test(test_cache_layout),
+      cmocka_unit_test(test_mixed_cache_layouts),
+      cmocka_unit_test(test_kv_append_checks),
       cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_chunked_prefill),
       cmocka_unit_test(test_errors),
