@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
   }
   const char *text_path = argv[1];
   int runs = argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 5;
-  const char *tok_path = argc > 3 ? argv[3] : "../shared/tokenizers/dolma2-tokenizer.json";
+  const char *tok_path = argc > 3 ? argv[3] : "models/olmo2-tokenizer/tokenizer.json";
 
   oc_error e;
   rt_tokenizer *t;

@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RUNS=${RUNS:-5}
-TOKENIZER=../shared/tokenizers/dolma2-tokenizer.json
+TOKENIZER=models/olmo2-tokenizer/tokenizer.json
 TEXT=${TEXT:-$BUILD/brown.txt}
 GOLDEN=tools/tokenizer_golden
 

@@ -1,5 +1,5 @@
-/* fuzz_tokenizer_dolma2: OLMo 2's real tokenizer (../shared/tokenizers/
- * dolma2-tokenizer.json, loaded once) on any bytes. Checks: encoding
+/* fuzz_tokenizer_dolma2: OLMo 2's real tokenizer (models/olmo2-tokenizer/tokenizer.json,
+ * loaded once) on any bytes. Checks: encoding
  * succeeds with ids of the tokenizer; decoding them gives the input back
  * exactly when it is valid UTF-8, and otherwise valid UTF-8 text (the lossy
  * reading, U+FFFD for ill-formed bytes) that itself round-trips. */
@@ -10,7 +10,7 @@
 #ifndef OLMOC_SOURCE_DIR
 #define OLMOC_SOURCE_DIR "."
 #endif
-#define DOLMA2 OLMOC_SOURCE_DIR "/../shared/tokenizers/dolma2-tokenizer.json"
+#define DOLMA2 OLMOC_SOURCE_DIR "/models/olmo2-tokenizer/tokenizer.json"
 
 static const rt_tokenizer *dolma2(void) {
   static rt_tokenizer *t;

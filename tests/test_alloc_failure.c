@@ -40,7 +40,7 @@
 
 #define BUNDLED "models/olmo2-tiny"
 #define TINY "tests/data/tiny" /* the golden model: 2 layers, vocab 256 */
-#define DOLMA2 "../shared/tokenizers/dolma2-tokenizer.json"
+#define DOLMA2 "models/olmo2-tokenizer/tokenizer.json"
 
 static char tmpdir[] = "/tmp/olmoc_alloc_XXXXXX";
 

@@ -160,7 +160,7 @@ static void test_published_layout(void **state) {
   char args[1024], dir[256];
   snprintf(dir, sizeof dir, "%s/ckpt", tmpdir);
   snprintf(args, sizeof args,
-           "checkpoint -m tests/data/dolma-tiny -o %s --shards 2 --tokenizer ../shared/tokenizers/dolma2-tokenizer.json",
+           "checkpoint -m tests/data/dolma-tiny -o %s --shards 2 --tokenizer models/olmo2-tokenizer/tokenizer.json",
            dir);
   assert_int_equal(olmoc(args), 0);
   snprintf(args, sizeof args, "%s/model.safetensors.index.json", dir);

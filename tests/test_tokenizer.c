@@ -1,5 +1,5 @@
 /* runtime/tokenizer*.c, bpe.c, detokenizer.c: OLMo 2's tokenizer
- * (../shared/tokenizers/dolma2-tokenizer.json) against the ids the reference
+ * (models/olmo2-tokenizer/tokenizer.json) against the ids the reference
  * tokenizers give (tests/data/tokenizer/, made by
  * tools/tokenizer_golden/make_golden.mjs), decoding whole and streamed, and a
  * tiny hand-made tokenizer for merge order and for every refusal message. */
@@ -19,7 +19,7 @@
 
 #include "olmoc/tokenizer.h"
 
-#define DOLMA2 "../shared/tokenizers/dolma2-tokenizer.json"
+#define DOLMA2 "models/olmo2-tokenizer/tokenizer.json"
 #define GOLDEN "tests/data/tokenizer/dolma2.jsonl"
 #define VARIANTS "tests/data/tokenizer/variants.jsonl"
 

@@ -10,7 +10,7 @@ documents (split.py) are NOT used. Vocabulary: ids 0..255 are the 256 bytes in
 GPT-2's byte-to-unicode order (like cl100k/dolma2), ids 256..4094 the 3839
 merges in the order learned, id 4095 the special added token <|endoftext|>
 (eos, pad and document separator). Pre-tokenization: the exact Split regex of
-/work/shared/tokenizers/dolma2-tokenizer.json (copied below and checked against
+models/olmo2-tokenizer/tokenizer.json (copied below and checked against
 that file when it exists). Training is the classic algorithm: count the
 pre-tokenized words, then repeatedly merge the most frequent adjacent pair
 (ties: the larger pair of ids, deterministic), updating pair counts only for
@@ -31,7 +31,7 @@ import split  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "models", "olmo2-tiny", "tokenizer.json")
-DOLMA2 = os.path.join(os.path.dirname(ROOT), "shared", "tokenizers", "dolma2-tokenizer.json")
+DOLMA2 = os.path.join(ROOT, "models", "olmo2-tokenizer", "tokenizer.json")
 
 VOCAB_SIZE = 4096          # including the one added token
 EOS = "<|endoftext|>"

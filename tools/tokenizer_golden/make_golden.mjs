@@ -1,6 +1,6 @@
 // Makes tests/data/tokenizer/{dolma2,variants}.jsonl: for every string of
 // strings.mjs, its bytes (hex) and the ids the reference tokenizers give for
-// OLMo 2's tokenizer (../shared/tokenizers/dolma2-tokenizer.json).
+// OLMo 2's tokenizer (models/olmo2-tokenizer/tokenizer.json).
 //
 //   cd tools/tokenizer_golden && npm ci && node make_golden.mjs
 //
@@ -19,7 +19,7 @@ import { strings, variants } from './strings.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const source = path.resolve(repo, '../shared/tokenizers/dolma2-tokenizer.json');
+const source = path.resolve(repo, 'models/olmo2-tokenizer/tokenizer.json');
 const outDir = path.join(repo, 'tests/data/tokenizer');
 const Rust = createRequire(import.meta.url)('tokenizers').Tokenizer;
 
