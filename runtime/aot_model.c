@@ -18,6 +18,7 @@ static const float *forward(void *self, const int32_t *tokens, int64_t T, oc_err
 
 static int64_t position(void *self) { return rt_program_position(((rt_aot_model *)self)->program); }
 static void rewind_to(void *self, int64_t P) { rt_program_rewind(((rt_aot_model *)self)->program, P); }
+static void set_threads(void *self, int threads) { ((rt_aot_model *)self)->threads = threads; }
 
 /* binary's directory and name, "lib" and ".so" taken off a library's, + ".weights" */
 static int weights_beside(const char *binary, char *path, size_t n, oc_error *e) {
@@ -82,7 +83,8 @@ int rt_aot_open(const rt_aot_image *img, const rt_aot_options *o, rt_aot_model *
                         .ctx = o->ctx > 0 ? o->ctx : m->meta.ctx,
                         .forward = forward,
                         .position = position,
-                        .rewind = rewind_to};
+                        .rewind = rewind_to,
+                        .set_threads = set_threads};
   m->load_seconds = rt_seconds() - t0;
   *out = m;
   return 0;

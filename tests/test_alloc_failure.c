@@ -591,7 +591,7 @@ static void test_generation(void **state) {
   check(pass_run_pipeline(g, &(pass_options){.level = 2, .max_tokens = 8, .max_ctx = 16}, &r, &e), &e);
   check(ir_interp_new(g, 16, rt_weights_lookup, w, &im.it, &e), &e);
   check(ir_interp_use_arena(im.it, r.plan.offset, r.plan.bytes, r.plan.arena_bytes, NULL, &e), &e);
-  rt_model m = {&im, (int32_t)c.vocab_size, 16, forward, position, rewind_to};
+  rt_model m = {&im, (int32_t)c.vocab_size, 16, forward, position, rewind_to, NULL};
   sweep("sampler and generation loop", generate, &m, EVERY_N, true);
   ir_interp_free(im.it);
   pass_result_free(&r);

@@ -213,7 +213,7 @@ static void test_errors(void **state) {
   assert_int_equal(olmoc("bench --json"), 2);
   expect_output("-m MODEL is required");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute bf16"), 1);
-  expect_output("--compute bf16 needs bf16 weights: add --dtype bf16 (not f32)");
+  expect_output("--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 --compute bf16 --target avx2"), 1);
   expect_output("the target CPU lacks AVX512_BF16");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute f16"), 2);

@@ -52,7 +52,7 @@ static int record(void *user, int32_t id) {
 }
 
 static rt_model model_of(fake *f) {
-  return (rt_model){f, VOCAB, CTX, fake_forward, fake_position, fake_rewind};
+  return (rt_model){f, VOCAB, CTX, fake_forward, fake_position, fake_rewind, NULL};
 }
 
 static rt_sampler *greedy(void) {

@@ -19,13 +19,6 @@ int cli_int(const char *opt, const char *text, long min, long max, long *out, oc
   return 0;
 }
 
-int cli_f32_or_bf16(const char *option, const char *value, bool *bf16, oc_error *e) {
-  *bf16 = value && !strcmp(value, "bf16");
-  if (value && !*bf16 && strcmp(value, "f32"))
-    return oc_fail(e, "%s: expected f32 or bf16, found '%s'", option, value);
-  return 0;
-}
-
 static const cli_option *find_option(const cli_option *opts, const char *arg) {
   for (const cli_option *o = opts; o->short_name || o->long_name; o++)
     if ((o->short_name && !strcmp(arg, o->short_name)) || (o->long_name && !strcmp(arg, o->long_name)))

@@ -40,9 +40,6 @@ int cli_exit(const char *command, const char *usage, int parsed, int failed, con
 /* Parses a decimal integer in [min, max] for option `opt`. */
 int cli_int(const char *opt, const char *text, long min, long max, long *out, oc_error *e);
 
-/* --compute and --kv-cache (`option`): "f32" (or NULL) or "bf16", setting *bf16. */
-int cli_f32_or_bf16(const char *option, const char *value, bool *bf16, oc_error *e);
-
 /* Parses "1,2,3" into a malloc'ed array of ids in [0, INT32_MAX]. */
 int cli_ids(const char *opt, const char *list, int32_t **ids, size_t *n, oc_error *e);
 

@@ -13,7 +13,7 @@
 
 #include "bench_profile.h"
 #include "cli.h"
-#include "model.h"
+#include "olmoc/driver.h"
 #include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
@@ -371,20 +371,20 @@ static int print_json(cJSON *o, bool lost, oc_error *e) {
   return 0;
 }
 
-static int bench(const char *model, const char *dtype_name, const char *target, const char *pack_weights,
-                 bool bf16_compute, bool kv_bf16, int threads, bool json, bool profile, oc_error *e) {
+/* The weights bench makes: f32 unless bf16 is asked for, and for q8 bf16
+ * where they are not quantized (embedding, norms). */
+static int bench_dtype(const drv_config *cfg, ir_dtype *dtype, bool *q8, oc_error *e) {
+  ir_dtype made = cfg->weights == DRV_AS_STORED || cfg->weights == DRV_F32 ? IR_F32 : IR_BF16;
+  return drv_weights_dtype(cfg, made, true, dtype, q8, e);
+}
+
+static int bench(const char *model, const char *dtype_name, const drv_config *cfg, bool json, bool profile,
+                 oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
-  bool q8 = !strcmp(dtype_name, "q8"); /* matmul weights q8, the rest (embedding, norms) bf16 */
-  if (!strcmp(dtype_name, "f32"))
-    dtype = IR_F32;
-  else if (!strcmp(dtype_name, "bf16") || q8)
-    dtype = IR_BF16;
-  else
-    return oc_fail(e, "--dtype: expected f32, bf16 or q8, found '%s'", dtype_name);
-  if (bf16_compute && dtype_name && strcmp(dtype_name, "bf16"))
-    return oc_fail(e, "--compute bf16 needs bf16 weights: add --dtype bf16 (not %s)", dtype_name);
-  if (olmo2_config_load(model, &c, e))
+  bool q8;
+  int threads = cfg->threads;
+  if (bench_dtype(cfg, &dtype, &q8, e) || olmo2_config_load(model, &c, e))
     return -1;
   int64_t ctx = c.max_position_embeddings < 2048 + DECODE_STEPS ? c.max_position_embeddings
                                                                  : 2048 + DECODE_STEPS;
@@ -392,7 +392,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   if (ctx <= DECODE_STEPS)
     return oc_fail(e, "%s: a context of %lld positions is too short to bench", model,
                    (long long)ctx);
-  figures f = {.target = target, .bf16_compute = bf16_compute, .kv_bf16 = kv_bf16, .q8 = q8};
+  figures f = {.target = cfg->target, .bf16_compute = cfg->bf16_compute, .kv_bf16 = cfg->kv_bf16, .q8 = q8};
   ir_graph *g = NULL;
   cg_jit *jit = NULL;
   rt_program *prog = NULL;
@@ -401,14 +401,12 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   pass_result r = {0};
   bool have_r = false;
   int rc = -1;
-  if (olmo2_build_graph(&c, dtype, &g, e) || cg_jit_new_for_target(target, &jit, e) || /* refused before */
-      cg_jit_set_bf16_compute(jit, bf16_compute, e) || cg_jit_set_kv_bf16(jit, kv_bf16, e)) /* minutes of probing */
+  if (olmo2_build_graph(&c, dtype, &g, e) || drv_jit_new(cfg, q8, &jit, e)) /* refused before minutes of probing */
     goto done;
   if (!json)
     fprintf(stderr, "probing the machine...\n");
   if (probe(threads, &f, e))
     goto done;
-  cg_jit_set_q8(jit, q8);
   double t0 = rt_seconds();
   if (make_weights(g, q8 ? jit : NULL, &ws, threads, e))
     goto done;
@@ -432,9 +430,8 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
   }
   if (!json)
     fprintf(stderr, "compiling...\n");
-  pass_options o = {.level = 2, .max_tokens = max_tokens, .max_ctx = ctx};
   t0 = rt_seconds();
-  if (pass_run_pipeline(g, &o, &r, e))
+  if (drv_run_passes(cfg, g, max_tokens, ctx, true, &r, e))
     goto done;
   have_r = true;
   f.passes_s = rt_seconds() - t0;
@@ -443,7 +440,7 @@ static int bench(const char *model, const char *dtype_name, const char *target, 
     goto done;
   }
   t0 = rt_seconds();
-  if (cli_place_weights(jit, g, &r.plan, ctx, pack_weights, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if (drv_place_weights(cfg, jit, g, &r.plan, ctx, e) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;
@@ -479,37 +476,28 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *model = NULL, *dtype = "f32", *target = "native", *pack_weights = NULL, *compute = NULL,
-             *kv_cache = NULL;
-  long threads = 0;
+  const char *model = NULL;
+  drv_request r = {0};
   bool json = false, profile = false;
   const cli_option opts[] = {
       CLI_OPT_STRING("-m", "--model", &model),
-      CLI_OPT_STRING(NULL, "--dtype", &dtype),
-      CLI_OPT_INT("-t", "--threads", &threads, 1, 1024, NULL),
+      CLI_OPT_STRING(NULL, "--dtype", &r.dtype),
+      CLI_OPT_INT("-t", "--threads", &r.threads, 1, 1024, NULL),
       CLI_OPT_FLAG(NULL, "--json", &json),
       CLI_OPT_FLAG(NULL, "--profile", &profile),
-      CLI_OPT_STRING(NULL, "--target", &target),
-      CLI_OPT_STRING(NULL, "--pack-weights", &pack_weights),
-      CLI_OPT_STRING(NULL, "--compute", &compute),
-      CLI_OPT_STRING(NULL, "--kv-cache", &kv_cache),
+      CLI_OPT_STRING(NULL, "--target", &r.target),
+      CLI_OPT_STRING(NULL, "--pack-weights", &r.pack_weights),
+      CLI_OPT_STRING(NULL, "--compute", &r.compute),
+      CLI_OPT_STRING(NULL, "--kv-cache", &r.kv_cache),
       {0},
   };
   oc_error e = {{0}};
+  drv_config c;
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !model)
     parsed = oc_fail(&e, "-m MODEL is required");
-  if (!parsed && strcmp(target, "native") && strcmp(target, "avx2")) /* before minutes of probing */
-    parsed = oc_fail(&e, "--target: expected native or avx2, found '%s'", target);
-  bool bf16_compute = false, kv_bf16 = false;
-  if (!parsed)
-    parsed = cg_pack_mode_check(pack_weights, &e);
-  if (!parsed)
-    parsed = cli_f32_or_bf16("--compute", compute, &bf16_compute, &e);
-  if (!parsed)
-    parsed = cli_f32_or_bf16("--kv-cache", kv_cache, &kv_bf16, &e);
-  int t = threads > 0 ? (int)threads : rt_default_threads();
-  return cli_exit("bench", usage, parsed,
-                  !parsed && bench(model, dtype, target, pack_weights, bf16_compute, kv_bf16, t, json, profile, &e),
+  if (!parsed) /* usage errors, before minutes of probing */
+    parsed = drv_configure(&r, DRV_JIT, &c, &e);
+  return cli_exit("bench", usage, parsed, !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, &e),
                   &e);
 }

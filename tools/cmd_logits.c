@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model.h"
+#include "pipeline_args.h"
 
 static const char usage[] =
     "usage: olmoc logits [-m MODEL] (-p TEXT | --ids ID,ID,...) -o FILE.npy\n"
@@ -38,10 +38,11 @@ static void write_npy(FILE *f, const float *data, int64_t rows, int64_t cols) {
   fwrite(data, sizeof *data, (size_t)(rows * cols), f);
 }
 
-static int logits(const char *dir, const cli_pipeline *pipeline, const char *prompt,
+static int logits(const char *dir, const drv_request *pipeline, const char *prompt,
                   const char *ids_text, const char *out_path, oc_error *e) {
-  cli_model m;
-  if (cli_model_open(&m, dir, 0, pipeline, prompt != NULL, e))
+  drv_config c;
+  drv_model m;
+  if (drv_configure(pipeline, DRV_INTERP, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
     return -1;
   int32_t *ids = NULL;
   size_t n = 0;
@@ -60,13 +61,13 @@ static int logits(const char *dir, const cli_pipeline *pipeline, const char *pro
       fprintf(stderr, "wrote %s: f32[%zu,%d]\n", out_path, n, m.model.vocab);
   }
   free(ids);
-  cli_model_close(&m);
+  drv_model_close(&m);
   return rc;
 }
 
 int cmd_logits(int argc, char **argv) {
-  const char *dir = cli_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
-  cli_pipeline pipeline = {.backend = "interp"};
+  const char *dir = drv_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
+  drv_request pipeline = {0};
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&pipeline),
       CLI_OPT_STRING("-m", "--model", &dir),

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model.h"
+#include "pipeline_args.h"
 
 static const char usage[] =
     "usage: olmoc perplexity [-m MODEL] -f FILE [--ctx N]\n"
@@ -34,14 +34,16 @@ static double nll(const float *logits, int32_t vocab, int32_t target) {
   return log(sum) + max - (double)logits[target];
 }
 
-static int perplexity(const char *dir, const cli_pipeline *pipeline, const char *file, long ctx,
-                      long max_tokens, oc_error *e) {
-  cli_model m;
+static int perplexity(const char *dir, const drv_request *pipeline, const char *file, long max_tokens,
+                      oc_error *e) {
+  drv_config c;
+  drv_model m;
   char *text = NULL;
   int32_t *ids = NULL;
   size_t len, n;
   int rc = -1;
-  if (cli_read_file(file, &text, &len, e) || cli_model_open(&m, dir, ctx, pipeline, true, e)) {
+  if (drv_configure(pipeline, DRV_INTERP, &c, e) || cli_read_file(file, &text, &len, e) ||
+      drv_model_open(&m, dir, &c, true, e)) {
     free(text);
     return -1;
   }
@@ -79,19 +81,19 @@ static int perplexity(const char *dir, const cli_pipeline *pipeline, const char 
 done:
   free(ids);
   free(text);
-  cli_model_close(&m);
+  drv_model_close(&m);
   return rc;
 }
 
 int cmd_perplexity(int argc, char **argv) {
-  const char *dir = cli_default_model(), *file = NULL;
-  long ctx = 0, max_tokens = 0;
-  cli_pipeline pipeline = {.backend = "interp"};
+  const char *dir = drv_default_model(), *file = NULL;
+  long max_tokens = 0;
+  drv_request pipeline = {0};
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&pipeline),
       CLI_OPT_STRING("-m", "--model", &dir),
       CLI_OPT_STRING("-f", "--file", &file),
-      CLI_OPT_INT(NULL, "--ctx", &ctx, 2, 1 << 24, NULL),
+      CLI_OPT_INT(NULL, "--ctx", &pipeline.ctx, 2, 1 << 24, NULL),
       CLI_OPT_INT(NULL, "--max-tokens", &max_tokens, 2, 1e12, NULL),
       {0},
   };
@@ -99,5 +101,5 @@ int cmd_perplexity(int argc, char **argv) {
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !file)
     parsed = oc_fail(&e, "-f FILE is required");
-  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, &pipeline, file, ctx, max_tokens, &e), &e);
+  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, &pipeline, file, max_tokens, &e), &e);
 }

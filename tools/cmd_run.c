@@ -3,7 +3,7 @@
  * wrapped in the model's chat template, and with no prompt on a terminal a
  * multi-turn conversation runs on one KV cache. */
 #include "cli.h"
-#include "model.h"
+#include "pipeline_args.h"
 #include "session.h"
 
 static const char usage[] =
@@ -24,9 +24,8 @@ static const char usage[] =
 
 typedef struct run_options {
   const char *model;
-  long ctx;
   cli_generate_options gen;
-  cli_pipeline pipeline;
+  drv_request pipeline;
 } run_options;
 
 static int model_chat_template(void *ctx, rt_chat_template *t, oc_error *e) {
@@ -34,29 +33,27 @@ static int model_chat_template(void *ctx, rt_chat_template *t, oc_error *e) {
 }
 
 static int run(const run_options *o, oc_error *e) {
-  const char *dir = o->model ? o->model : cli_default_model();
-  cli_model m;
-  if (cli_model_open(&m, dir, o->ctx, &o->pipeline, true, e))
+  const char *dir = o->model ? o->model : drv_default_model();
+  drv_config c;
+  drv_model m;
+  if (drv_configure(&o->pipeline, DRV_JIT, &c, e) || drv_model_open(&m, dir, &c, true, e))
     return -1;
-  int32_t eos[OLMO2_MAX_EOS];
-  for (int i = 0; i < m.config.n_eos; i++)
-    eos[i] = (int32_t)m.config.eos_token_id[i];
-  cli_generator g = {.model = &m.model, .tokenizer = m.tokenizer, .eos = eos, .n_eos = m.config.n_eos,
+  cli_generator g = {.model = &m.model, .tokenizer = m.tokenizer, .eos = m.eos, .n_eos = m.config.n_eos,
                      .defaults = rt_sampling_default(), .chat_template = model_chat_template,
                      .ctx = (void *)dir, .load_seconds = m.load_seconds};
   bool found;
   int rc = rt_sampling_load(dir, &g.defaults, &found, e) || cli_generate(&o->gen, &g, e);
-  cli_model_close(&m);
+  drv_model_close(&m);
   return rc ? -1 : 0;
 }
 
 int cmd_run(int argc, char **argv) {
-  run_options o = {.gen.tokens = 256, .pipeline.backend = "jit"};
+  run_options o = {.gen.tokens = 256};
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&o.pipeline),
       CLI_GENERATE_OPTIONS(&o.gen),
       CLI_OPT_STRING("-m", "--model", &o.model),
-      CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_INT(NULL, "--ctx", &o.pipeline.ctx, 1, 1 << 24, NULL),
       {0},
   };
   oc_error e = {{0}};

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model.h"
+#include "olmoc/driver.h"
 
 static const char usage[] =
     "usage: olmoc tokenize [-m MODEL] (TEXT | -f FILE) [--ids-only]\n"
@@ -67,7 +67,7 @@ static int tokenize(const char *dir, const char *text, size_t len, bool ids_only
 }
 
 int cmd_tokenize(int argc, char **argv) {
-  const char *dir = cli_default_model(), *file = NULL, *text = NULL;
+  const char *dir = drv_default_model(), *file = NULL, *text = NULL;
   bool ids_only = false;
   const cli_option opts[] = {
       CLI_OPT_STRING("-m", "--model", &dir),

@@ -23,6 +23,8 @@ typedef struct rt_model {
   int64_t (*position)(void *self);
   /* Forgets cached positions from P on (P <= position): 0 starts over. */
   void (*rewind)(void *self, int64_t P);
+  /* Sets the threads later calls run on (>= 1). */
+  void (*set_threads)(void *self, int threads);
 } rt_model;
 
 typedef enum rt_stop {
