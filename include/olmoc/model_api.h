@@ -99,6 +99,36 @@ OLMOC_API olmoc_status olmoc_sample(olmoc_model *m, olmoc_sampler *s, const floa
                                     const int32_t *history, size_t n_history, int32_t *id);
 OLMOC_API void olmoc_sampler_free(olmoc_sampler *s);
 
+/* ---- generation ---- */
+
+/* Why a generation stopped. */
+typedef enum olmoc_stop {
+  OLMOC_STOP_EOS = 0,     /* the model produced an end-of-sequence id */
+  OLMOC_STOP_LENGTH = 1,  /* max_new tokens were generated */
+  OLMOC_STOP_CONTEXT = 2, /* the KV cache is full */
+  OLMOC_STOP_CALLER = 3,  /* on_token asked to stop */
+} olmoc_stop;
+
+typedef struct olmoc_generation {
+  int64_t prompt_tokens, generated_tokens;
+  double prompt_seconds, generate_seconds;
+  olmoc_stop stop;
+} olmoc_generation;
+
+/* Called with each generated token (EOS ids are not passed); a non-zero
+ * return stops the generation after it. */
+typedef int (*olmoc_token_fn)(void *user, int32_t id);
+
+/* Runs the n >= 1 prompt ids at the current position, then samples up to
+ * max_new tokens (< 0: until EOS or the context is full), each passed to
+ * on_token as soon as it is chosen (on_token may be NULL). The cache keeps
+ * the conversation, so a later call continues it. result may be NULL. A
+ * prompt that does not fit the context fails with OLMOC_ERROR_CONTEXT before
+ * any work. */
+OLMOC_API olmoc_status olmoc_generate(olmoc_model *m, const int32_t *prompt, size_t n,
+                                      const olmoc_sampling *s, int64_t max_new, olmoc_token_fn on_token,
+                                      void *user, olmoc_generation *result);
+
 #ifdef __cplusplus
 }
 #endif
