@@ -45,7 +45,7 @@ valgrind: build
 # AVX512_BF16) and q8; the tokenizer on the bundled held-out text; the memory
 # plans of the published configs; the matmul and attention kernels alone at
 # the 1B's shapes. About a minute; figures only, no timing assertions.
-# BENCH_MODEL=models/olmo2-1b measures a real size (minutes, 7 GB of memory).
+# BENCH_MODEL=models/olmo2-1b measures a real size (minutes, 13 GB of memory).
 BENCH_MODEL ?= models/olmo2-tiny
 BENCH_THREADS ?= $(JOBS)
 BENCH_TARGETS = olmoc tokenizer_bench memory_plan_bench matmul_kernel_bench attention_kernel_bench
