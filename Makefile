@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test test-asan fuzz valgrind build deps clean bench-tokenizer
+.PHONY: run test test-asan fuzz valgrind build deps clean bench bench-tokenizer
 
 # Build everything and let the bundled model continue a prompt.
 run: build
@@ -38,6 +38,35 @@ valgrind: build
 	@scripts/install-deps.sh valgrind
 	$(VALGRIND) ./$(BUILD)/olmoc run -p "Language modeling is " -n 8 --backend interp
 	$(VALGRIND) ./$(BUILD)/olmoc run -p "Language modeling is " -n 8
+
+# Every benchmark of bench/ and the machine probes, each figure printed under
+# the command that made it (bench/README.md): olmoc bench on the bundled model
+# (the probes run inside it) in f32, bf16, bf16 compute (where the CPU has
+# AVX512_BF16) and q8; the tokenizer on the bundled held-out text; the memory
+# plans of the published configs; the matmul and attention kernels alone at
+# the 1B's shapes. About a minute; figures only, no timing assertions.
+# BENCH_MODEL=models/olmo2-1b measures a real size (minutes, 13 GB of memory).
+BENCH_MODEL ?= models/olmo2-tiny
+BENCH_THREADS ?= $(JOBS)
+BENCH_TARGETS = olmoc tokenizer_bench memory_plan_bench matmul_kernel_bench attention_kernel_bench
+bench: deps
+	cmake -S . -B $(BUILD) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target $(BENCH_TARGETS) >/dev/null
+	@echo "machine: $$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(date -u +%Y-%m-%d)"
+	./$(BUILD)/olmoc version
+	./$(BUILD)/olmoc bench -m $(BENCH_MODEL) -t $(BENCH_THREADS)
+	./$(BUILD)/olmoc bench -m $(BENCH_MODEL) -t $(BENCH_THREADS) --dtype bf16
+	@if ./$(BUILD)/olmoc version | grep -qw avx512bf16; then \
+	  set -x; ./$(BUILD)/olmoc bench -m $(BENCH_MODEL) -t $(BENCH_THREADS) --dtype bf16 --compute bf16; \
+	else echo "no AVX512_BF16 here: no --compute bf16 run"; fi
+	./$(BUILD)/olmoc bench -m $(BENCH_MODEL) -t $(BENCH_THREADS) --dtype q8
+	./$(BUILD)/tokenizer_bench models/olmo2-tiny/heldout.txt 10 models/olmo2-tokenizer/tokenizer.json
+	./$(BUILD)/tokenizer_bench models/olmo2-tiny/heldout.txt 10 models/olmo2-tiny/tokenizer.json
+	./$(BUILD)/memory_plan_bench
+	./$(BUILD)/matmul_kernel_bench 2048 2048 3 128 $(BENCH_THREADS)
+	./$(BUILD)/matmul_kernel_bench 2048 8192 3 1 $(BENCH_THREADS)
+	./$(BUILD)/attention_kernel_bench 2048 1 16 16 64 $(BENCH_THREADS)
+	./$(BUILD)/attention_kernel_bench 0 512 16 16 64 $(BENCH_THREADS)
 
 # Tokenizer throughput, olmoc beside the reference tokenizers (bench/README.md).
 bench-tokenizer: deps
