@@ -1,5 +1,5 @@
 /* OLMo 2's forward call as a graph of primitive ops, written the way Hugging
- * Face's Olmo2ForCausalLM computes it (DESIGN.md, "OLMo 2, precisely"): norms
+ * Face's Olmo2ForCausalLM computes it (docs/architecture.md, "OLMo 2, precisely"): norms
  * after each sublayer inside the residual, q/k norms over the full projection
  * width before the split into heads, rotate_half RoPE, GQA by repeating KV
  * heads. The residual stream is [T,hidden]; attention runs as [heads,T,...]. */

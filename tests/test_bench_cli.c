@@ -1,6 +1,6 @@
 /* `olmoc bench` on the small dolma-tiny config, run as a user would: the
  * table names every figure, --json prints one object with the keys the
- * README documents and positive numbers in them, --compute bf16 sets prefill
+ * docs/performance.md documents and positive numbers in them, --compute bf16 sets prefill
  * against the bf16 dot peak, and a wrong dtype or compute is a clear error.
  * No timing assertions: benchmarks measure, tests check. */
 #include <math.h>

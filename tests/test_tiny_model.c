@@ -229,7 +229,7 @@ static void test_bf16_compute_perplexity(void **state) {
 }
 
 /* The logits of a 17-token prompt with bf16 compute against f32 compute:
- * every one within 1% of the largest logit (measured: 0.23%, README). */
+ * every one within 1% of the largest logit (measured: 0.23%, docs/numerics.md). */
 static void test_bf16_compute_logits(void **state) {
   (void)state;
   if (!has_bf16_dot())

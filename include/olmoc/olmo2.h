@@ -1,6 +1,6 @@
 /* The OLMo 2 frontend: a Hugging Face config.json (Olmo2ForCausalLM) becomes
- * the primitive graph of one forward call, exactly as DESIGN.md writes the
- * model: T new tokens at offset P, KV cache in, logits out. */
+ * the primitive graph of one forward call, exactly as docs/architecture.md
+ * writes the model: T new tokens at offset P, KV cache in, logits out. */
 #ifndef OLMOC_OLMO2_H
 #define OLMOC_OLMO2_H
 
