@@ -58,18 +58,18 @@ void cg_aot_free(cg_jit *j);
 
 /* Matmul weight w (a node named `name`) in the kernels' panels of dtype wt
  * (w's own, or IR_I8: quantized to q8): in memory p owns, or, while j has a
- * sink, streamed into it panel by panel and mapped back (pack_place.c). */
+ * sink, streamed into it panel by panel and mapped back (panel_place.c). */
 int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,
                      const void **out, oc_error *e);
 /* For cg_lower, once its program p exists: when j packs into files and has
  * no sink yet, a scratch pack with room for g's panels becomes j's sink and
- * p's to free (pack_place.c). cg_lower clears j->sink when it ends. */
+ * p's to free (panel_place.c). cg_lower clears j->sink when it ends. */
 int cg_scratch_sink(cg_jit *j, rt_program *p, const ir_graph *g, const pass_plan *plan, int64_t ctx,
                     oc_error *e);
-/* Bytes of one panel of a matrix of K columns in wt (f32 or bf16; pack.c). */
+/* Bytes of one panel of a matrix of K columns in wt (f32 or bf16; panels/panel.c). */
 size_t cg_panel_bytes(const cg_jit *j, ir_dtype wt, int64_t k);
 /* Panels [p0, p1) of w in the layout of cg_pack_matrix (cg_pack_matrix_q8),
- * from out on (pack.c, pack_q8.c). */
+ * from out on (panels/panel.c, panels/panel_q8.c). */
 void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
                     int64_t p1, void *out);
 void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
@@ -186,7 +186,7 @@ void cg_loop_end(cg_emit *e, cg_loop *l);
 typedef void cg_span_fn(cg_emit *e, LLVMValueRef j, LLVMValueRef mask, void *ctx);
 void cg_span(cg_emit *e, LLVMValueRef len, cg_span_fn *body, void *ctx);
 
-/* ---- math in IR (emit_elementwise.c), on float or <n x float> ---- */
+/* ---- math in IR (emit/emit_math.c), on float or <n x float> ---- */
 
 /* e^x, Cephes-style polynomial: rel. error ~1e-7, inf above ~88.7, 0 below ~-104, NaN kept. */
 LLVMValueRef cg_exp(cg_emit *e, LLVMValueRef x);
@@ -217,7 +217,7 @@ LLVMModuleRef cg_emit_causal_mask(cg_jit *j, const cg_kernel_key *k, const char 
 LLVMModuleRef cg_emit_matmul_q8(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_q8_quantize(cg_jit *j, const cg_kernel_key *k, const char *name);
 
-/* q8 packing (pack_q8.c): bytes of one group block of a panel nr wide, and
+/* q8 packing (panels/panel_q8.c): bytes of one group block of a panel nr wide, and
  * of a packed matrix. */
 int64_t cg_q8_block_bytes(int64_t nr);
 size_t cg_q8_packed_bytes(const cg_jit *j, int64_t n, int64_t k);

@@ -2,7 +2,7 @@
  * table [V,D] of f32 or bf16 (widened in registers), D baked in. The ids are
  * trusted: the caller checks 0 <= id < V before the call (the interpreter
  * does, with a message); the kernel has no V and reads whatever row it is given. */
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 /* k(table, ids, y, t0, t1) */
 LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name) {

@@ -6,7 +6,7 @@
  * the first's extent, past it). A row's source offset is computed once; the
  * row is then copied in vectors when its last dim is contiguous in the input,
  * element by element otherwise. Exact: values are moved, never computed. */
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 /* How the output's index along each dim finds an input element. */
 typedef struct source {

@@ -8,7 +8,7 @@
  * fixed order), so any split of the rows gives the same bits. */
 #include <math.h>
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 typedef struct row {
   LLVMValueRef x, y;   /* this row of x [L] and, for softmax, of y [L] */

@@ -2,7 +2,7 @@
  * eps baked in): y = (r +) w * (x * (1 / sqrt(mean(x^2) + eps))). Invariant:
  * each row is read whole (sum of squares) before any of its y is written, and
  * y[j] is written only after x[j] and r[j] are read, so y may alias x or r. */
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 /* One pass over a row: whole vectors, then one masked vector for D % vw.
  * body(e, j, lanes, ctx) emits the work for the vector at column j. */

@@ -8,7 +8,7 @@
  * first is symbolic. Invariant: every op rounds to f32 as the interpreter's
  * ir_op_apply does (rsqrt in double); only exp and sigmoid differ, by the
  * polynomial exp's ~1e-7. */
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 static bool is_one(ir_dim d) { return ir_dim_is_const(d) && d.c == 1; }
 

@@ -20,7 +20,7 @@
  * or alone, so any split of the pairs gives the same bits. */
 #include <math.h>
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 #define MAX_CHUNKS 64 /* D <= 64 vectors: kernel_cache refuses more */
 #define MAX_ROWS 4

@@ -1,6 +1,6 @@
 /* The q8 kernels: the activation quantizer (x rows -> int8 groups of 32 with
  * an f32 scale each, codegen.h) and the matmuls over q8 weights packed by
- * pack_q8.c, with the f32 kernels' epilogues (+ r; silu(x.wg) * (x.wu)).
+ * panels/panel_q8.c, with the f32 kernels' epilogues (+ r; silu(x.wg) * (x.wu)).
  *
  * Per group of 32 k, each output's int32 dot product of quantized x and w is
  * exact: with AVX512_VNNI, vpdpbusd (uint8 weights + 128 times int8 x, four
@@ -14,7 +14,7 @@
  * columns (two int32 vectors, one lane per column), rows looping over a panel
  * held in L2 for T > 1; several panels per row for decode. */
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 typedef struct q8 {
   const cg_kernel_key *k;

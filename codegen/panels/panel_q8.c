@@ -23,7 +23,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 static int64_t groups(int64_t k) { return (k + CG_Q8_GROUP - 1) / CG_Q8_GROUP; }
 

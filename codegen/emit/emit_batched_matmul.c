@@ -6,7 +6,7 @@
  * weight matmul kernels do. Invariant: an output's value depends on nothing
  * but its own accumulator, so the tiling and any split of the rows give the
  * same bits. */
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 #define COLS 4
 

@@ -3,7 +3,7 @@
  * concat(-x[D/2:], x[:D/2]), each product and the sum rounded to f32 as the
  * interpreter does (no contraction to fma), so results are bit-identical.
  * Invariant: both halves at a column are read before either is written, so y may be x. */
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 typedef struct rope_row {
   LLVMValueRef x, y, cos, sin; /* this row of x and y [D], this token's cos and sin [D] */

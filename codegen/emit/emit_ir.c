@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 void cg_emit_begin(cg_emit *e, cg_jit *j, const char *name, int n_ptrs, int n_ints) {
   memset(e, 0, sizeof *e);

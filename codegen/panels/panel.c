@@ -13,7 +13,7 @@
  * packed file, a range at a time). */
 #include <stdint.h>
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 int64_t cg_matmul_panel(const cg_jit *j) { return 2 * j->vw; }
 

@@ -3,7 +3,7 @@
  * to -inf, a vector of keys at a time (compare the lanes' j, select). Exact. */
 #include <math.h>
 
-#include "cg_internal.h"
+#include "../cg_internal.h"
 
 typedef struct mask_row {
   LLVMValueRef x, y;    /* this row of x and y [P+T] */
