@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 #include <llvm-c/Core.h>
-#include <llvm-c/LLJIT.h>
+#include <llvm-c/Error.h>
 #include <llvm-c/TargetMachine.h>
 
 #include "olmoc/codegen.h"
@@ -21,11 +21,33 @@ typedef struct cg_kernel_entry {
   LLVMModuleRef pending; /* emitted, waiting for cg_kernel_compile_pending; else NULL */
 } cg_kernel_entry;
 
+/* A backend: where a session's optimized kernels go. ORC JIT (backend_jit.c)
+ * runs them in this process; the object file (backend_object.c) collects
+ * them for `olmoc compile`. */
+typedef struct cg_backend {
+  const char *session;      /* "a JIT session": what an out-of-memory message names */
+  const char *for_cpu;      /* how a failure to make the target machine is wrapped, with the cpu */
+  LLVMCodeModel code_model; /* of the session's target machine */
+  /* Makes j->backend_state (close frees what open made, also after a failed open). */
+  int (*open)(cg_jit *j, oc_error *e);
+  void (*close)(cg_jit *j);
+  /* The context for a new module, and the disposal of one not handed to add_all. */
+  LLVMContextRef (*context)(cg_jit *j);
+  void (*dispose_module)(const cg_jit *j, LLVMModuleRef m);
+  /* The data layout and triple of m, before it is optimized. */
+  void (*set_target)(const cg_jit *j, LLVMModuleRef m);
+  /* Optimizes (cg_session_optimize), dumps IR if asked, and takes m[0..n), consuming them. */
+  int (*add_all)(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e);
+  /* A kernel's address (the JIT's code; an object's placeholder). */
+  int (*lookup)(cg_jit *j, const char *name, void **addr, oc_error *e);
+} cg_backend;
+
+/* The session (session.c): what both backends share. */
 struct cg_jit {
-  LLVMOrcLLJITRef lljit;
-  LLVMOrcThreadSafeContextRef tsc; /* AOT: every module is created in its context; JIT: NULL */
-  LLVMTargetMachineRef tm;         /* optimizes and compiles; the LLJIT owns its own copy */
-  char *cpu, *features;            /* JIT: what the compiling threads' target machines are for */
+  const cg_backend *backend;
+  void *backend_state;             /* the backend's own (backend_jit.c, backend_object.c) */
+  LLVMTargetMachineRef tm;         /* optimizes and compiles */
+  char *cpu, *features;            /* what the target machines are for */
   int vw;                          /* floats per vector */
   bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
   bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
@@ -37,24 +59,24 @@ struct cg_jit {
   int n_kernels, cap_kernels;
   int compiles;
   double compile_seconds;          /* spent emitting and compiling kernels */
-  char session_error[512];         /* last error the execution session reported, or "" */
-  struct cg_aot *aot;              /* ahead of time: kernels go to an object (aot.c), no lljit */
-  rt_pack_writer *sink;            /* while cg_lower runs: the pack packed matrices go to, or NULL */
-  char *pack_dir;                  /* the JIT packs into a scratch pack there (cg_jit_set_pack_dir) */
+  rt_pack_writer *sink;            /* while cg_lower runs: the pack panels go to, or NULL */
+  char *pack_dir;                  /* the JIT places panels into a scratch pack there (cg_jit_set_pack_dir) */
 };
 
+/* A session for cpu and features with backend b (its constructor checked them). */
+int cg_session_new(const char *cpu, const char *features, const cg_backend *b, cg_jit **out, oc_error *e);
 /* A target machine for cpu and features, PIC, with the given code model. */
 int cg_make_tm(const char *cpu, const char *features, LLVMCodeModel model, LLVMTargetMachineRef *out,
                oc_error *e);
-
-/* aot.c: an AOT session's side of cg_jit_add and cg_jit_lookup. The module
- * is optimized; add links it into the object's module (consuming it); lookup
- * gives a kernel's number + 1 as its address, which only rt_program_pack
- * reads (such a program cannot run). */
-void cg_aot_set_target(cg_jit *j, LLVMModuleRef m);
-int cg_aot_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
-int cg_aot_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
-void cg_aot_free(cg_jit *j);
+/* Verifies m and optimizes it at O3 for j's target with tm; m stays the
+ * caller's. Allocates nothing of olmoc's, so threads may run it at once. */
+int cg_session_optimize(const cg_jit *j, LLVMTargetMachineRef tm, LLVMModuleRef m, oc_error *e);
+/* Writes m's IR to the session's IR dump directory, if it has one. */
+int cg_session_dump_ir(const cg_jit *j, LLVMModuleRef m, oc_error *e);
+/* Consumes err into e as "what: message"; returns -1. */
+int cg_fail_llvm(oc_error *e, LLVMErrorRef err, const char *what);
+/* m's name into buf. */
+const char *cg_module_name(LLVMModuleRef m, char *buf, size_t n);
 
 /* Matmul weight w (a node named `name`) in the kernels' panels of dtype wt
  * (w's own, or IR_I8: quantized to q8): in memory p owns, or, while j has a
@@ -78,17 +100,6 @@ void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, cons
 /* "+avx2,-avx512f,..." lists `name` as enabled. */
 bool cg_has_feature(const char *features, const char *name);
 
-/* Optimizes m for the JIT's target, writes its IR if asked, and hands it to
- * the JIT. Takes ownership of m, also on failure. */
-int cg_jit_add(cg_jit *j, LLVMModuleRef m, oc_error *e);
-/* The same for m[0..n), compiled on all cores at once in a JIT session. */
-int cg_jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e);
-/* The context for a new module: the AOT session's, shared by all, or in a
- * JIT a fresh one that the module owns (cg_jit_add disposes both). */
-LLVMContextRef cg_jit_context(cg_jit *j);
-/* Disposes m, and its context when it has its own (a JIT's module). */
-void cg_jit_dispose_module(const cg_jit *j, LLVMModuleRef m);
-
 /* ---- the IR-building kit (emit_ir.c) ---- */
 
 typedef struct cg_emit {
@@ -104,7 +115,7 @@ typedef struct cg_emit {
 
 /* A fresh module named `name` holding `void name(ptr x n_ptrs, i64 x n_ints)`,
  * the builder at its entry. cg_emit_finish returns the module (the caller
- * passes it to cg_jit_add). */
+ * hands it to the kernel cache). */
 void cg_emit_begin(cg_emit *e, cg_jit *j, const char *name, int n_ptrs, int n_ints);
 LLVMModuleRef cg_emit_finish(cg_emit *e);
 LLVMValueRef cg_param(cg_emit *e, int i);
@@ -232,7 +243,7 @@ typedef struct cg_eltwise_plan {
  * output) and, when plan is not NULL, fills it. The message names the input. */
 int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *e);
 
-/* Frees the cache's entries (jit.c, at cg_jit_free). */
+/* Frees the cache's entries (at cg_jit_free). */
 void cg_kernel_cache_free(cg_jit *j);
 
 /* Kernels in two phases, so that a model's compile on all cores at once:

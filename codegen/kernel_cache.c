@@ -9,6 +9,7 @@
 
 #include "cg_internal.h"
 #include "olmoc/alloc.h"
+#include "olmoc/compile.h"
 #include "olmoc/generate.h"
 
 static bool is_matmul(ir_op op) { return op == IR_MATMUL || op == IR_MATMUL_ADD || op == IR_MATMUL_SWIGLU; }
@@ -247,7 +248,7 @@ void cg_kernel_cache_free(cg_jit *j) {
   for (int i = 0; i < j->n_kernels; i++) {
     free((char *)j->kernels[i].key.expr);
     if (j->kernels[i].pending)
-      cg_jit_dispose_module(j, j->kernels[i].pending);
+      j->backend->dispose_module(j, j->kernels[i].pending);
   }
   free(j->kernels);
 }
@@ -295,13 +296,13 @@ int cg_kernel_compile_pending(cg_jit *j, oc_error *e) {
     if (j->kernels[i].pending) {
       which[n] = i;
       mods[n++] = j->kernels[i].pending;
-      j->kernels[i].pending = NULL; /* cg_jit_add_all owns it now */
+      j->kernels[i].pending = NULL; /* the backend owns it now */
     }
   double t0 = rt_seconds();
-  int rc = n ? cg_jit_add_all(j, mods, n, e) : 0;
+  int rc = n ? j->backend->add_all(j, mods, n, e) : 0;
   for (int i = 0; !rc && i < n; i++) {
     cg_kernel_entry *entry = &j->kernels[which[i]];
-    if (cg_jit_lookup(j, entry->symbol, &entry->fn, e))
+    if (j->backend->lookup(j, entry->symbol, &entry->fn, e))
       rc = oc_wrap(e, "compiling kernel %s", entry->symbol);
   }
   j->compile_seconds += rt_seconds() - t0;
@@ -320,3 +321,13 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
   *fn = j->kernels[index].fn;
   return 0;
 }
+int cg_kernel_symbols(const cg_jit *j, rt_kernel_symbol **list, int *n, oc_error *e) {
+  *n = 0;
+  if (!(*list = oc_malloc((size_t)(j->n_kernels + 1) * sizeof **list)))
+    return oc_fail(e, "out of memory");
+  for (int i = 0; i < j->n_kernels; i++)
+    (*list)[i] = (rt_kernel_symbol){j->kernels[i].symbol, j->kernels[i].fn};
+  *n = j->n_kernels;
+  return 0;
+}
+

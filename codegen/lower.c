@@ -15,6 +15,7 @@
 
 #include "cg_internal.h"
 #include "olmoc/alloc.h"
+#include "olmoc/compile.h"
 
 typedef struct lower {
   const ir_graph *g;
@@ -572,5 +573,20 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.packed);
   free(l.has_packed);
   free(l.head_major);
+  return rc ? -1 : 0;
+}
+
+int cg_lower_packed(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                    const rt_weights *src, ir_dtype dtype, rt_pack_writer *w, oc_error *e) {
+  rt_pack_weights pw = {.w = w, .src = src, .dtype = dtype};
+  rt_program *p;
+  j->sink = w;
+  if (cg_lower(j, g, plan, ctx, rt_pack_weight, &pw, &p, e))
+    return -1;
+  rt_kernel_symbol *k;
+  int n;
+  int rc = cg_kernel_symbols(j, &k, &n, e) || rt_program_pack(p, w, k, n, e);
+  free(k);
+  rt_program_free(p);
   return rc ? -1 : 0;
 }

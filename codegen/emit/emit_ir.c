@@ -11,7 +11,7 @@
 
 void cg_emit_begin(cg_emit *e, cg_jit *j, const char *name, int n_ptrs, int n_ints) {
   memset(e, 0, sizeof *e);
-  e->ctx = cg_jit_context(j);
+  e->ctx = j->backend->context(j);
   e->mod = LLVMModuleCreateWithNameInContext(name, e->ctx);
   e->b = LLVMCreateBuilderInContext(e->ctx);
   e->vw = j->vw;

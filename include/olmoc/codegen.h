@@ -73,7 +73,6 @@ bool cg_jit_bf16_compute(const cg_jit *j);
  * the rest: run -O1 or -O2). Off by default. Every key and value then carries
  * a relative error of at most 2^-8 (README has its effect on perplexity). */
 int cg_jit_set_kv_bf16(cg_jit *j, bool on, oc_error *e);
-bool cg_jit_kv_bf16(const cg_jit *j);
 
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
