@@ -216,11 +216,11 @@ void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile, const void *g, LLVMValueRef m
 /* ---- emitters: each builds the kernel for a validated key ---- */
 LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_rmsnorm(cg_jit *j, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_swiglu(cg_jit *j, const char *name);
+LLVMModuleRef cg_emit_swiglu(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_rope(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name);
+LLVMModuleRef cg_emit_elementwise(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_reduce(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_batched_matmul(cg_jit *j, const cg_kernel_key *k, const char *name);
 LLVMModuleRef cg_emit_copy(cg_jit *j, const cg_kernel_key *k, const char *name);
@@ -242,6 +242,9 @@ typedef struct cg_eltwise_plan {
 /* Checks an elementwise key (expr, ranks, each input broadcasting to the
  * output) and, when plan is not NULL, fills it. The message names the input. */
 int cg_eltwise_plan_of(const cg_kernel_key *k, cg_eltwise_plan *plan, oc_error *e);
+/* Whether an elementwise kernel of output shape out takes the shaped form:
+ * when a dim other than a leading one is symbolic. */
+bool cg_eltwise_shaped(const ir_shape *out);
 
 /* Frees the cache's entries (at cg_jit_free). */
 void cg_kernel_cache_free(cg_jit *j);

@@ -127,14 +127,21 @@ static void eval(cg_emit *e, LLVMValueRef c, LLVMValueRef mask, void *ctx) {
   cg_store_masked(e, stack[0], r->y, c, mask);
 }
 
+bool cg_eltwise_shaped(const ir_shape *out) {
+  for (int d = 0; d < out->rank && d < IR_MAX_DIMS; d++)
+    if (!ir_dim_is_const(out->dim[d]) && (d > 0 || out->rank == 1))
+      return true;
+  return false;
+}
+
 /* k(in0, ..., in{n-1}, y, row0, row1), or shaped: k(arg, T, P, row0, row1) */
-LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_elementwise(cg_jit *j, const cg_kernel_key *k, const char *name) {
   cg_eltwise_plan plan;
   cg_eltwise_plan_of(k, &plan, NULL); /* checked by the cache */
   int n = k->n_in, r = k->out.rank;
   cg_emit em, *e = &em;
   LLVMValueRef ptr[IR_MAX_INPUTS + 1], row0, row1;
-  if (cg_kernel_shaped(k)) {
+  if (cg_eltwise_shaped(&k->out)) {
     cg_emit_begin_shaped(e, j, name, n + 1, ptr);
     row0 = cg_row0(e), row1 = cg_row1(e);
   } else {

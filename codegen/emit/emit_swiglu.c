@@ -5,7 +5,8 @@
 #include "../cg_internal.h"
 
 /* k(g, u, y, i0, i1): vectors while a whole one fits, then scalars. */
-LLVMModuleRef cg_emit_swiglu(cg_jit *j, const char *name) {
+LLVMModuleRef cg_emit_swiglu(cg_jit *j, const cg_kernel_key *k, const char *name) {
+  (void)k; /* one swiglu kernel serves every shape */
   cg_emit em, *e = &em;
   cg_emit_begin(e, j, name, 3, 2);
   LLVMValueRef g = cg_param(e, 0), u = cg_param(e, 1), y = cg_param(e, 2), end = cg_param(e, 4);
