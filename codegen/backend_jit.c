@@ -17,7 +17,7 @@
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 
-#include "cg_internal.h"
+#include "session.h"
 #include "olmoc/alloc.h"
 
 typedef struct jit_state {

@@ -13,7 +13,7 @@
 #include <llvm-c/Linker.h>
 #include <llvm-c/Target.h>
 
-#include "cg_internal.h"
+#include "session.h"
 #include "olmoc/alloc.h"
 #include "olmoc/compile.h"
 

@@ -108,7 +108,8 @@ int cg_kernel_request(cg_jit *j, const cg_kernel_key *key, int *index, oc_error 
   *entry = (cg_kernel_entry){.key = k};
   const cg_kernel_op *r = cg_kernel_op_of(&k);
   r->symbol(j, &k, r->name, entry->symbol, sizeof entry->symbol);
-  entry->pending = r->emit(j, &k, entry->symbol);
+  cg_emit_target t = {.ctx = j->backend->context(j), .vw = j->vw, .vnni = j->vnni, .bf16_compute = j->bf16_compute};
+  entry->pending = r->emit(&t, &k, entry->symbol);
   j->compile_seconds += rt_seconds() - t0;
   *index = j->n_kernels++;
   return 0;

@@ -167,8 +167,8 @@ static void symbol_q8(const cg_jit *j, const cg_kernel_key *k, const char *op, c
 }
 
 /* f32/bf16 panels or q8 panels, by the weights' dtype. */
-static LLVMModuleRef emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name) {
-  return k->wtype == IR_I8 ? cg_emit_matmul_q8(j, k, name) : cg_emit_matmul(j, k, name);
+static LLVMModuleRef emit_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
+  return k->wtype == IR_I8 ? cg_emit_matmul_q8(tgt, k, name) : cg_emit_matmul(tgt, k, name);
 }
 
 /* ---- the table ---- */

@@ -7,7 +7,8 @@
 #ifndef OLMOC_CG_KERNELS_H
 #define OLMOC_CG_KERNELS_H
 
-#include "cg_internal.h"
+#include "emit/emit.h"
+#include "session.h"
 
 /* The key's fields a row keeps. */
 enum {
@@ -43,7 +44,7 @@ typedef enum cg_lowering {
   CG_LOWER_COUNT
 } cg_lowering;
 
-typedef LLVMModuleRef cg_emit_fn(cg_jit *j, const cg_kernel_key *k, const char *name);
+typedef LLVMModuleRef cg_emit_fn(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
 
 typedef struct cg_kernel_op {
   int op;                  /* an ir_op, or CG_OP_Q8_QUANTIZE */

@@ -14,7 +14,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-#include "cg_internal.h"
+#include "session.h"
 #include "olmoc/alloc.h"
 #include "olmoc/output.h"
 

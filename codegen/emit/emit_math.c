@@ -2,7 +2,7 @@
  * Cephes-style polynomial (llvm.exp on vectors becomes one libm call per lane). Every
  * function here works on float and on <n x float> alike, so a kernel's
  * scalar tail computes exactly what its vector body computes. */
-#include "../cg_internal.h"
+#include "emit.h"
 
 static bool is_vec(LLVMTypeRef t) { return LLVMGetTypeKind(t) == LLVMVectorTypeKind; }
 

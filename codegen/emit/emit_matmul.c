@@ -19,7 +19,7 @@
  * vdpbf16ps (dot_chains), the same bits for any tile, range or thread count,
  * within a documented bound of the f32 chain (a prompt's last row then differs
  * from the token decoded alone by that much). */
-#include "../cg_internal.h"
+#include "emit.h"
 
 typedef struct mm {
   const cg_kernel_key *k;
@@ -276,12 +276,12 @@ void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile_fn, const void *g, LLVMValueRe
 }
 
 /* k(x, w, [w2 | r,] y, m0, m1, n0, n1) */
-LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   int np = k->op == IR_MATMUL ? 3 : 4;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, np, 4);
+  cg_emit_begin(e, tgt, name, np, 4);
   mm g = {.k = k, .mats = k->op == IR_MATMUL_SWIGLU ? 2 : 1, .nr = 2 * e->vw, .x = cg_param(e, 0),
-          .pairs = k->wtype == IR_BF16 && j->bf16_compute,
+          .pairs = k->wtype == IR_BF16 && tgt->bf16_compute,
           .w = {cg_param(e, 1), cg_param(e, 2)}, .r = k->op == IR_MATMUL_ADD ? cg_param(e, 2) : NULL,
           .y = cg_param(e, np - 1), .n0 = cg_param(e, np + 2), .n1 = cg_param(e, np + 3)};
   LLVMValueRef m0 = cg_param(e, np), m1 = cg_param(e, np + 1);

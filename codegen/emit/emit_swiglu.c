@@ -2,13 +2,13 @@
  * while one fits, then scalars. Invariant: the tail computes exactly what the
  * vector body computes (cg_silu_mul on either type), so a split of the range
  * never changes a bit. */
-#include "../cg_internal.h"
+#include "emit.h"
 
 /* k(g, u, y, i0, i1): vectors while a whole one fits, then scalars. */
-LLVMModuleRef cg_emit_swiglu(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_swiglu(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   (void)k; /* one swiglu kernel serves every shape */
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, 3, 2);
+  cg_emit_begin(e, tgt, name, 3, 2);
   LLVMValueRef g = cg_param(e, 0), u = cg_param(e, 1), y = cg_param(e, 2), end = cg_param(e, 4);
   cg_loop vec, tail;
   LLVMValueRef i = cg_loop_begin(e, &vec, cg_param(e, 3), end, e->vw);
