@@ -44,8 +44,6 @@ typedef enum cg_lowering {
   CG_LOWER_COUNT
 } cg_lowering;
 
-typedef LLVMModuleRef cg_emit_fn(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-
 typedef struct cg_kernel_op {
   int op;                  /* an ir_op, or CG_OP_Q8_QUANTIZE */
   bool by_activation;      /* IR_MATMUL only: the row for n_in 2 (both operands activations) */

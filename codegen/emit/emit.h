@@ -135,20 +135,12 @@ typedef void cg_tile_fn(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef 
 void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile, const void *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef p0,
                      LLVMValueRef p1, int gemv_panels, int gemm_rows);
 
-/* ---- emitters: each builds the kernel for a validated key ---- */
-LLVMModuleRef cg_emit_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_rmsnorm(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_swiglu(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_rope(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_attention(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_gather(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_elementwise(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_reduce(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_batched_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_copy(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_causal_mask(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_matmul_q8(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
-LLVMModuleRef cg_emit_q8_quantize(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
+/* ---- emitters: each builds the kernel for a validated key into a module
+ * named `name` (its one function's symbol), in tgt->ctx ---- */
+typedef LLVMModuleRef cg_emit_fn(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name);
+cg_emit_fn cg_emit_matmul, cg_emit_matmul_q8, cg_emit_q8_quantize, cg_emit_batched_matmul;
+cg_emit_fn cg_emit_rmsnorm, cg_emit_swiglu, cg_emit_rope, cg_emit_attention, cg_emit_gather;
+cg_emit_fn cg_emit_elementwise, cg_emit_reduce, cg_emit_copy, cg_emit_causal_mask;
 
 /* ---- the elementwise kernel (emit_elementwise.c) ---- */
 
