@@ -6,7 +6,7 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 
-#include "cg_internal.h"
+#include "session.h"
 
 /* LLVM lists features as "+avx2,-avx512f,...". */
 bool cg_has_feature(const char *features, const char *name) {

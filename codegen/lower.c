@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg_internal.h"
+#include "kernels.h"
+#include "kv_layout.h"
 #include "olmoc/alloc.h"
+#include "olmoc/compile.h"
 
 typedef struct lower {
   const ir_graph *g;
@@ -31,11 +33,12 @@ typedef struct lower {
   rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
   bool *has_packed;  /* [n] */
   bool q8;           /* matmul weights quantized (cg_jit_q8) */
-  bool *head_major;  /* [n]: kv_cache nodes laid out [KV][ctx][D] (choose_layouts) */
+  bool *head_major;  /* [n]: kv_cache nodes laid out [KV][ctx][D] (cg_kv_layouts) */
   void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
   int q8_holds;      /* the node whose rows the steps so far leave in q8_rows, or -1 */
   int tokens;        /* the input node of the token ids, or -1 */
   int64_t vocab;     /* rows of the table the token ids index */
+  char expr[32];     /* the node being lowered: a primitive op as a one-op expr (the cache copies it) */
 } lower;
 
 static const char *op_name(const ir_node *n) { return ir_op_table[n->op].name; }
@@ -208,21 +211,6 @@ static bool matmul_weight(const lower *l, const ir_node *n, int i) {
          (n->op == IR_MATMUL_SWIGLU && i >= 1);
 }
 
-/* Whether n's kernel works over the rows of its output and takes its key from
- * the shapes: elementwise ops, reductions, data movement, the causal mask,
- * and matmul of two activations. */
-static bool over_rows(const lower *l, const ir_node *n) {
-  switch (n->op) {
-  case IR_REDUCE_SUM: case IR_REDUCE_MEAN: case IR_SOFTMAX: case IR_CAUSAL_MASK:
-  case IR_SLICE: case IR_CONCAT: case IR_TRANSPOSE: case IR_REPEAT:
-    return true;
-  case IR_MATMUL:
-    return !by_weight(l, n);
-  default:
-    return (ir_op_table[n->op].flags & IR_ELEMENTWISE) != 0;
-  }
-}
-
 /* The key of a shaped kernel or an elementwise one: n's input shapes, its
  * shape, its attributes. A primitive elementwise op becomes the one-op expr
  * written into expr[32]. */
@@ -255,59 +243,81 @@ static int q8_input(lower *l, const ir_node *n, rt_step *s, int64_t K, oc_error 
   return 0;
 }
 
-/* The kv_cache node that kv_append node id appends to, or -1 if id is not one. */
-static int cache_of(const lower *l, int id) {
-  const ir_node *n = &l->g->nodes[id];
-  return n->op == IR_KV_APPEND && l->g->nodes[n->in[0]].op == IR_KV_CACHE ? n->in[0] : -1;
+/* ---- a key and a step per lowering of the kernel table (kernels.h) ----
+ * Each fills key (its wtype already set from the packed weights) and s's
+ * work, rows and grain for node n, whose input x is the first. */
+typedef int key_fn(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e);
+
+/* Over the rows of the output, all its dims but the last, the key from the shapes. */
+static int key_rows(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e) {
+  *key = shaped_key(l, n, l->expr);
+  return product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s->work, e);
 }
 
-/* Clears head_major[c] (c >= 0), saying whether it was set. */
-static bool clear(bool *head_major, int c) {
-  bool was = c >= 0 && head_major[c];
-  if (was)
-    head_major[c] = false;
-  return was;
+static int key_matmul(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e) {
+  const ir_shape *x = shape(l, n->in[0]);
+  if (const_dim(n, shape(l, n->in[1]), 0, &key->n, e) || const_dim(n, shape(l, n->in[1]), 1, &key->k, e) ||
+      product(n, x, 0, x->rank - 1, &s->rows, e))
+    return -1;
+  s->work = (rt_count){key->n, 0, 0};
+  s->grain = cg_matmul_panel(l->j);
+  return l->q8 ? q8_input(l, n, s, key->k, e) : 0;
 }
 
-/* Which [ctx,KV,D] caches become head-major, [KV][ctx][D], so that a head's
- * keys are one contiguous stream: those that some attention reads (as its k
- * or v, through kv_append) and nothing else does, where every attention
- * reading one reads two such caches, since its kernel reads k and v in one
- * layout. */
-static int choose_layouts(lower *l, oc_error *e) {
-  const ir_graph *g = l->g;
-  bool *read = oc_calloc((size_t)g->n, sizeof *read); /* by an attention */
-  if (!read)
-    return oc_fail(e, "out of memory lowering the graph");
-  for (int id = 0; id < g->n; id++)
-    l->head_major[id] = g->nodes[id].op == IR_KV_CACHE && g->nodes[id].type.shape.rank == 3;
-  for (int u = 0; u < g->n; u++) {
-    const ir_node *n = &g->nodes[u];
-    for (int i = 0; i < ir_arity(n); i++) {
-      int in = n->in[i], cache = cache_of(l, in);
-      if (g->nodes[in].op == IR_KV_CACHE && !(n->op == IR_KV_APPEND && i == 0))
-        l->head_major[in] = false;
-      else if (cache >= 0 && n->op == IR_ATTENTION && i > 0)
-        read[cache] = true;
-      else if (cache >= 0)
-        l->head_major[cache] = false;
-    }
-  }
-  for (int id = 0; id < g->n; id++)
-    l->head_major[id] &= read[id];
-  free(read);
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (int u = 0; u < g->n; u++) {
-      const ir_node *n = &g->nodes[u];
-      if (n->op != IR_ATTENTION)
-        continue;
-      int k = cache_of(l, n->in[1]), v = cache_of(l, n->in[2]);
-      if (k < 0 || v < 0 || !l->head_major[k] || !l->head_major[v])
-        changed |= clear(l->head_major, k) | clear(l->head_major, v);
-    }
+static int key_rmsnorm(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e) {
+  const ir_shape *x = shape(l, n->in[0]);
+  key->eps = (float)n->value;
+  return const_dim(n, x, x->rank - 1, &key->k, e) || product(n, x, 0, x->rank - 1, &s->work, e) ? -1 : 0;
+}
+
+/* rope and attention: x or q [T,H,D]; attention's caches in their chosen layout. */
+static int key_heads(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e) {
+  const ir_shape *x = shape(l, n->in[0]);
+  if (x->rank != 3 || const_dim(n, x, 1, &key->n, e) || const_dim(n, x, 2, &key->k, e) ||
+      product(n, x, 0, 2, &s->work, e))
+    return x->rank != 3 ? oc_fail(e, "%s: expected q or x as [T,H,D]", op_name(n)) : -1;
+  if (n->op == IR_ATTENTION) {
+    key->scale = (float)n->value;
+    int cache = cg_kv_cache_of(l->g, n->in[1]);
+    key->kv_head_major = cache >= 0 && l->head_major[cache];
+    key->kv_bf16 = key->kv_head_major && l->j->kv_bf16;
+    if (const_dim(n, shape(l, n->in[1]), 1, &key->kv, e))
+      return -1;
   }
   return 0;
+}
+
+static int key_gather(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e) {
+  const ir_shape *x = shape(l, n->in[0]);
+  if (matrix(l, n, 0, &key->wtype, e) || const_dim(n, x, 1, &key->k, e) ||
+      product(n, shape(l, n->in[1]), 0, shape(l, n->in[1])->rank, &s->work, e))
+    return -1;
+  if (n->in[1] != l->tokens)
+    return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
+  if (l->weight[n->in[0]].dtype == IR_I8)
+    return oc_fail(e, "gather: the table \"%s\" is a packed q8 matrix; gather reads f32 or bf16 rows",
+                   l->g->nodes[n->in[0]].name);
+  l->vocab = shape(l, n->in[0])->dim[0].c;
+  return 0;
+}
+
+static int key_swiglu(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s, oc_error *e) {
+  (void)l, (void)key;
+  return product(n, &n->type.shape, 0, n->type.shape.rank, &s->work, e);
+}
+
+static key_fn *const key_of[CG_LOWER_COUNT] = {
+    [CG_LOWER_MATMUL] = key_matmul, [CG_LOWER_RMSNORM] = key_rmsnorm, [CG_LOWER_SWIGLU] = key_swiglu,
+    [CG_LOWER_HEADS] = key_heads,   [CG_LOWER_GATHER] = key_gather,   [CG_LOWER_ROWS] = key_rows,
+};
+
+/* The kernel table's row for node n: primitive elementwise ops run as
+ * one-op elementwise kernels, a matmul of two activations as a shaped one. */
+static const cg_kernel_op *row_of(const lower *l, const ir_node *n) {
+  bool eltwise = ir_op_table[n->op].flags & IR_ELEMENTWISE;
+  cg_kernel_key k = {.op = eltwise ? IR_ELTWISE : n->op, .n_in = n->op == IR_MATMUL && !by_weight(l, n) ? 2 : 0};
+  const cg_kernel_op *r = cg_kernel_op_of(&k);
+  return r && key_of[r->lower] ? r : NULL;
 }
 
 /* The step computing node id into its planned arena offset. */
@@ -319,9 +329,7 @@ static int compute(lower *l, int id, oc_error *e) {
   l->arg[id] = (rt_arg){RT_ARG_ARENA, off, NULL, 0};
   rt_step s = {.what = op_name(n), .grain = 1, .layer = n->layer};
   cg_kernel_key key = {.op = n->op};
-  const ir_shape *x = shape(l, n->in[0]);
   int arity = ir_arity(n);
-  char expr[32];
   for (int i = 0; i < arity; i++) {
     if (n->op == IR_GATHER)
       s.arg[i] = l->arg[n->in[i]];
@@ -330,62 +338,12 @@ static int compute(lower *l, int id, oc_error *e) {
   }
   s.n_args = arity + 1;
   s.arg[arity] = l->arg[id];
-  if (over_rows(l, n)) { /* work: the rows of the output, all its dims but the last */
-    key = shaped_key(l, n, expr);
-    if (product(n, &n->type.shape, 0, n->type.shape.rank - 1, &s.work, e))
-      return -1;
-    s.call = cg_kernel_shaped(&key) ? RT_CALL_SHAPED : RT_CALL_RANGE;
-  } else switch (n->op) {
-  case IR_MATMUL: case IR_MATMUL_ADD: case IR_MATMUL_SWIGLU:
-    if (const_dim(n, shape(l, n->in[1]), 0, &key.n, e) || const_dim(n, shape(l, n->in[1]), 1, &key.k, e) ||
-        product(n, x, 0, x->rank - 1, &s.rows, e))
-      return -1;
-    s.call = n->op == IR_MATMUL ? RT_CALL_MATMUL : RT_CALL_MATMUL3;
-    s.work = (rt_count){key.n, 0, 0};
-    s.grain = cg_matmul_panel(l->j);
-    if (l->q8 && q8_input(l, n, &s, key.k, e))
-      return -1;
-    break;
-  case IR_RMSNORM: case IR_RMSNORM_ADD:
-    key.eps = (float)n->value;
-    if (const_dim(n, x, x->rank - 1, &key.k, e) || product(n, x, 0, x->rank - 1, &s.work, e))
-      return -1;
-    s.call = RT_CALL_RANGE;
-    break;
-  case IR_ROPE: case IR_ATTENTION:
-    if (x->rank != 3 || const_dim(n, x, 1, &key.n, e) || const_dim(n, x, 2, &key.k, e) ||
-        product(n, x, 0, 2, &s.work, e))
-      return x->rank != 3 ? oc_fail(e, "%s: expected q or x as [T,H,D]", op_name(n)) : -1;
-    if (n->op == IR_ATTENTION) {
-      key.scale = (float)n->value;
-      int cache = cache_of(l, n->in[1]);
-      key.kv_head_major = cache >= 0 && l->head_major[cache];
-      key.kv_bf16 = key.kv_head_major && l->j->kv_bf16;
-      if (const_dim(n, shape(l, n->in[1]), 1, &key.kv, e))
-        return -1;
-    }
-    s.call = n->op == IR_ROPE ? RT_CALL_RANGE : RT_CALL_ATTENTION;
-    break;
-  case IR_GATHER:
-    if (matrix(l, n, 0, &key.wtype, e) || const_dim(n, x, 1, &key.k, e) ||
-        product(n, shape(l, n->in[1]), 0, shape(l, n->in[1])->rank, &s.work, e))
-      return -1;
-    if (n->in[1] != l->tokens)
-      return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
-    if (l->weight[n->in[0]].dtype == IR_I8)
-      return oc_fail(e, "gather: the table \"%s\" is a packed q8 matrix; gather reads f32 or bf16 rows",
-                     l->g->nodes[n->in[0]].name);
-    l->vocab = shape(l, n->in[0])->dim[0].c;
-    s.call = RT_CALL_GATHER;
-    break;
-  case IR_SWIGLU:
-    if (product(n, &n->type.shape, 0, n->type.shape.rank, &s.work, e))
-      return -1;
-    s.call = RT_CALL_RANGE;
-    break;
-  default:
+  const cg_kernel_op *row = row_of(l, n);
+  if (!row)
     return oc_fail(e, "the JIT has no kernel for op %s (run with --backend interp)", op_name(n));
-  }
+  if (key_of[row->lower](l, n, &key, &s, e))
+    return -1;
+  s.call = cg_kernel_call(&key);
   if (kernel(l, &key, &s.fn, e))
     return -1;
   return rt_program_add_step(l->p, &s, e);
@@ -542,7 +500,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
   if (!rc)
-    rc = choose_layouts(&l, e);
+    rc = cg_kv_layouts(g, l.head_major, e);
   if (!rc)
     rc = cg_scratch_sink(j, l.p, g, plan, ctx, e);
   if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
@@ -572,5 +530,20 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.packed);
   free(l.has_packed);
   free(l.head_major);
+  return rc ? -1 : 0;
+}
+
+int cg_lower_packed(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                    const rt_weights *src, ir_dtype dtype, rt_pack_writer *w, oc_error *e) {
+  rt_pack_weights pw = {.w = w, .src = src, .dtype = dtype};
+  rt_program *p;
+  j->sink = w;
+  if (cg_lower(j, g, plan, ctx, rt_pack_weight, &pw, &p, e))
+    return -1;
+  rt_kernel_symbol *k;
+  int n;
+  int rc = cg_kernel_symbols(j, &k, &n, e) || rt_program_pack(p, w, k, n, e);
+  free(k);
+  rt_program_free(p);
   return rc ? -1 : 0;
 }

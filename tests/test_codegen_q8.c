@@ -1,4 +1,4 @@
-/* The q8 kernels (codegen/emit_matmul_q8.c, codegen/pack_q8.c) against C
+/* The q8 kernels (codegen/emit/emit_matmul_q8.c, codegen/panels/panel_q8.c) against C
  * references of the same quantized arithmetic: the activation quantizer bit
  * for bit, the pack's round trip within half a scale step, and every matmul
  * output bit for bit (the int32 group dots are exact, the f32 chain over

@@ -1,4 +1,4 @@
-/* Where the JIT packs its weights (codegen/pack_place.c): into a deleted
+/* Where the JIT packs its weights (codegen/panel_place.c): into a deleted
  * file on disk gives the same logits bit for bit as into memory (f32, bf16,
  * q8; prompt and decode) and the same greedy text from `olmoc run`; nothing
  * is left in the directory, during the run or after; a directory that is

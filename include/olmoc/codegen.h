@@ -73,7 +73,6 @@ bool cg_jit_bf16_compute(const cg_jit *j);
  * the rest: run -O1 or -O2). Off by default. Every key and value then carries
  * a relative error of at most 2^-8 (README has its effect on perplexity). */
 int cg_jit_set_kv_bf16(cg_jit *j, bool on, oc_error *e);
-bool cg_jit_kv_bf16(const cg_jit *j);
 
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);
@@ -157,7 +156,7 @@ typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, cons
 
 /* q8 (int8 weights, --dtype q8): a matmul key with wtype IR_I8 takes weights
  * packed by cg_pack_matrix_q8 and, instead of x, its rows quantized by the
- * kernel keyed {CG_OP_Q8_QUANTIZE, k = K} (codegen/pack_q8.c has the format):
+ * kernel keyed {CG_OP_Q8_QUANTIZE, k = K} (codegen/panels/panel_q8.c has the format):
  *
  *   q8_quantize    k(const float *x, void *xq, row0, row1)
  *       x[rows,K] -> xq[rows] of cg_q8_row_bytes(K) each: per group g of
@@ -203,7 +202,7 @@ typedef struct cg_kernel_key {
 } cg_kernel_key;
 
 /* Matmul weights w[N,K] (f32 or bf16) in the kernels' layout: panels of
- * cg_matmul_panel(j) columns (32 on AVX-512, 16 on AVX2), codegen/pack.c.
+ * cg_matmul_panel(j) columns (32 on AVX-512, 16 on AVX2), codegen/panels/panel.c.
  * out holds cg_packed_bytes (IR_I8: q8, see cg_pack_matrix_q8); packing uses
  * the OpenMP threads. */
 int64_t cg_matmul_panel(const cg_jit *j);
@@ -242,7 +241,7 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *weights_ctx, rt_program **out, oc_error *e);
 
-/* ---- where packed weights go (pack_place.c) ----
+/* ---- where packed weights go (panel_place.c) ----
  * By default into program memory. With a pack directory, cg_lower streams
  * the panels into an unnamed file there instead and maps it read-only (the
  * program frees it): the kernel evicts and rereads its pages as memory
@@ -261,7 +260,7 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
 int cg_jit_set_pack_dir(cg_jit *j, const char *dir, oc_error *e);
 /* Whether packed weights of `packed` bytes, with `other` bytes of the
  * program beside them, fit in `available` bytes of memory (the rule and its
- * margin: pack_place.c). available 0 (unknown) fits. */
+ * margin: panel_place.c). available 0 (unknown) fits. */
 bool cg_pack_fits(uint64_t packed, uint64_t other, uint64_t available);
 
 typedef struct cg_pack_place {

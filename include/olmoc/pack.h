@@ -41,7 +41,7 @@ typedef enum rt_pack_kind {
 typedef enum rt_pack_dtype {
   RT_PACK_F32 = 1,
   RT_PACK_BF16 = 2,
-  RT_PACK_Q8 = 3, /* matmul weights int8 in groups of 32 with f16 scales (codegen/pack_q8.c),
+  RT_PACK_Q8 = 3, /* matmul weights int8 in groups of 32 with f16 scales (codegen/panels/panel_q8.c),
                      the embedding table in the checkpoint's f32 or bf16, norms f32 */
 } rt_pack_dtype;
 

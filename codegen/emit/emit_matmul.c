@@ -1,6 +1,6 @@
 /* The matmul kernels: y[m,n] = x[m].w[n] for the rows m and columns n of a
  * range, with w f32 or bf16 (widened in registers) packed into panels of
- * 2*vw columns (codegen/pack.c), plus the fused epilogues (+ r; silu(x.wg) *
+ * 2*vw columns (codegen/panels/panel.c), plus the fused epilogues (+ r; silu(x.wg) *
  * (x.wu)). The kernel is an outer product: per k, each x[m,k] is broadcast
  * against a panel's row of 2*vw weights, so a tile of R rows by a panel keeps
  * 2R accumulators in registers while the panel streams from memory.
@@ -19,13 +19,13 @@
  * vdpbf16ps (dot_chains), the same bits for any tile, range or thread count,
  * within a documented bound of the f32 chain (a prompt's last row then differs
  * from the token decoded alone by that much). */
-#include "cg_internal.h"
+#include "emit.h"
 
 typedef struct mm {
   const cg_kernel_key *k;
   int mats;                   /* weight matrices: 2 for swiglu, else 1 */
   int64_t nr;                 /* panel width: 2 * vw columns */
-  bool pairs;                 /* bf16 panels in k pairs (--compute bf16, pack.c) */
+  bool pairs;                 /* bf16 panels in k pairs (--compute bf16, panels/panel.c) */
   LLVMValueRef x, w[2], r, y; /* parameters */
   LLVMValueRef n0, n1;        /* the column range */
 } mm;
@@ -45,7 +45,7 @@ static LLVMValueRef *acc_of(const mm *g, tile_regs *r, int i, int q, int t, int 
 
 /* The two vw-wide f32 halves of row k of a panel. A bf16 panel row is vw
  * 32-bit words holding column c in the low half and column vw + c in the high
- * half (pack.c), so each half is one shift or one mask away. */
+ * half (panels/panel.c), so each half is one shift or one mask away. */
 static void panel_row(cg_emit *e, const mm *g, LLVMValueRef panel, LLVMValueRef k, LLVMValueRef half[2]) {
   LLVMValueRef at = LLVMBuildNSWMul(e->b, k, cg_i64(e, g->nr), "");
   if (g->k->wtype == IR_F32) {
@@ -276,12 +276,12 @@ void cg_matmul_loops(cg_emit *e, cg_tile_fn *tile_fn, const void *g, LLVMValueRe
 }
 
 /* k(x, w, [w2 | r,] y, m0, m1, n0, n1) */
-LLVMModuleRef cg_emit_matmul(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   int np = k->op == IR_MATMUL ? 3 : 4;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, np, 4);
+  cg_emit_begin(e, tgt, name, np, 4);
   mm g = {.k = k, .mats = k->op == IR_MATMUL_SWIGLU ? 2 : 1, .nr = 2 * e->vw, .x = cg_param(e, 0),
-          .pairs = k->wtype == IR_BF16 && j->bf16_compute,
+          .pairs = k->wtype == IR_BF16 && tgt->bf16_compute,
           .w = {cg_param(e, 1), cg_param(e, 2)}, .r = k->op == IR_MATMUL_ADD ? cg_param(e, 2) : NULL,
           .y = cg_param(e, np - 1), .n0 = cg_param(e, np + 2), .n1 = cg_param(e, np + 3)};
   LLVMValueRef m0 = cg_param(e, np), m1 = cg_param(e, np + 1);

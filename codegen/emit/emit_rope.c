@@ -3,7 +3,7 @@
  * concat(-x[D/2:], x[:D/2]), each product and the sum rounded to f32 as the
  * interpreter does (no contraction to fma), so results are bit-identical.
  * Invariant: both halves at a column are read before either is written, so y may be x. */
-#include "cg_internal.h"
+#include "emit.h"
 
 typedef struct rope_row {
   LLVMValueRef x, y, cos, sin; /* this row of x and y [D], this token's cos and sin [D] */
@@ -23,10 +23,10 @@ static void rope_step(cg_emit *e, const rope_row *r, LLVMValueRef j, int lanes) 
 }
 
 /* k(x, cos, sin, y, row0, row1) */
-LLVMModuleRef cg_emit_rope(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_rope(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   int64_t D = k->k, H = k->n;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, 4, 2);
+  cg_emit_begin(e, tgt, name, 4, 2);
   rope_row r = {.half = D / 2};
   cg_loop rows, cols;
   LLVMValueRef i = cg_loop_begin(e, &rows, cg_param(e, 4), cg_param(e, 5), 1);

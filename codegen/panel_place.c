@@ -1,4 +1,6 @@
-/* Where packed matmul weights go: into anonymous memory the program owns
+/* Panel placement: a session's matmul weights in its panel layout (the
+ * public cg_pack_matrix and friends, over panels/), and where the panels go:
+ * into anonymous memory the program owns
  * (fastest: 2 MiB pages), or into a pack's sections, streamed a few MiB of
  * panels at a time and mapped back read-only. The pack is the one `olmoc
  * compile` writes, or, for a JIT whose weights do not fit in memory, a
@@ -10,16 +12,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg_internal.h"
+#include "session.h"
 #include "olmoc/alloc.h"
 
 #define PIECE ((size_t)4 << 20) /* bytes of panels packed and written at a time */
 
-static void pack_range(const cg_jit *j, ir_dtype wt, const ir_tensor *w, int64_t p0, int64_t p1, void *out) {
+/* The session's panel layout (panels/panels.h). */
+static cg_panels panels_of(const cg_jit *j) { return (cg_panels){.vw = j->vw, .bf16_pairs = j->bf16_compute}; }
+
+int64_t cg_matmul_panel(const cg_jit *j) { return 2 * (int64_t)j->vw; }
+
+size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k) {
+  cg_panels l = panels_of(j);
+  int64_t nr = cg_panel_width(&l), panels = (n + nr - 1) / nr;
+  return wt == IR_I8 ? cg_panel_q8_bytes(&l, n, k) : (size_t)panels * cg_panel_bytes(&l, wt, k);
+}
+
+/* Panels [p0, p1) of w in wt (IR_I8: quantized from w's dtype). */
+static void fill_range(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                       int64_t p1, void *out) {
+  cg_panels l = panels_of(j);
   if (wt == IR_I8)
-    cg_pack_panels_q8(j, w->dtype, w->dims[0], w->dims[1], w->data, p0, p1, out);
+    cg_panel_fill_q8(&l, src, n, k, w, p0, p1, out);
   else
-    cg_pack_panels(j, wt, w->dims[0], w->dims[1], w->data, p0, p1, out);
+    cg_panel_fill(&l, wt, n, k, w, p0, p1, out);
+}
+
+void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, void *out) {
+  cg_panels l = panels_of(j);
+  cg_panel_fill(&l, wt, n, k, w, 0, (n + cg_panel_width(&l) - 1) / cg_panel_width(&l), out);
+}
+
+void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
+  int64_t nr = cg_matmul_panel(j);
+  fill_range(j, IR_I8, src, n, k, w, 0, (n + nr - 1) / nr, out);
+}
+
+void cg_q8_unpack(const cg_jit *j, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
+  cg_panels l = panels_of(j);
+  cg_panel_unpack_q8(&l, n, k, packed, q, scales);
+}
+
+static void pack_range(const cg_jit *j, ir_dtype wt, const ir_tensor *w, int64_t p0, int64_t p1, void *out) {
+  fill_range(j, wt, w->dtype, w->dims[0], w->dims[1], w->data, p0, p1, out);
 }
 
 /* Matrix w packed piece by piece into a section of j's sink, each piece's

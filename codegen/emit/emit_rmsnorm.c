@@ -2,7 +2,7 @@
  * eps baked in): y = (r +) w * (x * (1 / sqrt(mean(x^2) + eps))). Invariant:
  * each row is read whole (sum of squares) before any of its y is written, and
  * y[j] is written only after x[j] and r[j] are read, so y may alias x or r. */
-#include "cg_internal.h"
+#include "emit.h"
 
 /* One pass over a row: whole vectors, then one masked vector for D % vw.
  * body(e, j, lanes, ctx) emits the work for the vector at column j. */
@@ -39,12 +39,12 @@ static void scale(cg_emit *e, LLVMValueRef j, int lanes, void *ctx) {
 }
 
 /* k(x, w, [r,] y, row0, row1) */
-LLVMModuleRef cg_emit_rmsnorm(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_rmsnorm(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   bool add = k->op == IR_RMSNORM_ADD;
   int np = add ? 4 : 3;
   int64_t D = k->k;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, np, 2);
+  cg_emit_begin(e, tgt, name, np, 2);
   row rw = {.w = cg_param(e, 1)};
   cg_loop rows;
   LLVMValueRef i = cg_loop_begin(e, &rows, cg_param(e, np), cg_param(e, np + 1), 1);

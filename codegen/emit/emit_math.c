@@ -1,8 +1,8 @@
-/* Elementwise math in IR and the swiglu kernel. exp is an own Cephes-style
- * polynomial (llvm.exp on vectors becomes one libm call per lane). Every
+/* Math in IR that several kernels share: exp and silu(g) * u. exp is an own
+ * Cephes-style polynomial (llvm.exp on vectors becomes one libm call per lane). Every
  * function here works on float and on <n x float> alike, so a kernel's
  * scalar tail computes exactly what its vector body computes. */
-#include "cg_internal.h"
+#include "emit.h"
 
 static bool is_vec(LLVMTypeRef t) { return LLVMGetTypeKind(t) == LLVMVectorTypeKind; }
 
@@ -56,21 +56,4 @@ LLVMValueRef cg_silu_mul(cg_emit *e, LLVMValueRef g, LLVMValueRef u) {
   LLVMValueRef ex = cg_exp(e, LLVMBuildFNeg(e->b, g, ""));
   LLVMValueRef sig = LLVMBuildFDiv(e->b, cg_fconst(t, 1.0), LLVMBuildFAdd(e->b, cg_fconst(t, 1.0), ex, ""), "");
   return LLVMBuildFMul(e->b, LLVMBuildFMul(e->b, g, sig, ""), u, "");
-}
-
-/* k(g, u, y, i0, i1): vectors while a whole one fits, then scalars. */
-LLVMModuleRef cg_emit_swiglu(cg_jit *j, const char *name) {
-  cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, 3, 2);
-  LLVMValueRef g = cg_param(e, 0), u = cg_param(e, 1), y = cg_param(e, 2), end = cg_param(e, 4);
-  cg_loop vec, tail;
-  LLVMValueRef i = cg_loop_begin(e, &vec, cg_param(e, 3), end, e->vw);
-  LLVMValueRef v = cg_silu_mul(e, cg_load_vec(e, IR_F32, g, i, e->vw), cg_load_vec(e, IR_F32, u, i, e->vw));
-  cg_store_vec(e, v, y, i, e->vw);
-  cg_loop_end(e, &vec);
-  i = cg_loop_begin(e, &tail, cg_get(e, e->i64, vec.var), end, 1);
-  v = cg_silu_mul(e, cg_load_f32(e, IR_F32, g, i), cg_load_f32(e, IR_F32, u, i));
-  cg_store_f32(e, v, y, i);
-  cg_loop_end(e, &tail);
-  return cg_emit_finish(e);
 }

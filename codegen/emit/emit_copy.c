@@ -6,7 +6,7 @@
  * the first's extent, past it). A row's source offset is computed once; the
  * row is then copied in vectors when its last dim is contiguous in the input,
  * element by element otherwise. Exact: values are moved, never computed. */
-#include "cg_internal.h"
+#include "emit.h"
 
 /* How the output's index along each dim finds an input element. */
 typedef struct source {
@@ -70,11 +70,11 @@ static void copy_columns(cg_emit *e, const source *s, int last, LLVMValueRef src
 }
 
 /* shaped: arg = {x, [x2,] y} */
-LLVMModuleRef cg_emit_copy(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_copy(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   cg_emit em, *e = &em;
   int n = k->n_in, r = k->out.rank, last = r - 1;
   LLVMValueRef arg[3], odims[IR_MAX_DIMS], idims[IR_MAX_DIMS], idx[IR_MAX_DIMS];
-  cg_emit_begin_shaped(e, j, name, n + 1, arg);
+  cg_emit_begin_shaped(e, tgt, name, n + 1, arg);
   cg_extents(e, &k->out, odims);
   cg_extents(e, &k->in[0], idims);
   source s[2];

@@ -3,7 +3,7 @@
  * to -inf, a vector of keys at a time (compare the lanes' j, select). Exact. */
 #include <math.h>
 
-#include "cg_internal.h"
+#include "emit.h"
 
 typedef struct mask_row {
   LLVMValueRef x, y;    /* this row of x and y [P+T] */
@@ -25,10 +25,10 @@ static void mask_step(cg_emit *e, LLVMValueRef j, LLVMValueRef mask, void *ctx) 
 }
 
 /* shaped: arg = {x, y} */
-LLVMModuleRef cg_emit_causal_mask(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_causal_mask(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   cg_emit em, *e = &em;
   LLVMValueRef arg[2], dims[IR_MAX_DIMS], iota[64];
-  cg_emit_begin_shaped(e, j, name, 2, arg);
+  cg_emit_begin_shaped(e, tgt, name, 2, arg);
   int r = k->in[0].rank;
   cg_extents(e, &k->in[0], dims);
   LLVMValueRef queries = dims[r - 2], keys = dims[r - 1];

@@ -1,6 +1,6 @@
 /* q8 weights (--dtype q8): symmetric int8 in groups of 32 along K, one f16
  * scale per group and column, quantized from the checkpoint's f32/bf16/f16
- * once at load and packed for the kernels of emit_matmul_q8.c.
+ * once at load and laid out in panels for the kernels of emit/emit_matmul_q8.c.
  *
  * Quantizing: per column n and group g, a = max|w| over the group's 32
  * values (the last group zero-padded to Kp = ceil(K/32)*32), s = the smallest
@@ -10,7 +10,7 @@
  * scales would be 1.125 (6% more); rounding the scale up before quantizing
  * keeps the error bound that an f32 scale would give.
  *
- * Layout: panels of nr = 2*vw columns (as for f32, cg_matmul_panel), panel p
+ * Layout: panels of nr = 2*vw columns (as for f32, cg_panel_width), panel p
  * holding columns p*nr .. p*nr+nr-1 (the last zero-padded, scale 0); each
  * panel is G = Kp/32 group blocks of 34*nr bytes, read front to back:
  *   bytes [0, 32*nr): quad j (k = 32g+4j .. 32g+4j+3) of column c at
@@ -23,14 +23,14 @@
 #include <math.h>
 #include <string.h>
 
-#include "cg_internal.h"
+#include "panels.h"
 
 static int64_t groups(int64_t k) { return (k + CG_Q8_GROUP - 1) / CG_Q8_GROUP; }
 
 int64_t cg_q8_block_bytes(int64_t nr) { return (CG_Q8_GROUP + 2) * nr; }
 
-size_t cg_q8_packed_bytes(const cg_jit *j, int64_t n, int64_t k) {
-  int64_t nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
+size_t cg_panel_q8_bytes(const cg_panels *l, int64_t n, int64_t k) {
+  int64_t nr = cg_panel_width(l), panels = (n + nr - 1) / nr;
   return (size_t)(panels * groups(k) * cg_q8_block_bytes(nr));
 }
 
@@ -69,9 +69,9 @@ static void load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_
     out[i] = 0.0f;
 }
 
-void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
-                       int64_t p1, void *out) {
-  int64_t nr = cg_matmul_panel(j), G = groups(k), blk = cg_q8_block_bytes(nr);
+void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                      int64_t p1, void *out) {
+  int64_t nr = cg_panel_width(l), G = groups(k), blk = cg_q8_block_bytes(nr);
 #pragma omp parallel for schedule(static)
   for (int64_t p = p0; p < p1; p++)
     for (int64_t g = 0; g < G; g++) {
@@ -93,13 +93,8 @@ void cg_pack_panels_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, cons
     }
 }
 
-void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
-  int64_t nr = cg_matmul_panel(j);
-  cg_pack_panels_q8(j, src, n, k, w, 0, (n + nr - 1) / nr, out);
-}
-
-void cg_q8_unpack(const cg_jit *j, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
-  int64_t nr = cg_matmul_panel(j), G = groups(k), blk = cg_q8_block_bytes(nr);
+void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
+  int64_t nr = cg_panel_width(l), G = groups(k), blk = cg_q8_block_bytes(nr);
   for (int64_t col = 0; col < n; col++)
     for (int64_t g = 0; g < G; g++) {
       const uint8_t *block = (const uint8_t *)packed + ((col / nr) * G + g) * blk;

@@ -20,7 +20,7 @@
  * or alone, so any split of the pairs gives the same bits. */
 #include <math.h>
 
-#include "cg_internal.h"
+#include "emit.h"
 
 #define MAX_CHUNKS 64 /* D <= 64 vectors: kernel_cache refuses more */
 #define MAX_ROWS 4
@@ -200,9 +200,9 @@ static int tile_rows(const attn *a) {
 }
 
 /* k(q, k, v, y, T, P, ctx, p0, p1) */
-LLVMModuleRef cg_emit_attention(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_attention(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, 4, 5);
+  cg_emit_begin(e, tgt, name, 4, 5);
   attn a = {.key = k, .q = cg_param(e, 0), .k = cg_param(e, 1), .v = cg_param(e, 2), .y = cg_param(e, 3),
             .T = cg_param(e, 4), .P = cg_param(e, 5), .ctx = cg_param(e, 6),
             .kv_type = k->kv_bf16 ? IR_BF16 : IR_F32};

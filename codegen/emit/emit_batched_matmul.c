@@ -6,7 +6,7 @@
  * weight matmul kernels do. Invariant: an output's value depends on nothing
  * but its own accumulator, so the tiling and any split of the rows give the
  * same bits. */
-#include "cg_internal.h"
+#include "emit.h"
 
 #define COLS 4
 
@@ -39,10 +39,10 @@ static void columns(cg_emit *e, dots *d, LLVMValueRef b, LLVMValueRef y, LLVMVal
 }
 
 /* shaped: arg = {a, b, y} */
-LLVMModuleRef cg_emit_batched_matmul(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_batched_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   cg_emit em, *e = &em;
   LLVMValueRef arg[3], ad[IR_MAX_DIMS], bd[IR_MAX_DIMS];
-  cg_emit_begin_shaped(e, j, name, 3, arg);
+  cg_emit_begin_shaped(e, tgt, name, 3, arg);
   const ir_shape *as = &k->in[0], *bs = &k->in[1];
   cg_extents(e, as, ad);
   cg_extents(e, bs, bd);

@@ -7,14 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cg_internal.h"
+#include "emit.h"
 
-void cg_emit_begin(cg_emit *e, cg_jit *j, const char *name, int n_ptrs, int n_ints) {
+void cg_emit_begin(cg_emit *e, const cg_emit_target *tgt, const char *name, int n_ptrs, int n_ints) {
   memset(e, 0, sizeof *e);
-  e->ctx = cg_jit_context(j);
+  e->ctx = tgt->ctx;
   e->mod = LLVMModuleCreateWithNameInContext(name, e->ctx);
   e->b = LLVMCreateBuilderInContext(e->ctx);
-  e->vw = j->vw;
+  e->vw = tgt->vw;
   e->f32 = LLVMFloatTypeInContext(e->ctx);
   e->i1 = LLVMInt1TypeInContext(e->ctx);
   e->i16 = LLVMInt16TypeInContext(e->ctx);
@@ -51,8 +51,8 @@ LLVMModuleRef cg_emit_finish(cg_emit *e) {
 
 LLVMValueRef cg_param(cg_emit *e, int i) { return LLVMGetParam(e->fn, (unsigned)i); }
 
-void cg_emit_begin_shaped(cg_emit *e, cg_jit *j, const char *name, int n_args, LLVMValueRef *args) {
-  cg_emit_begin(e, j, name, 1, 4);
+void cg_emit_begin_shaped(cg_emit *e, const cg_emit_target *tgt, const char *name, int n_args, LLVMValueRef *args) {
+  cg_emit_begin(e, tgt, name, 1, 4);
   for (int i = 0; i < n_args; i++) {
     LLVMValueRef at = LLVMBuildInBoundsGEP2(e->b, e->ptr, cg_param(e, 0), (LLVMValueRef[]){cg_i64(e, i)}, 1, "");
     args[i] = LLVMBuildLoad2(e->b, e->ptr, at, "");

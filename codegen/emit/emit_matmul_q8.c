@@ -1,6 +1,6 @@
 /* The q8 kernels: the activation quantizer (x rows -> int8 groups of 32 with
  * an f32 scale each, codegen.h) and the matmuls over q8 weights packed by
- * pack_q8.c, with the f32 kernels' epilogues (+ r; silu(x.wg) * (x.wu)).
+ * panels/panel_q8.c, with the f32 kernels' epilogues (+ r; silu(x.wg) * (x.wu)).
  *
  * Per group of 32 k, each output's int32 dot product of quantized x and w is
  * exact: with AVX512_VNNI, vpdpbusd (uint8 weights + 128 times int8 x, four
@@ -14,7 +14,8 @@
  * columns (two int32 vectors, one lane per column), rows looping over a panel
  * held in L2 for T > 1; several panels per row for decode. */
 
-#include "cg_internal.h"
+#include "emit.h"
+#include "../panels/panels.h"
 
 typedef struct q8 {
   const cg_kernel_key *k;
@@ -147,20 +148,20 @@ static void q8_tile(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, i
 }
 
 /* k(xq, w, [w2 | r,] y, m0, m1, n0, n1) */
-LLVMModuleRef cg_emit_matmul_q8(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_matmul_q8(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   int np = k->op == IR_MATMUL ? 3 : 4;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, np, 4);
+  cg_emit_begin(e, tgt, name, np, 4);
   q8 g = {.k = k, .mats = k->op == IR_MATMUL_SWIGLU ? 2 : 1, .nr = 2 * e->vw, .G = (k->k + CG_Q8_GROUP - 1) / CG_Q8_GROUP,
           .x = cg_param(e, 0), .w = {cg_param(e, 1), cg_param(e, 2)}, .r = k->op == IR_MATMUL_ADD ? cg_param(e, 2) : NULL,
           .y = cg_param(e, np - 1), .n0 = cg_param(e, np + 2), .n1 = cg_param(e, np + 3),
-          .vnni = j->vnni, .i8 = LLVMInt8TypeInContext(e->ctx), .vi32 = LLVMVectorType(e->i32, (unsigned)e->vw)};
+          .vnni = tgt->vnni, .i8 = LLVMInt8TypeInContext(e->ctx), .vi32 = LLVMVectorType(e->i32, (unsigned)e->vw)};
   g.vi8 = LLVMVectorType(g.i8, (unsigned)(4 * e->vw));
   g.blk = cg_q8_block_bytes(g.nr);
   g.row = (int64_t)cg_q8_row_bytes(k->k);
   LLVMValueRef m0 = cg_param(e, np), m1 = cg_param(e, np + 1);
   /* registers: per row, panel and matrix, 2 int32 and 2 f32 accumulators */
-  int gemm_rows = (j->vnni ? 4 : e->vw == 16 ? 3 : 2) / g.mats, gemv_panels = (e->vw == 16 ? 4 : 2) / g.mats;
+  int gemm_rows = (tgt->vnni ? 4 : e->vw == 16 ? 3 : 2) / g.mats, gemv_panels = (e->vw == 16 ? 4 : 2) / g.mats;
   gemm_rows = gemm_rows ? gemm_rows : 1;
   LLVMValueRef p0 = LLVMBuildSDiv(e->b, g.n0, cg_i64(e, g.nr), "");
   LLVMValueRef p1 = LLVMBuildSDiv(e->b, LLVMBuildNSWAdd(e->b, g.n1, cg_i64(e, g.nr - 1), ""), cg_i64(e, g.nr), "");
@@ -207,10 +208,10 @@ static void quantize_group(cg_emit *e, LLVMValueRef x, LLVMValueRef xq, LLVMValu
 }
 
 /* k(x, xq, row0, row1) */
-LLVMModuleRef cg_emit_q8_quantize(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_q8_quantize(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   int64_t K = k->k, G = (K + CG_Q8_GROUP - 1) / CG_Q8_GROUP, full = K / CG_Q8_GROUP;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, 2, 2);
+  cg_emit_begin(e, tgt, name, 2, 2);
   LLVMTypeRef i8 = LLVMInt8TypeInContext(e->ctx);
   cg_loop rows, groups;
   LLVMValueRef r = cg_loop_begin(e, &rows, cg_param(e, 2), cg_param(e, 3), 1);

@@ -9,27 +9,20 @@
  *   bf16 in k pairs (--compute bf16, cg_jit_set_bf16_compute): ceil(K/2)
  *     rows of nr words, word c holding column c at k = 2i (low) and k = 2i+1
  *     (high; 0 past K), the pair one vdpbf16ps lane multiplies.
- * Packing runs once, at load (or when olmoc compile writes the panels into a
- * packed file, a range at a time). */
+ * Panels are filled once, at load (or when olmoc compile writes them into a
+ * packed file, a range at a time; panel_place.c). */
 #include <stdint.h>
 
-#include "cg_internal.h"
+#include "panels.h"
 
-int64_t cg_matmul_panel(const cg_jit *j) { return 2 * j->vw; }
+int64_t cg_panel_width(const cg_panels *l) { return 2 * l->vw; }
 
 /* bf16 weights go in k pairs in this session. */
-static bool pairs(const cg_jit *j, ir_dtype wt) { return wt == IR_BF16 && j->bf16_compute; }
+static bool pairs(const cg_panels *l, ir_dtype wt) { return wt == IR_BF16 && l->bf16_pairs; }
 
-size_t cg_panel_bytes(const cg_jit *j, ir_dtype wt, int64_t k) {
-  int64_t rows = pairs(j, wt) ? (k + 1) / 2 * 2 : k;
-  return (size_t)(cg_matmul_panel(j) * rows) * (wt == IR_BF16 ? 2 : 4);
-}
-
-size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k) {
-  int64_t nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
-  if (wt == IR_I8)
-    return cg_q8_packed_bytes(j, n, k);
-  return (size_t)panels * cg_panel_bytes(j, wt, k);
+size_t cg_panel_bytes(const cg_panels *l, ir_dtype wt, int64_t k) {
+  int64_t rows = pairs(l, wt) ? (k + 1) / 2 * 2 : k;
+  return (size_t)(cg_panel_width(l) * rows) * (wt == IR_BF16 ? 2 : 4);
 }
 
 typedef enum layout { F32, BF16_HALVES, BF16_PAIRS } layout;
@@ -58,10 +51,10 @@ static inline int64_t slot(layout l, int64_t k, int64_t c, int64_t nr, int64_t v
       }                                                                                             \
   } while (0)
 
-void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
-                    int64_t p1, void *out) {
-  int64_t nr = cg_matmul_panel(j), vw = j->vw;
-  layout l = wt != IR_BF16 ? F32 : pairs(j, wt) ? BF16_PAIRS : BF16_HALVES;
+void cg_panel_fill(const cg_panels *pl, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
+                   int64_t p1, void *out) {
+  int64_t nr = cg_panel_width(pl), vw = pl->vw;
+  layout l = wt != IR_BF16 ? F32 : pairs(pl, wt) ? BF16_PAIRS : BF16_HALVES;
   int64_t kp = l == BF16_PAIRS ? (k + 1) / 2 * 2 : k;
 #pragma omp parallel for schedule(static)
   for (int64_t p = p0; p < p1; p++) {
@@ -70,9 +63,4 @@ void cg_pack_panels(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const vo
     else
       PACK_PANEL(uint32_t, l, w, out, n, k, kp, nr, vw, p, p0);
   }
-}
-
-void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, void *out) {
-  int64_t nr = cg_matmul_panel(j);
-  cg_pack_panels(j, wt, n, k, w, 0, (n + nr - 1) / nr, out);
 }

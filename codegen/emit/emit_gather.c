@@ -2,13 +2,13 @@
  * table [V,D] of f32 or bf16 (widened in registers), D baked in. The ids are
  * trusted: the caller checks 0 <= id < V before the call (the interpreter
  * does, with a message); the kernel has no V and reads whatever row it is given. */
-#include "cg_internal.h"
+#include "emit.h"
 
 /* k(table, ids, y, t0, t1) */
-LLVMModuleRef cg_emit_gather(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_gather(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   int64_t D = k->k;
   cg_emit em, *e = &em;
-  cg_emit_begin(e, j, name, 3, 2);
+  cg_emit_begin(e, tgt, name, 3, 2);
   cg_loop toks, cols;
   LLVMValueRef t = cg_loop_begin(e, &toks, cg_param(e, 3), cg_param(e, 4), 1);
   LLVMValueRef id = LLVMBuildLoad2(e->b, e->i32, LLVMBuildInBoundsGEP2(e->b, e->i32, cg_param(e, 1), &t, 1, ""), "");

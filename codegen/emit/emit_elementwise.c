@@ -8,7 +8,7 @@
  * first is symbolic. Invariant: every op rounds to f32 as the interpreter's
  * ir_op_apply does (rsqrt in double); only exp and sigmoid differ, by the
  * polynomial exp's ~1e-7. */
-#include "cg_internal.h"
+#include "emit.h"
 
 static bool is_one(ir_dim d) { return ir_dim_is_const(d) && d.c == 1; }
 
@@ -127,18 +127,25 @@ static void eval(cg_emit *e, LLVMValueRef c, LLVMValueRef mask, void *ctx) {
   cg_store_masked(e, stack[0], r->y, c, mask);
 }
 
+bool cg_eltwise_shaped(const ir_shape *out) {
+  for (int d = 0; d < out->rank && d < IR_MAX_DIMS; d++)
+    if (!ir_dim_is_const(out->dim[d]) && (d > 0 || out->rank == 1))
+      return true;
+  return false;
+}
+
 /* k(in0, ..., in{n-1}, y, row0, row1), or shaped: k(arg, T, P, row0, row1) */
-LLVMModuleRef cg_emit_eltwise(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_elementwise(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   cg_eltwise_plan plan;
   cg_eltwise_plan_of(k, &plan, NULL); /* checked by the cache */
   int n = k->n_in, r = k->out.rank;
   cg_emit em, *e = &em;
   LLVMValueRef ptr[IR_MAX_INPUTS + 1], row0, row1;
-  if (cg_kernel_shaped(k)) {
-    cg_emit_begin_shaped(e, j, name, n + 1, ptr);
+  if (cg_eltwise_shaped(&k->out)) {
+    cg_emit_begin_shaped(e, tgt, name, n + 1, ptr);
     row0 = cg_row0(e), row1 = cg_row1(e);
   } else {
-    cg_emit_begin(e, j, name, n + 1, 2);
+    cg_emit_begin(e, tgt, name, n + 1, 2);
     for (int i = 0; i <= n; i++)
       ptr[i] = cg_param(e, i);
     row0 = cg_param(e, n + 1), row1 = cg_param(e, n + 2);

@@ -8,7 +8,7 @@
  * fixed order), so any split of the rows gives the same bits. */
 #include <math.h>
 
-#include "cg_internal.h"
+#include "emit.h"
 
 typedef struct row {
   LLVMValueRef x, y;   /* this row of x [L] and, for softmax, of y [L] */
@@ -64,10 +64,10 @@ static LLVMValueRef splat_double(cg_emit *e, LLVMTypeRef vd, LLVMValueRef d) {
 }
 
 /* shaped: arg = {x, y} */
-LLVMModuleRef cg_emit_reduce(cg_jit *j, const cg_kernel_key *k, const char *name) {
+LLVMModuleRef cg_emit_reduce(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
   cg_emit em, *e = &em;
   LLVMValueRef arg[2];
-  cg_emit_begin_shaped(e, j, name, 2, arg);
+  cg_emit_begin_shaped(e, tgt, name, 2, arg);
   LLVMTypeRef f64 = LLVMDoubleTypeInContext(e->ctx);
   const ir_shape *s = &k->in[0];
   LLVMValueRef L = cg_extent(e, s->dim[s->rank - 1]);

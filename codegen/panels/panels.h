@@ -1,0 +1,38 @@
+/* The matmul weights' panel layouts (panel.c: f32 and bf16; panel_q8.c: q8),
+ * never seen outside codegen/: what a panel holds and how a range of panels
+ * is filled from a checkpoint's matrix. Invariant: these know a session only
+ * through cg_panels, and fill the same bits whatever the range split. */
+#ifndef OLMOC_CG_PANELS_H
+#define OLMOC_CG_PANELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "olmoc/codegen.h"
+
+/* A session's panel layout: panels of nr = 2*vw columns; bf16 in k pairs
+ * (--compute bf16) or in halves. */
+typedef struct cg_panels {
+  int vw;
+  bool bf16_pairs;
+} cg_panels;
+
+/* nr, the columns of one panel. */
+int64_t cg_panel_width(const cg_panels *l);
+/* Bytes of one panel of a matrix of K columns in wt (f32 or bf16). */
+size_t cg_panel_bytes(const cg_panels *l, ir_dtype wt, int64_t k);
+/* Panels [p0, p1) of w[N,K] in wt (f32 or bf16), from out on. */
+void cg_panel_fill(const cg_panels *l, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
+                   int64_t p1, void *out);
+
+/* q8: bytes of one group block of a panel nr wide, and of a matrix's panels;
+ * panels [p0, p1) of w[N,K] (f32, bf16 or f16) quantized; a matrix's panels
+ * read back as q[N,Kp] and scales[N,G]. */
+int64_t cg_q8_block_bytes(int64_t nr);
+size_t cg_panel_q8_bytes(const cg_panels *l, int64_t n, int64_t k);
+void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                      int64_t p1, void *out);
+void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales);
+
+#endif
