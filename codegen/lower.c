@@ -478,6 +478,14 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
   free(seen);
 }
 
+/* A scratch pack for the panels, when j places them in a file. */
+static int scratch_sink(cg_jit *j, const lower *l, const pass_plan *plan, int64_t ctx, oc_error *e) {
+  uint64_t packed = 0, other;
+  if (j->pack_dir && !j->sink)
+    cg_program_bytes(j, l->g, plan, ctx, &packed, &other);
+  return cg_scratch_sink(j, l->p, packed, e);
+}
+
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *wctx, rt_program **out, oc_error *e) {
   *out = NULL;
@@ -502,7 +510,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   if (!rc)
     rc = cg_kv_layouts(g, l.head_major, e);
   if (!rc)
-    rc = cg_scratch_sink(j, l.p, g, plan, ctx, e);
+    rc = scratch_sink(j, &l, plan, ctx, e);
   if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
     rc = -1;
   int output = -1;

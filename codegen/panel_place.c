@@ -7,7 +7,7 @@
  * scratch pack in a deleted file: its pages are the page cache's, which the
  * kernel evicts and reads again from disk as it needs, so a model larger
  * than memory runs (disk-bound) instead of meeting the OOM killer. Either
- * way the panels hold the same bits. */
+ * way the panels hold the same bits; weight_placement.c decides which. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,53 +98,11 @@ int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor
   return 0;
 }
 
-int cg_scratch_sink(cg_jit *j, rt_program *p, const ir_graph *g, const pass_plan *plan, int64_t ctx,
-                    oc_error *e) {
+int cg_scratch_sink(cg_jit *j, rt_program *p, uint64_t packed, oc_error *e) {
   if (!j->pack_dir || j->sink)
     return 0;
-  uint64_t packed, other;
-  cg_program_bytes(j, g, plan, ctx, &packed, &other);
   if (rt_pack_create_scratch(j->pack_dir, packed, &j->sink, e))
     return -1;
   rt_program_own_pack(p, j->sink);
   return 0;
-}
-
-/* The rule: packed weights stay in memory when
- *
- *   packed + other + margin <= available,   margin = 1 GiB + available / 16
- *
- * where available is MemAvailable as the model loads (free memory and the
- * page cache the kernel can drop, the checkpoint's pages among it), other is
- * what the program places in anonymous memory at full size (the arena
- * planned for a prompt the length of the context, the KV caches for the
- * context, rope tables, q8's rows: their pages appear as they are written,
- * but a long conversation writes them all), and the margin covers what is
- * not counted (LLVM and the kernels, the tokenizer, thread stacks, other
- * processes growing). Unknown MemAvailable (no /proc): memory.
- * Erring towards the file costs little: when memory was enough after all,
- * the page cache keeps the file's pages and they read at memory speed (on
- * 4 KiB pages rather than 2 MiB ones). */
-bool cg_pack_fits(uint64_t packed, uint64_t other, uint64_t available) {
-  uint64_t margin = ((uint64_t)1 << 30) + available / 16;
-  return !available || packed + other + margin <= available;
-}
-
-int cg_pack_mode_check(const char *mode, oc_error *e) {
-  if (mode && strcmp(mode, "auto") && strcmp(mode, "memory") && strcmp(mode, "file"))
-    return oc_fail(e, "--pack-weights: expected auto, memory or file, found '%s'", mode);
-  return 0;
-}
-
-int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, const char *mode,
-                         cg_pack_place *out, oc_error *e) {
-  if (cg_pack_mode_check(mode, e))
-    return -1;
-  mode = mode ? mode : "auto";
-  bool file = !strcmp(mode, "file"), autom = !strcmp(mode, "auto");
-  const char *dir = getenv("OLMOC_PACK_DIR");
-  *out = (cg_pack_place){.dir = dir && *dir ? dir : "/var/tmp", .available = rt_memory_available()};
-  cg_program_bytes(j, g, plan, ctx, &out->packed, &out->other);
-  out->file = file || (autom && !cg_pack_fits(out->packed, out->other, out->available));
-  return cg_jit_set_pack_dir(j, out->file ? out->dir : NULL, e);
 }

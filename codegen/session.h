@@ -85,10 +85,10 @@ const char *cg_module_name(LLVMModuleRef m, char *buf, size_t n);
 int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,
                      const void **out, oc_error *e);
 /* For cg_lower, once its program p exists: when j packs into files and has
- * no sink yet, a scratch pack with room for g's panels becomes j's sink and
- * p's to free (panel_place.c). cg_lower clears j->sink when it ends. */
-int cg_scratch_sink(cg_jit *j, rt_program *p, const ir_graph *g, const pass_plan *plan, int64_t ctx,
-                    oc_error *e);
+ * no sink yet, a scratch pack with room for `packed` bytes of panels becomes
+ * j's sink and p's to free (panel_place.c). cg_lower clears j->sink when it
+ * ends. */
+int cg_scratch_sink(cg_jit *j, rt_program *p, uint64_t packed, oc_error *e);
 /* "+avx2,-avx512f,..." lists `name` as enabled. */
 bool cg_has_feature(const char *features, const char *name);
 
