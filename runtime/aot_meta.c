@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "olmoc/bytes.h"
 #include "olmoc/aot.h"
 
 int rt_aot_meta_pack(const rt_aot_meta *m, rt_pack_writer *w, oc_error *e) {

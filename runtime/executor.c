@@ -8,31 +8,13 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "executor_internal.h"
 #include "olmoc/alloc.h"
 #include "olmoc/pack.h"
 #include "olmoc/weights.h"
 
-#define HUGE_PAGE (2u << 20)
-
-
-/* 64-byte aligned memory (2 MiB when large, so the kernel can back it with
- * huge pages), or NULL. Not zeroed: pages appear as they are first written,
- * so an arena planned for a whole-context prompt costs nothing until used. */
-static void *big_alloc(size_t bytes) {
-  size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : 64;
-  size_t size = (bytes + 63) / 64 * 64;
-  void *p = oc_aligned_alloc(align, size ? size : 64);
-  if (!p)
-    return NULL;
-  if (bytes >= HUGE_PAGE)
-    (void)madvise(p, size / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* a hint: failure is fine */
-  return p;
-}
-
-/* bytes of big_alloc memory, kept in b. */
+/* bytes of oc_huge_alloc memory, kept in b. */
 static void *keep(rt_buffers *b, size_t bytes, oc_error *e) {
   void **mem = oc_realloc(b->mem, (size_t)(b->n + 1) * sizeof *mem);
   if (mem)
@@ -40,7 +22,7 @@ static void *keep(rt_buffers *b, size_t bytes, oc_error *e) {
   size_t *sizes = oc_realloc(b->bytes, (size_t)(b->n + 1) * sizeof *sizes);
   if (sizes)
     b->bytes = sizes;
-  void *m = mem && sizes ? big_alloc(bytes) : NULL;
+  void *m = mem && sizes ? oc_huge_alloc(bytes) : NULL;
   if (!m) {
     oc_fail(e, "out of memory for %zu bytes", bytes);
     return NULL;
@@ -64,7 +46,7 @@ int rt_program_new(int64_t arena_bytes, int64_t max_tokens, int64_t ctx, rt_prog
     return oc_fail(e, "a program needs an arena of >= 0 bytes, calls of >= 1 token and a context "
                    "of >= 1 position");
   rt_program *p = oc_calloc(1, sizeof *p);
-  if (!p || !(p->arena = big_alloc((size_t)arena_bytes))) {
+  if (!p || !(p->arena = oc_huge_alloc((size_t)arena_bytes))) {
     free(p);
     return oc_fail(e, "out of memory for an activation arena of %lld bytes", (long long)arena_bytes);
   }
@@ -106,7 +88,7 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, bool bf16, int64_t *
   bool *dtypes = oc_realloc(p->cache_bf16, (size_t)(p->n_caches + 1) * sizeof *dtypes);
   if (dtypes)
     p->cache_bf16 = dtypes;
-  void *c = caches && rows && dtypes ? big_alloc((size_t)(p->ctx * row_floats) * value) : NULL;
+  void *c = caches && rows && dtypes ? oc_huge_alloc((size_t)(p->ctx * row_floats) * value) : NULL;
   if (!c)
     return oc_fail(e, "out of memory for a KV cache of %lld positions of %lld %s values",
                    (long long)p->ctx, (long long)row_floats, bf16 ? "bf16" : "f32");

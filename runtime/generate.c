@@ -3,16 +3,9 @@
  * the prompt plus everything generated, in one array sized for the context. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "olmoc/alloc.h"
 #include "olmoc/generate.h"
-
-double rt_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bool is_eos(const rt_generation *g, int32_t id) {
   for (int i = 0; i < g->n_eos; i++)

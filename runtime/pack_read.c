@@ -29,8 +29,9 @@ struct rt_pack {
   rt_pack_section *table; /* [header.n_sections] */
   const void **data;      /* [n]: where each section's bytes are */
   void **meta;            /* [n]: malloc'ed copies of the metadata sections, else NULL */
-  void *buffers;          /* the mapping holding every buffer section */
+  void *buffers;          /* every buffer section: a mapping of the file, or oc_huge_alloc memory */
   size_t buffers_len;
+  bool mapped;            /* buffers is the file mapping (munmap), else free() */
 };
 
 static int read_at(rt_pack *p, void *buf, size_t n, uint64_t offset, oc_error *e) {
@@ -138,7 +139,8 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
     uint64_t start = (p->at + lo) / PAGE * PAGE;
     p->buffers_len = (size_t)(p->at + hi - start);
     p->buffers = mmap(NULL, p->buffers_len, PROT_READ, MAP_PRIVATE, p->fd, (off_t)start);
-    if (p->buffers == MAP_FAILED) {
+    p->mapped = p->buffers != MAP_FAILED;
+    if (!p->mapped) {
       p->buffers = NULL;
       return oc_fail(e, "%s: cannot mmap %zu bytes of weights: %s", p->path, p->buffers_len, strerror(errno));
     }
@@ -150,17 +152,9 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
                      "use --mmap (the weights then page in from the file)", p->path,
                      (double)(hi - lo) / 1e9, (double)available / 1e9);
     size_t len = (size_t)(hi - lo + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    unsigned char *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
+    if (!(p->buffers = base = oc_huge_alloc(len)))
       return oc_fail(e, "%s: out of memory for %zu bytes of weights", p->path, len);
-    size_t head = (size_t)((HUGE_PAGE - (uintptr_t)m % HUGE_PAGE) % HUGE_PAGE);
-    if (head)
-      munmap(m, head);
-    if (HUGE_PAGE - head)
-      munmap(m + head + len, HUGE_PAGE - head);
-    p->buffers = base = m + head;
     p->buffers_len = len;
-    (void)madvise(base, len, MADV_HUGEPAGE); /* a hint: failure is fine */
   }
   for (int i = 0; i < n; i++)
     if (p->table[i].kind == RT_PACK_BUFFER)
@@ -245,8 +239,10 @@ fail:
 void rt_pack_close(rt_pack *p) {
   if (!p)
     return;
-  if (p->buffers)
+  if (p->buffers && p->mapped)
     munmap(p->buffers, p->buffers_len);
+  else
+    free(p->buffers);
   for (uint32_t i = 0; p->meta && i < p->header.n_sections; i++)
     free(p->meta[i]);
   if (p->fd >= 0)

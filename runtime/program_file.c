@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "olmoc/bytes.h"
 #include "executor_internal.h"
 #include "olmoc/alloc.h"
 #include "olmoc/aot.h"

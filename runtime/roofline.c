@@ -8,8 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <stdlib.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/roofline.h"
 
 #if defined(__x86_64__)
@@ -18,19 +19,6 @@
 #else
 #define X86 0
 #endif
-
-void *rt_huge_alloc(size_t bytes) {
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return NULL;
-  (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure is fine */
-  return p;
-}
-
-void rt_huge_free(void *p, size_t bytes) {
-  if (p)
-    munmap(p, bytes);
-}
 
 const char *rt_thp_mode(void) {
   static const char *const modes[] = {"always", "madvise", "never"};
@@ -132,9 +120,9 @@ int rt_probe_read_bandwidth(size_t bytes, int threads, int runs, double *gbps, i
   const size_t block = 2u << 20; /* slices are whole huge pages */
   size_t blocks = (bytes + block - 1) / block;
   bytes = blocks * block;
-  float *x = rt_huge_alloc(bytes);
+  float *x = oc_huge_alloc(bytes);
   if (!x)
-    return oc_fail(e, "cannot map %zu MiB for the bandwidth probe", bytes >> 20);
+    return oc_fail(e, "cannot allocate %zu MiB for the bandwidth probe", bytes >> 20);
   if (threads < 1)
     threads = omp_get_num_procs();
   int width = read_width();
@@ -164,7 +152,7 @@ int rt_probe_read_bandwidth(size_t bytes, int threads, int runs, double *gbps, i
     }
   }
   (void)sink;
-  rt_huge_free(x, bytes);
+  free(x);
   *gbps = best;
   *width_bits = width;
   return 0;

@@ -18,7 +18,7 @@
  * empty slot (probing ends), or the section is refused. */
 #include <stdlib.h>
 
-#include "bytes.h"
+#include "olmoc/bytes.h"
 #include "olmoc/alloc.h"
 #include "olmoc/aot.h"
 #include "tokenizer_internal.h"

@@ -3,8 +3,8 @@
  * reader. Invariant: a reader never reads past its end; the first short read
  * sets `bad`, after which every read returns zeros, so a decoder checks once
  * at the end (and before using any count to allocate). */
-#ifndef OLMOC_RUNTIME_BYTES_H
-#define OLMOC_RUNTIME_BYTES_H
+#ifndef OLMOC_BYTES_H
+#define OLMOC_BYTES_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "olmoc/bytes.h"
 #include "olmoc/alloc.h"
 
 void rt_bytes_put(rt_bytes *b, const void *data, size_t n) {

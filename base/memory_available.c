@@ -4,7 +4,7 @@
  * are about to place in anonymous memory, which only swap could evict. */
 #include <stdio.h>
 
-#include "olmoc/pack.h"
+#include "olmoc/machine.h"
 
 uint64_t rt_memory_available(void) {
   FILE *f = fopen("/proc/meminfo", "r");

@@ -1,9 +1,9 @@
-/* rt_checksum: FNV-1a 64 in 8 lanes over 64-bit words (olmoc/pack.h has the
+/* rt_checksum: FNV-1a 64 in 8 lanes over 64-bit words (olmoc/checksum.h has the
  * definition). Invariant: lanes only ever see whole 64-byte blocks; a partial
  * block waits in tail until it fills or the checksum ends. */
 #include <string.h>
 
-#include "olmoc/pack.h"
+#include "olmoc/checksum.h"
 
 #define FNV_BASIS 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull

@@ -1,6 +1,6 @@
 /* rt_output: files replaced atomically, devices and links written in place.
- * It lives in ir/, the base every library links, so that the compiler's
- * writers (pass dumps) share it with the runtime's (checkpoints). */
+ * It lives in base/, below every library, so that the compiler's writers
+ * (pass dumps) share it with the runtime's (checkpoints, packs). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,10 +5,11 @@
  * instead of dying on an illegal instruction. Features not in the table (say
  * "+64bit" or "+cx8") are older than anything the table's features imply. */
 #include <cpuid.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "olmoc/aot.h"
+#include "olmoc/machine.h"
 
 typedef struct feature {
   const char *name; /* LLVM's spelling */
