@@ -45,7 +45,7 @@ static const char *const st_unsupported[] = {
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-const char *st_dtype_name(ir_dtype t) {
+const char *rt_safetensors_dtype_name(ir_dtype t) {
   for (int i = 0; i < COUNT(st_dtypes); i++)
     if (st_dtypes[i].dtype == t) return st_dtypes[i].name;
   return "?";
@@ -53,7 +53,7 @@ const char *st_dtype_name(ir_dtype t) {
 
 /* ---- small helpers ---- */
 
-char *st_dims_str(const int64_t *dims, int rank, char *buf, size_t n) {
+char *rt_dims_str(const int64_t *dims, int rank, char *buf, size_t n) {
   size_t len = 0;
   len += (size_t)snprintf(buf, n, "[");
   for (int i = 0; i < rank && len < n; i++)
@@ -226,7 +226,7 @@ static int parse_entry(const char *path, const cJSON *j, const unsigned char *da
     else numel *= v;
   }
   char dims[128];
-  st_dims_str(t->dims, rank, dims, sizeof dims);
+  rt_dims_str(t->dims, rank, dims, sizeof dims);
   if (overflow || numel > UINT64_MAX / esize)
     return oc_fail(e, "%s: tensor '%s': shape %s of %s is too large (its byte size overflows)",
                    path, name, dims, dt->valuestring);
@@ -475,6 +475,8 @@ void rt_weights_close(rt_weights *w) {
 
 int rt_weights_count(const rt_weights *w) { return w ? w->n : 0; }
 
+const char *rt_weights_path(const rt_weights *w) { return w->path; }
+
 const rt_tensor *rt_weights_at(const rt_weights *w, int i) {
   return w && i >= 0 && i < w->n ? &w->tensors[i] : NULL;
 }
@@ -499,55 +501,4 @@ int rt_weights_lookup(void *ctx, const char *name, ir_tensor *out, oc_error *e) 
   memcpy(out->dims, t->dims, (size_t)t->rank * sizeof t->dims[0]);
   out->data = t->data;
   return 0;
-}
-
-static bool is_float(ir_dtype t) { return t == IR_F32 || t == IR_BF16 || t == IR_F16; }
-
-/* The first problem between one weight node and the checkpoint, or 0. */
-static int check_weight(const rt_weights *w, const ir_node *node, int id, bool *used,
-                        oc_error *e) {
-  if (!node->name) return oc_fail(e, "weight node %%%d has no name", id);
-  const ir_shape *s = &node->type.shape;
-  int64_t want[IR_MAX_DIMS] = {0};
-  if (s->rank < 0 || s->rank > IR_MAX_DIMS)
-    return oc_fail(e, "weight '%s' has rank %d in the graph", node->name, s->rank);
-  for (int i = 0; i < s->rank; i++) {
-    if (!ir_dim_is_const(s->dim[i]))
-      return oc_fail(e, "weight '%s' has a symbolic dim in the graph (dim %d)", node->name, i);
-    want[i] = ir_dim_eval(s->dim[i], 0, 0);
-  }
-  char wants[128], has[128];
-  st_dims_str(want, s->rank, wants, sizeof wants);
-  const rt_tensor *t = rt_weights_find(w, node->name);
-  if (!t)
-    return oc_fail(e, "%s: tensor '%s' is missing (the model needs it, shape %s)", w->path,
-                   node->name, wants);
-  used[t - w->tensors] = true;
-  if (!is_float(t->dtype))
-    return oc_fail(e, "%s: tensor '%s' is %s; the model needs a float tensor (F32, BF16 or F16)",
-                   t->file, t->name, st_dtype_name(t->dtype));
-  bool same = t->rank == s->rank;
-  for (int i = 0; same && i < s->rank; i++) same = t->dims[i] == want[i];
-  if (!same)
-    return oc_fail(e, "%s: tensor '%s' has shape %s but the model needs %s", t->file, t->name,
-                   st_dims_str(t->dims, t->rank, has, sizeof has), wants);
-  /* The graph says what its kernels read; a bf16 checkpoint needs a bf16 graph. */
-  if (t->dtype != node->type.dtype)
-    return oc_fail(e, "%s: tensor '%s' is %s but the graph reads it as %s", t->file, t->name,
-                   st_dtype_name(t->dtype), ir_dtype_name(node->type.dtype));
-  return 0;
-}
-
-int rt_weights_check_graph(const rt_weights *w, const ir_graph *g, oc_error *e) {
-  bool *used = oc_calloc((size_t)w->n + 1, sizeof *used);
-  if (!used) return oc_fail(e, "%s: out of memory", w->path);
-  int rc = 0;
-  for (int id = 0; id < g->n && !rc; id++)
-    if (g->nodes[id].op == IR_WEIGHT) rc = check_weight(w, &g->nodes[id], id, used, e);
-  for (int i = 0; i < w->n && !rc; i++)
-    if (!used[i])
-      rc = oc_fail(e, "unexpected tensor '%s' in %s (no weight of the model uses it)",
-                   w->tensors[i].name, w->tensors[i].file);
-  free(used);
-  return rc;
 }

@@ -34,8 +34,6 @@ int st_index_names(rt_weights *w, oc_error *e);
 /* Opens the shards an index lists and checks them against it. */
 int st_open_index(rt_weights *w, const char *index_path, oc_error *e);
 
-const char *st_dtype_name(ir_dtype t);          /* "F32", ... */
-char *st_dims_str(const int64_t *dims, int rank, char *buf, size_t n); /* "[3,4]" */
 char *st_join(const char *dir, const char *name); /* malloc'ed "dir/name" */
 
 #endif

@@ -44,7 +44,7 @@ static char *header_json(const rt_tensor_spec *t, int n, size_t *largest, oc_err
       return NULL;
     }
     cJSON *entry = cJSON_AddObjectToObject(root, t[i].name);
-    ok = cJSON_AddStringToObject(entry, "dtype", st_dtype_name(t[i].dtype)) != NULL;
+    ok = cJSON_AddStringToObject(entry, "dtype", rt_safetensors_dtype_name(t[i].dtype)) != NULL;
     cJSON *shape = cJSON_AddArrayToObject(entry, "shape");
     ok = ok && shape;
     for (int d = 0; ok && d < t[i].rank; d++)

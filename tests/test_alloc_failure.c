@@ -36,6 +36,7 @@
 #include "olmoc/olmo2.h"
 #include "olmoc/passes.h"
 #include "olmoc/tokenizer.h"
+#include "olmoc/check_weights.h"
 #include "olmoc/weights.h"
 
 #define BUNDLED "models/olmo2-tiny"

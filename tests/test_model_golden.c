@@ -13,6 +13,7 @@
 
 #include "olmoc/interp.h"
 #include "olmoc/olmo2.h"
+#include "olmoc/check_weights.h"
 #include "olmoc/weights.h"
 
 #define TINY "tests/data/tiny"

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "olmoc/check_weights.h"
 #include "olmoc/weights.h"
 
 static char tmpdir[64];

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "model.h"
+#include "olmoc/check_weights.h"
 #include "olmoc/compile.h"
 #include "olmoc/output.h"
 #include "olmoc/passes.h"

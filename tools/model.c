@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "olmoc/check_weights.h"
 #include "olmoc/codegen.h"
 #include "olmoc/passes.h"
 

@@ -12,7 +12,7 @@
 #include "olmoc/chat.h"
 #include "olmoc/executor.h"
 #include "olmoc/generate.h"
-#include "olmoc/interp.h"
+#include "olmoc/dtype.h"
 #include "olmoc/pack.h"
 #include "olmoc/sampler.h"
 #include "olmoc/tokenizer.h"
