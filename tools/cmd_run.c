@@ -4,7 +4,7 @@
  * multi-turn conversation runs on one KV cache. */
 #include "cli.h"
 #include "model.h"
-#include "session.h"
+#include "olmoc/session.h"
 
 static const char usage[] =
     "usage: olmoc run [-m MODEL] [-p PROMPT] [options]\n"

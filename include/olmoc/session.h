@@ -3,10 +3,10 @@
  * prompt from the command line or standard input, text streamed as it is
  * generated, timings at the end, and multi-turn chat on a terminal. It needs
  * only the runtime: no LLVM, no JSON. */
-#ifndef OLMOC_TOOLS_SESSION_H
-#define OLMOC_TOOLS_SESSION_H
+#ifndef OLMOC_SESSION_H
+#define OLMOC_SESSION_H
 
-#include "cli.h"
+#include "olmoc/args.h"
 #include "olmoc/chat.h"
 #include "olmoc/generate.h"
 #include "olmoc/sampler.h"

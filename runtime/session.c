@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "session.h"
+#include "olmoc/session.h"
 
 /* The model's generation_config.json gives defaults; the command line wins. */
 static rt_sampling resolve_sampling(const cli_generate_options *o, const cli_generator *g) {
