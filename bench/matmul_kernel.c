@@ -6,7 +6,7 @@
  *   bounded by; W sits in MADV_HUGEPAGE memory in enough copies (>= 1 GiB)
  *   that each call reads it from DRAM, not the L3.
  *   M > 1 (GEMM, prefill): GFLOP/s, beside the f32 FMA peak measured in the
- *   same run (runtime/roofline.c).
+ *   same run (bench/probes/roofline.c).
  * Usage: matmul_kernel_bench [N K [sweeps [M [threads]]]] */
 #include <omp.h>
 #include <stdint.h>

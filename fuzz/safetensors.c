@@ -1,5 +1,5 @@
 /* fuzz_safetensors: safetensors headers and sharded indexes
- * (runtime/safetensors.c, safetensors_index.c), which read files by path: the
+ * (runtime/weights/safetensors.c, safetensors_index.c), which read files by path: the
  * input is written into a private temporary directory and opened from there.
  * Without the separator SEP the input is model.safetensors; with it, the part
  * before the first SEP is model.safetensors.index.json and the parts after

@@ -26,7 +26,7 @@
 #define RT_PACK_MAGIC "OLMOCPAK" /* 8 bytes, no NUL */
 /* 3: program steps say how a KV cache is laid out (head-major caches).
  * 2: q8 weights (RT_PACK_Q8) and the program's scratch buffers (recorded by
- * size, allocated at load: runtime/program_file.c). 1 had neither. */
+ * size, allocated at load: runtime/executor/program_file.c). 1 had neither. */
 #define RT_PACK_VERSION 3
 #define RT_PACK_HEADER_BYTES 4096
 #define RT_PACK_ALIGN 64

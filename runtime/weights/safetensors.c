@@ -3,7 +3,7 @@
  * succeeds: every rt_tensor's bytes [data, data+nbytes) lie inside its file's
  * mapping, the tensors of a file tile its data section exactly (no gap, no
  * overlap), and names are unique across all files. The sharded index lives in
- * safetensors_index.c; the two share runtime/safetensors_internal.h. */
+ * safetensors_index.c; the two share safetensors_internal.h. */
 #include "safetensors_internal.h"
 #include "olmoc/alloc.h"
 
