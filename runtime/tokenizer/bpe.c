@@ -5,7 +5,8 @@
  * ties, until no pair has a merge; short pieces use arrays, long ones a heap.
  * A piece that is a token its merges give back (most English words with their
  * space) is looked up instead, in a table made once when loading. */
-#include "tokenizer_internal.h"
+#include "tokenizer_tables.h"
+#include "utf8.h"
 #include "olmoc/alloc.h"
 
 #include <stdlib.h>
@@ -19,44 +20,6 @@ typedef struct encoder {
   pcre2_match_data *md;
   oc_error *e;
 } encoder;
-
-/* ---- the merge map (also the added-token tries') ------------------------------ */
-
-int tok_pairmap_init(tok_pairmap *m, size_t expected) {
-  size_t cap = 16;
-  while (cap < expected + expected / 2 + 1) cap <<= 1;
-  m->slots = oc_malloc(cap * sizeof *m->slots);
-  if (!m->slots) return -1;
-  for (size_t i = 0; i < cap; i++) m->slots[i].key = UINT64_MAX;
-  m->mask = cap - 1;
-  m->count = 0;
-  return 0;
-}
-
-void tok_pairmap_free(tok_pairmap *m) {
-  free(m->slots);
-  m->slots = NULL;
-}
-
-static int pairmap_grow(tok_pairmap *m) {
-  tok_pairmap bigger;
-  if (tok_pairmap_init(&bigger, (m->mask + 1) * 2) != 0) return -1;
-  for (size_t i = 0; i <= m->mask; i++)
-    if (m->slots[i].key != UINT64_MAX)
-      tok_pairmap_put(&bigger, m->slots[i].key, m->slots[i].a, m->slots[i].b);
-  free(m->slots);
-  *m = bigger;
-  return 0;
-}
-
-int tok_pairmap_put(tok_pairmap *m, uint64_t key, int32_t a, int32_t b) {
-  if ((m->count + 1) * 3 > (m->mask + 1) * 2 && pairmap_grow(m) != 0) return -1;
-  size_t i = tok_mix64(key) & m->mask;
-  while (m->slots[i].key != UINT64_MAX && m->slots[i].key != key) i = (i + 1) & m->mask;
-  if (m->slots[i].key == UINT64_MAX) m->count++;
-  m->slots[i] = (struct tok_pair_slot){key, a, b};
-  return 0;
-}
 
 static int reserve(encoder *c, size_t more) {
   if (c->n + more <= c->cap) return 0;

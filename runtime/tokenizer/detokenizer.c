@@ -1,79 +1,13 @@
-/* Decoding ids to text, whole or streamed, and the UTF-8 rules both
- * directions share. Ill-formed UTF-8 is read as the reference's lossy decoders
- * (Rust's from_utf8_lossy, the WHATWG TextDecoder) read it: each maximal
- * ill-formed subpart becomes one U+FFFD. Invariant of rt_detokenizer: pending
- * holds at most 3 bytes, always a proper prefix of a well-formed character. */
-#include "tokenizer_internal.h"
+/* Decoding ids to text, whole or streamed, with the UTF-8 rules of utf8.c:
+ * each maximal ill-formed subpart becomes one U+FFFD. Invariant of
+ * rt_detokenizer: pending holds at most 3 bytes, always a proper prefix of a
+ * well-formed character. */
+#include "tokenizer_tables.h"
+#include "utf8.h"
 #include "olmoc/alloc.h"
 
 #include <assert.h>
 #include <stdlib.h>
-
-static const unsigned char replacement[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD */
-
-size_t tok_utf8_char(const unsigned char *s, size_t n, size_t *bad, bool *cut) {
-  unsigned c = s[0], lo = 0x80, hi = 0xBF;
-  size_t need;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) need = 1;
-  else if (c == 0xE0) need = 2, lo = 0xA0;       /* no overlongs */
-  else if (c == 0xED) need = 2, hi = 0x9F;       /* no surrogates */
-  else if (c >= 0xE1 && c <= 0xEF) need = 2;
-  else if (c == 0xF0) need = 3, lo = 0x90;       /* no overlongs */
-  else if (c == 0xF4) need = 3, hi = 0x8F;       /* nothing past U+10FFFF */
-  else if (c >= 0xF1 && c <= 0xF3) need = 3;
-  else {
-    *bad = 1, *cut = false;
-    return 0;
-  }
-  for (size_t i = 1; i <= need; i++) {
-    if (i == n) {
-      *bad = i, *cut = true;
-      return 0;
-    }
-    if (s[i] < lo || s[i] > hi) {
-      *bad = i, *cut = false;
-      return 0;
-    }
-    lo = 0x80, hi = 0xBF;
-  }
-  return need + 1;
-}
-
-size_t tok_utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0, bad;
-  bool cut;
-  while (i < n) {
-    if (i + 8 <= n) { /* skip ASCII eight bytes at a time */
-      uint64_t w;
-      memcpy(&w, s + i, 8);
-      if (!(w & 0x8080808080808080ull)) {
-        i += 8;
-        continue;
-      }
-    }
-    size_t k = tok_utf8_char(s + i, n - i, &bad, &cut);
-    if (!k) return i;
-    i += k;
-  }
-  return n;
-}
-
-size_t tok_utf8_lossy(const unsigned char *s, size_t n, unsigned char *out) {
-  size_t i = 0, o = 0, bad;
-  bool cut;
-  while (i < n) {
-    size_t k = tok_utf8_char(s + i, n - i, &bad, &cut);
-    if (k) {
-      memcpy(out + o, s + i, k);
-      o += k, i += k;
-    } else {
-      memcpy(out + o, replacement, 3);
-      o += 3, i += bad;
-    }
-  }
-  return o;
-}
 
 /* ---- streaming ------------------------------------------------------------------- */
 
@@ -101,7 +35,7 @@ static size_t feed(rt_detokenizer *d, const unsigned char *b, size_t n, char *ou
       o = put(out, cap, o, d->pending, k);
       d->n_pending = 0;
     } else if (!cut) {
-      o = put(out, cap, o, replacement, 3);
+      o = put(out, cap, o, tok_utf8_replacement, 3);
       d->n_pending = 0;
       i--; /* the byte that broke it starts afresh */
     }
@@ -116,7 +50,7 @@ static size_t feed(rt_detokenizer *d, const unsigned char *b, size_t n, char *ou
       d->n_pending = n - i;
       i = n;
     } else {
-      o = put(out, cap, o, replacement, 3);
+      o = put(out, cap, o, tok_utf8_replacement, 3);
       i += bad;
     }
   }
@@ -132,7 +66,7 @@ size_t rt_detokenizer_push(rt_detokenizer *d, int32_t id, char *out, size_t cap)
 size_t rt_detokenizer_flush(rt_detokenizer *d, char *out, size_t cap) {
   if (!d->n_pending) return 0;
   d->n_pending = 0;
-  return put(out, cap, 0, replacement, 3);
+  return put(out, cap, 0, tok_utf8_replacement, 3);
 }
 
 /* ---- whole sequences -------------------------------------------------------------- */

@@ -4,7 +4,8 @@
  * PCRE2. Patterns are written for Oniguruma, the reference's engine: each is
  * rewritten so that PCRE2 reads it the same way, or refused. Text given to the
  * steps is valid UTF-8 (bpe.c sanitizes it), so no match call re-checks it. */
-#include "tokenizer_internal.h"
+#include "tokenizer_tables.h"
+#include "utf8.h"
 #include "olmoc/alloc.h"
 
 #include <stdio.h>
@@ -300,4 +301,11 @@ static int run_step(const rt_tokenizer *t, int k, const unsigned char *s, size_t
 int tok_pretokenize(const rt_tokenizer *t, const unsigned char *s, size_t n,
                     pcre2_match_data *md, tok_piece_fn piece, void *ctx, oc_error *e) {
   return run_step(t, 0, s, n, md, piece, ctx, e);
+}
+
+static void *pcre_alloc(size_t n, void *ctx) { return (void)ctx, oc_malloc(n); }
+static void pcre_free(void *p, void *ctx) { (void)ctx, free(p); }
+
+pcre2_general_context *tok_pcre_context(void) {
+  return pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
 }

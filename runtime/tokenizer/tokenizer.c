@@ -4,7 +4,8 @@
  * with "<file>: <key>: ..."; nothing is ignored that changes results. The
  * pre-tokenizer is read by pretokenizer.c, encoding is bpe.c's. */
 #include "olmoc/file.h"
-#include "tokenizer_internal.h"
+#include "tokenizer_tables.h"
+#include "utf8.h"
 #include "olmoc/alloc.h"
 
 #include <math.h>
@@ -25,27 +26,6 @@ static size_t pow2_at_least(size_t n) {
 
 static const char *token_text(const rt_tokenizer *t, int32_t id) {
   return t->arena + t->tokens[id].text;
-}
-
-int32_t tok_find_text(const rt_tokenizer *t, const char *text, size_t n) {
-  if (!t->by_text.slots) return -1;
-  uint32_t h = (uint32_t)tok_hash(text, n);
-  for (size_t i = h & t->by_text.mask;; i = (i + 1) & t->by_text.mask) {
-    const struct tok_str_slot *s = &t->by_text.slots[i];
-    if (s->id < 0) return -1;
-    if (s->hash == h && t->tokens[s->id].text_len == n && memcmp(token_text(t, s->id), text, n) == 0)
-      return s->id;
-  }
-}
-
-/* Adds id under its text; the caller has checked that the text is new. */
-static void strmap_put(rt_tokenizer *t, int32_t id) {
-  const tok_token *tk = &t->tokens[id];
-  uint32_t h = (uint32_t)tok_hash(token_text(t, id), tk->text_len);
-  size_t i = h & t->by_text.mask;
-  while (t->by_text.slots[i].id >= 0) i = (i + 1) & t->by_text.mask;
-  t->by_text.slots[i] = (struct tok_str_slot){h, id};
-  t->by_text.count++;
 }
 
 /* ---- arena -------------------------------------------------------------- */
@@ -303,7 +283,7 @@ static int add_token(rt_tokenizer *t, int32_t id, const char *text, const int16_
   if (arena_add(t, text, n, &tk->text) != 0 || arena_add(t, bytes, nb, &tk->bytes) != 0)
     return oc_fail(e, "out of memory");
   tk->text_len = (uint16_t)n, tk->bytes_len = (uint16_t)nb, tk->used = 1;
-  strmap_put(t, id);
+  tok_strmap_put(t, id);
   return 0;
 }
 
@@ -500,13 +480,6 @@ static int parse_root(rt_tokenizer *t, const cJSON *root, oc_error *e) {
   if (tok_parse_pretokenizer(t, is_null(pt) ? NULL : pt, e) != 0) return -1;
   if (tok_mark_self(t) != 0) return oc_fail(e, "out of memory");
   return 0;
-}
-
-static void *pcre_alloc(size_t n, void *ctx) { return (void)ctx, oc_malloc(n); }
-static void pcre_free(void *p, void *ctx) { (void)ctx, free(p); }
-
-pcre2_general_context *tok_pcre_context(void) {
-  return pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
 }
 
 int rt_tokenizer_parse(const char *json, size_t len, const char *source, rt_tokenizer **out,

@@ -13,7 +13,7 @@
  *   u32 n_steps, n x (u32 keep, u32 options, str pattern)
  *
  * Invariant of unpacking: whatever the bytes, the result satisfies the
- * tokenizer's invariants (tokenizer_internal.h) for memory safety: every
+ * tokenizer's invariants (tokenizer_tables.h) for memory safety: every
  * offset inside the arena, every id in range, every hash table with an
  * empty slot (probing ends), or the section is refused. */
 #include <stdlib.h>
@@ -21,7 +21,7 @@
 #include "olmoc/bytes.h"
 #include "olmoc/alloc.h"
 #include "olmoc/aot.h"
-#include "tokenizer_internal.h"
+#include "tokenizer_tables.h"
 
 _Static_assert(sizeof(struct tok_pair_slot) == 16, "pair slots are written as they are");
 _Static_assert(sizeof(struct tok_str_slot) == 8, "text slots are written as they are");

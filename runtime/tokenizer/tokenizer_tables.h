@@ -1,11 +1,12 @@
-/* Shared by the tokenizer files: tokenizer.c (tokenizer.json -> rt_tokenizer),
- * pretokenizer.c (added tokens and regex splits), bpe.c (merging, encode) and
- * detokenizer.c (UTF-8 and decode). Invariant after a successful load: every id
+/* Shared by the tokenizer files, whose calls run one way: tokenizer.c
+ * (tokenizer.json -> rt_tokenizer) and tokenizer_pack.c (packed <-> loaded)
+ * over bpe.c (merging, encode) over pretokenizer.c (added tokens and regex
+ * splits) over hash_maps.c and utf8.c; detokenizer.c (decode) beside them. Invariant after a successful load: every id
  * in [0, size) is unused or has its text and bytes in the arena; every merge's
  * parts and result are vocabulary ids; byte_id[b] is the token of byte b. The
  * tokenizer is read-only from then on: calls may share it across threads. */
-#ifndef OLMOC_RUNTIME_TOKENIZER_INTERNAL_H
-#define OLMOC_RUNTIME_TOKENIZER_INTERNAL_H
+#ifndef OLMOC_RUNTIME_TOKENIZER_TABLES_H
+#define OLMOC_RUNTIME_TOKENIZER_TABLES_H
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -65,6 +66,7 @@ static inline uint64_t tok_mix64(uint64_t k) {
   return k ^ (k >> 33);
 }
 
+/* hash_maps.c */
 int tok_pairmap_init(tok_pairmap *m, size_t expected);
 void tok_pairmap_free(tok_pairmap *m);
 /* Inserts or overwrites (a later merge of the same pair wins, as in the
@@ -132,16 +134,18 @@ struct rt_tokenizer {
   pcre2_general_context *pcre; /* PCRE2 allocates through oc_malloc with it */
 };
 
-/* tokenizer.c: a PCRE2 context that allocates through oc_malloc (t->pcre). */
-pcre2_general_context *tok_pcre_context(void);
-
-/* tokenizer.c: the id of a token by its text (vocabulary key or added
- * content), or -1. */
+/* hash_maps.c: the id of a token by its text (vocabulary key or added
+ * content), or -1; adding id under its text (the caller has checked that the
+ * text is new and by_text has room). */
 int32_t tok_find_text(const rt_tokenizer *t, const char *text, size_t n);
+void tok_strmap_put(rt_tokenizer *t, int32_t id);
 
 /* bpe.c: sets tokens[].self for every vocabulary token and fills words
  * (after the merges); -1 when out of memory. */
 int tok_mark_self(rt_tokenizer *t);
+
+/* pretokenizer.c: a PCRE2 context that allocates through oc_malloc (t->pcre). */
+pcre2_general_context *tok_pcre_context(void);
 
 /* pretokenizer.c: reading the "pre_tokenizer" object (msgs start at the key) */
 struct cJSON;
@@ -164,16 +168,5 @@ typedef int (*tok_text_fn)(void *ctx, const unsigned char *s, size_t n);
 typedef int (*tok_added_fn)(void *ctx, int32_t id);
 int tok_split_added(const tok_trie *tr, const unsigned char *s, size_t n, tok_text_fn text,
                     tok_added_fn token, void *ctx);
-
-/* detokenizer.c: UTF-8 as the reference's lossy decoders read it. At s[0, n),
- * n > 0: returns the length (1-4) of the well-formed character there, or 0 and
- * sets *bad to the length of the maximal ill-formed subpart (one U+FFFD) and
- * *cut to whether it ended only because the input did. */
-size_t tok_utf8_char(const unsigned char *s, size_t n, size_t *bad, bool *cut);
-/* Offset of the first ill-formed byte, or n. */
-size_t tok_utf8_valid(const unsigned char *s, size_t n);
-/* Writes s with every maximal ill-formed subpart replaced by U+FFFD into out
- * (room for 3n bytes); returns its length. */
-size_t tok_utf8_lossy(const unsigned char *s, size_t n, unsigned char *out);
 
 #endif
