@@ -1,5 +1,6 @@
-/* Shared between safetensors.c (files, headers, lookups) and
- * safetensors_index.c (sharded checkpoints): the layout of rt_weights.
+/* Shared by open_checkpoint.c (which files), safetensors.c (files, headers,
+ * lookups) and safetensors_index.c (sharded checkpoints): the layout of
+ * rt_weights.
  * Tensors are stored file by file, each file's in offset order; by_name is
  * the same tensors sorted by name, built once every file is parsed. */
 #ifndef OLMOC_RUNTIME_SAFETENSORS_INTERNAL_H
