@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "olmoc/aot.h"
-#include "session.h"
+#include "olmoc/session.h"
 
 extern const rt_aot_image olmoc_aot_image;
 

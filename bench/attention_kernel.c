@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/roofline.h"
 
@@ -48,7 +49,7 @@ static int run(cg_jit *j, const shape *s, bool bf16, double bandwidth) {
     return 1;
   }
   size_t value = bf16 ? 2 : 4, cache = (size_t)(s->ctx * s->KV * s->D) * value, layer = 2 * cache;
-  unsigned char *kv = rt_huge_alloc(layer * (size_t)s->layers);
+  unsigned char *kv = oc_huge_alloc(layer * (size_t)s->layers);
   float *q = malloc((size_t)(s->T * s->H * s->D) * sizeof *q), *y = malloc((size_t)(s->T * s->H * s->D) * sizeof *y);
   if (!kv || !q || !y) {
     fprintf(stderr, "out of memory for %d layers of %zu bytes of cache\n", s->layers, layer);
@@ -72,7 +73,7 @@ static int run(cg_jit *j, const shape *s, bool bf16, double bandwidth) {
   printf("%s cache: %8.3f ms/layer  %6.1f ns/key  %6.1f GB/s of cache (%.0f%% of the probe)  %6.1f GFLOP/s\n",
          bf16 ? "bf16" : "f32 ", best * 1e3, best * 1e9 / keys, bytes / best / 1e9, 100 * bytes / best / 1e9 / bandwidth,
          4.0 * (double)s->D * keys / best / 1e9); /* q.k and p.v: 2 flops per element each */
-  rt_huge_free(kv, layer * (size_t)s->layers);
+  free(kv);
   free(q);
   free(y);
   return 0;

@@ -6,7 +6,7 @@
  *   bounded by; W sits in MADV_HUGEPAGE memory in enough copies (>= 1 GiB)
  *   that each call reads it from DRAM, not the L3.
  *   M > 1 (GEMM, prefill): GFLOP/s, beside the f32 FMA peak measured in the
- *   same run (runtime/roofline.c).
+ *   same run (bench/probes/roofline.c).
  * Usage: matmul_kernel_bench [N K [sweeps [M [threads]]]] */
 #include <omp.h>
 #include <stdint.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/roofline.h"
 
@@ -59,7 +60,7 @@ static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int swee
   const char *name = dt == IR_BF16 && cg_jit_bf16_compute(j) ? "bf16dot" : ir_dtype_name(dt);
   size_t bytes = cg_packed_bytes(j, dt, N, K);
   int copies = M == 1 ? (int)(FOOTPRINT / (double)bytes) + 1 : 1;
-  unsigned char *w = rt_huge_alloc(bytes * (size_t)copies);
+  unsigned char *w = oc_huge_alloc(bytes * (size_t)copies);
   float *x = malloc((size_t)(M * K) * sizeof *x), *y = malloc((size_t)(M * N) * sizeof *y);
   if (!w || !x || !y) {
     fprintf(stderr, "out of memory for %d copies of a %lldx%lld matrix\n", copies, (long long)N, (long long)K);
@@ -92,7 +93,7 @@ static int run(cg_jit *j, ir_dtype dt, int64_t M, int64_t N, int64_t K, int swee
            name, (long long)M, (long long)N, (long long)K, best * 1e3,
            2.0 * (double)(M * N * K) / best / 1e9, 100 * 2.0 * (double)(M * N * K) / best / 1e9 / peak,
            peak_name, compile * 1e3);
-  rt_huge_free(w, bytes * (size_t)copies);
+  free(w);
   free(x);
   free(y);
   return 0;

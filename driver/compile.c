@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "olmoc/check_weights.h"
 #include "olmoc/driver.h"
 #include "olmoc/output.h"
 
@@ -90,7 +91,7 @@ static int open_model(job *j, oc_error *e) {
                    j->dir, (long long)j->c->ctx, (long long)limit);
   j->ctx = j->c->ctx > 0 ? j->c->ctx : limit;
   /* checked as stored, compiled as asked: rt_pack_weight converts */
-  if (olmo2_build_graph(&j->config, stored, &j->graph, e) || rt_weights_check_graph(j->weights, j->graph, e))
+  if (olmo2_build_graph(&j->config, stored, &j->graph, e) || drv_check_weights(j->weights, j->graph, e))
     return -1;
   if (j->dtype != stored) {
     ir_graph_free(j->graph);

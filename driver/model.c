@@ -6,6 +6,7 @@
  * up to the context's tokens. */
 #include <string.h>
 
+#include "olmoc/check_weights.h"
 #include "olmoc/driver.h"
 
 #ifndef OLMOC_SOURCE_DIR
@@ -80,7 +81,7 @@ int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want
     drv_model_close(m);
     return DRV_UNFIT;
   }
-  if (olmo2_build_graph(&m->config, dtype, &m->graph, e) || rt_weights_check_graph(m->weights, m->graph, e))
+  if (olmo2_build_graph(&m->config, dtype, &m->graph, e) || drv_check_weights(m->weights, m->graph, e))
     goto fail;
   int64_t ctx = c->ctx > 0 ? c->ctx : limit;
   if (make_backend(m, c, ctx, q8, e))

@@ -1,4 +1,4 @@
-/* fuzz_chat: chat templates (runtime/chat.c): reading a tokenizer_config.json
+/* fuzz_chat: chat templates (runtime/generation/chat.c): reading a tokenizer_config.json
  * and rendering a conversation. The input is the tokenizer_config.json, a
  * NUL, one flags byte (bit 0: add the generation prompt), then the
  * conversation as NUL-separated role, content, role, content, ... (at most 32

@@ -1,6 +1,6 @@
 /* fuzz_safetensors: safetensors headers and sharded indexes
- * (runtime/safetensors.c, safetensors_index.c), which read files by path: the
- * input is written into a private temporary directory and opened from there.
+ * (runtime/weights/), which read files by path: the input is written into a
+ * private temporary directory and opened from there.
  * Without the separator SEP the input is model.safetensors; with it, the part
  * before the first SEP is model.safetensors.index.json and the parts after
  * are shards model-1.safetensors, model-2.safetensors, ... (at most 8). An

@@ -1,4 +1,4 @@
-/* fuzz_tokenizer: the tokenizer.json loader and encoding (runtime/tokenizer.c,
+/* fuzz_tokenizer: the tokenizer.json loader and encoding (runtime/tokenizer/),
  * pretokenizer.c, bpe.c, detokenizer.c). The input is a tokenizer.json, a NUL
  * byte, then any bytes of text to encode. Checks: a refused file has a
  * message; with an accepted one, encoding succeeds, every id is a token of

@@ -10,53 +10,6 @@
 #include "interp_internal.h"
 #include "olmoc/alloc.h"
 
-/* bf16 is the upper half of an f32. */
-static float bf16_to_f32(uint16_t h) {
-  uint32_t bits = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-/* IEEE binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits. All values,
- * subnormals included, are exact in f32; ldexp builds them without bit tricks. */
-static float f16_to_f32(uint16_t h) {
-  int sign = h >> 15, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  float v;
-  if (exp == 0)
-    v = ldexpf((float)man, -24); /* zero and subnormals: man * 2^-24 */
-  else if (exp == 31)
-    v = man ? NAN : INFINITY;
-  else
-    v = ldexpf((float)(man | 0x400), exp - 25); /* 1.man * 2^(exp-15) */
-  return sign ? -v : v;
-}
-
-float ir_load_f32(ir_dtype dtype, const void *data, int64_t i) {
-  const unsigned char *p = data; /* memcpy: mmapped checkpoints need not be aligned */
-  switch (dtype) {
-  case IR_F32: {
-    float f;
-    memcpy(&f, p + 4 * i, sizeof f);
-    return f;
-  }
-  case IR_BF16: case IR_F16: {
-    uint16_t h;
-    memcpy(&h, p + 2 * i, sizeof h);
-    return dtype == IR_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
-  }
-  case IR_I32: {
-    int32_t v;
-    memcpy(&v, p + 4 * i, sizeof v);
-    return (float)v;
-  }
-  case IR_I8:
-    return (float)(int8_t)p[i];
-  default:
-    return NAN;
-  }
-}
-
 static float ld(const ir_value *v, int64_t i) { return ir_load_f32(v->t.dtype, v->t.data, i); }
 
 static int32_t ld_i32(const ir_value *v, int64_t i) {

@@ -1,30 +1,10 @@
-/* Dtypes, symbolic dims (c + t*T + p*P) and tensor types: construction,
- * comparison, evaluation for concrete T and P, and their text spelling. */
+/* Symbolic dims (c + t*T + p*P) and tensor types: construction, comparison,
+ * evaluation for concrete T and P, and their text spelling. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "olmoc/ir.h"
-
-static const struct {
-  const char *name;
-  size_t size;
-  bool is_float;
-} dtypes[IR_DTYPE_COUNT] = {
-    [IR_F32] = {"f32", 4, true}, [IR_BF16] = {"bf16", 2, true}, [IR_F16] = {"f16", 2, true},
-    [IR_I32] = {"i32", 4, false}, [IR_I8] = {"i8", 1, false},
-};
-
-const char *ir_dtype_name(ir_dtype t) { return dtypes[t].name; }
-size_t ir_dtype_size(ir_dtype t) { return dtypes[t].size; }
-bool ir_dtype_is_float(ir_dtype t) { return dtypes[t].is_float; }
-
-int ir_dtype_lookup(const char *name) {
-  for (int t = 0; t < IR_DTYPE_COUNT; t++)
-    if (strcmp(dtypes[t].name, name) == 0)
-      return t;
-  return -1;
-}
 
 ir_dim ir_const_dim(int64_t c) { return (ir_dim){c, 0, 0}; }
 bool ir_dim_eq(ir_dim a, ir_dim b) { return a.c == b.c && a.t == b.t && a.p == b.p; }

@@ -36,6 +36,7 @@
 #include "olmoc/olmo2.h"
 #include "olmoc/passes.h"
 #include "olmoc/tokenizer.h"
+#include "olmoc/check_weights.h"
 #include "olmoc/weights.h"
 
 #define BUNDLED "models/olmo2-tiny"
@@ -273,7 +274,7 @@ static int open_weights(void *ctx, text *out, oc_error *e) {
   rt_weights *w = NULL;
   int rc = olmo2_config_load(k->config, &c, e) || olmo2_build_graph(&c, k->dtype, &g, e) ||
            rt_weights_open(k->path, &w, e) ||
-           rt_weights_check_graph(w, g, e);
+           drv_check_weights(w, g, e);
   for (int i = 0; !rc && i < rt_weights_count(w); i++) {
     const rt_tensor *t = rt_weights_at(w, i);
     addf(out, "%s %d %lld %zu\n", t->name, t->rank, (long long)t->dims[0], t->nbytes);
@@ -519,7 +520,7 @@ static int interpret(void *ctx, text *out, oc_error *e) {
   ir_interp *it = NULL;
   pass_result r = {0};
   int rc = olmo2_config_load(TINY, &c, e) || olmo2_build_graph(&c, IR_F32, &g, e) ||
-           rt_weights_open(TINY, &w, e) || rt_weights_check_graph(w, g, e) ||
+           rt_weights_open(TINY, &w, e) || drv_check_weights(w, g, e) ||
            pass_run_pipeline(g, &(pass_options){.level = level, .max_tokens = 8, .max_ctx = 16}, &r, e) ||
            ir_interp_new(g, 16, rt_weights_lookup, w, &it, e) ||
            (r.planned && ir_interp_use_arena(it, r.plan.offset, r.plan.bytes, r.plan.arena_bytes, NULL, e));

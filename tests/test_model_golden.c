@@ -13,6 +13,7 @@
 
 #include "olmoc/interp.h"
 #include "olmoc/olmo2.h"
+#include "olmoc/check_weights.h"
 #include "olmoc/weights.h"
 
 #define TINY "tests/data/tiny"
@@ -36,7 +37,7 @@ static int setup(void **state) {
   check(olmo2_config_load(TINY, &f.config, &e), &e);
   check(olmo2_build_graph(&f.config, IR_F32, &f.graph, &e), &e);
   check(rt_weights_open(TINY, &f.weights, &e), &e);
-  check(rt_weights_check_graph(f.weights, f.graph, &e), &e);
+  check(drv_check_weights(f.weights, f.graph, &e), &e);
   check(rt_weights_open(TINY "/golden.safetensors", &f.golden, &e), &e);
   check(ir_interp_new(f.graph, f.config.max_position_embeddings, rt_weights_lookup, f.weights,
                       &f.interp, &e), &e);

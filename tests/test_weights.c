@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "olmoc/check_weights.h"
 #include "olmoc/weights.h"
 
 static char tmpdir[64];
@@ -561,7 +562,7 @@ static int check(rt_weights *w, int n, const char *const *names, const int64_t (
   for (int i = 0; i < n; i++) ir_weight(g, names[i], f32_type(ranks[i], dims[i]));
   oc_error ge = {{0}};
   if (ir_graph_status(g, &ge) != 0) fail_msg("building the graph: %s", ge.msg);
-  int rc = rt_weights_check_graph(w, g, e);
+  int rc = drv_check_weights(w, g, e);
   ir_graph_free(g);
   return rc;
 }

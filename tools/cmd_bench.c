@@ -133,7 +133,7 @@ static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, 
     }
     ws->mem_bytes += (w->bytes + 4095) / 4096 * 4096;
   }
-  unsigned char *mem = ws->mem = rt_huge_alloc(ws->mem_bytes);
+  unsigned char *mem = ws->mem = oc_huge_alloc(ws->mem_bytes);
   if (!mem)
     return oc_fail(e, "cannot map %.2f GB for the weights", (double)ws->mem_bytes / 1e9);
   for (int k = 0; k < ws->n; k++) {
@@ -162,7 +162,7 @@ static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, 
 }
 
 static void free_weights(bench_weights *ws) {
-  rt_huge_free(ws->mem, ws->mem_bytes);
+  free(ws->mem);
   free(ws->w);
 }
 

@@ -3,8 +3,8 @@
  * wrapped in the model's chat template, and with no prompt on a terminal a
  * multi-turn conversation runs on one KV cache. */
 #include "cli.h"
+#include "olmoc/session.h"
 #include "pipeline_args.h"
-#include "session.h"
 
 static const char usage[] =
     "usage: olmoc run [-m MODEL] [-p PROMPT] [options]\n"

@@ -12,7 +12,7 @@
 #include "olmoc/chat.h"
 #include "olmoc/executor.h"
 #include "olmoc/generate.h"
-#include "olmoc/interp.h"
+#include "olmoc/dtype.h"
 #include "olmoc/pack.h"
 #include "olmoc/sampler.h"
 #include "olmoc/tokenizer.h"
@@ -89,13 +89,6 @@ typedef struct rt_aot_meta {
 
 int rt_aot_meta_pack(const rt_aot_meta *m, rt_pack_writer *w, oc_error *e);
 int rt_aot_meta_unpack(const void *data, size_t n, const char *source, rt_aot_meta *m, oc_error *e);
-
-/* ---- the CPU ----
- * Fails, naming the first missing one, unless this CPU (and the OS, for AVX
- * state) has every feature that `features` ("+avx2,+fma,-sse4a,...", LLVM's
- * spelling) enables and olmoc knows how to test; cpu names the target in
- * the message. */
-int rt_cpu_check(const char *cpu, const char *features, oc_error *e);
 
 /* ---- a compiled model, opened ---- */
 typedef struct rt_aot_options {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "olmoc/clock.h"
 #include "olmoc/error.h"
 #include "olmoc/sampler.h"
 
@@ -54,8 +55,5 @@ typedef struct rt_generation_stats {
  * not fit the context is an error, before any work. */
 int rt_generate(const rt_model *m, rt_sampler *s, const int32_t *prompt, int64_t n_prompt,
                 const rt_generation *g, rt_generation_stats *stats, oc_error *e);
-
-/* Seconds on a monotonic clock, for timing. */
-double rt_seconds(void);
 
 #endif

@@ -6,18 +6,6 @@
 
 #include "olmoc/ir.h"
 
-/* A concrete tensor: row-major, dims[0..rank). Data is not owned. */
-typedef struct ir_tensor {
-  ir_dtype dtype;
-  int rank;
-  int64_t dims[IR_MAX_DIMS];
-  const void *data;
-} ir_tensor;
-
-/* Looks up a named weight; f32, bf16 and f16 are accepted. The data must stay
- * valid for the interpreter's lifetime. */
-typedef int (*ir_weight_fn)(void *ctx, const char *name, ir_tensor *out, oc_error *e);
-
 typedef struct ir_binding {
   const char *name; /* an `input` node's name */
   ir_tensor value;
@@ -58,8 +46,5 @@ int ir_interp_use_arena(ir_interp *it, const int64_t *offsets, const int64_t *by
 int64_t ir_interp_position(const ir_interp *it); /* P */
 /* Forgets cached positions from P on (P <= the current position): 0 starts over. */
 void ir_interp_rewind(ir_interp *it, int64_t P);
-
-/* Element i of data in dtype (f32, bf16, f16, i32, i8) as a float. */
-float ir_load_f32(ir_dtype dtype, const void *data, int64_t i);
 
 #endif

@@ -10,15 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "olmoc/dtype.h"
 #include "olmoc/error.h"
 #include "olmoc/ops.h"
-
-typedef enum ir_dtype { IR_F32, IR_BF16, IR_F16, IR_I32, IR_I8, IR_DTYPE_COUNT } ir_dtype;
-
-const char *ir_dtype_name(ir_dtype t);   /* "f32", ... */
-int ir_dtype_lookup(const char *name);   /* inverse, or -1 */
-size_t ir_dtype_size(ir_dtype t);        /* bytes per element */
-bool ir_dtype_is_float(ir_dtype t);
 
 /* A dimension is linear in the call's symbols: c + t*T + p*P. */
 typedef struct ir_dim {
@@ -26,7 +20,6 @@ typedef struct ir_dim {
   int32_t t, p;
 } ir_dim;
 
-#define IR_MAX_DIMS 4
 #define IR_MAX_INPUTS 4
 
 typedef struct ir_shape {

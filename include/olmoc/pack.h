@@ -19,12 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "olmoc/checksum.h"
 #include "olmoc/error.h"
+#include "olmoc/machine.h"
 
 #define RT_PACK_MAGIC "OLMOCPAK" /* 8 bytes, no NUL */
 /* 3: program steps say how a KV cache is laid out (head-major caches).
  * 2: q8 weights (RT_PACK_Q8) and the program's scratch buffers (recorded by
- * size, allocated at load: runtime/program_file.c). 1 had neither. */
+ * size, allocated at load: runtime/executor/program_file.c). 1 had neither. */
 #define RT_PACK_VERSION 3
 #define RT_PACK_HEADER_BYTES 4096
 #define RT_PACK_ALIGN 64
@@ -72,23 +74,6 @@ typedef struct rt_pack_section {
 _Static_assert(sizeof(rt_pack_header) == RT_PACK_HEADER_BYTES, "the header is one 4 KiB block");
 _Static_assert(sizeof(rt_pack_section) == 128, "table entries are 128 bytes");
 
-/* ---- checksum: FNV-1a 64 in 8 lanes ----
- * Lane i takes the little-endian 64-bit words i, i+8, i+16, ... of each
- * 64-byte block (lane = (lane ^ word) * FNV prime, from the FNV offset
- * basis); the result is FNV-1a over the lanes' bytes, the bytes of the last
- * partial block and the length as 8 bytes. Eight independent multiply chains
- * run at memory speed, where one byte at a time would not. */
-typedef struct rt_checksum {
-  uint64_t lane[8];
-  unsigned char tail[64];
-  size_t n_tail;
-  uint64_t length;
-} rt_checksum;
-
-void rt_checksum_init(rt_checksum *c);
-void rt_checksum_update(rt_checksum *c, const void *data, size_t n);
-uint64_t rt_checksum_final(const rt_checksum *c);
-uint64_t rt_checksum64(const void *data, size_t n);
 
 /* ---- writing ---- */
 
@@ -157,10 +142,6 @@ int rt_pack_create_scratch(const char *dir, uint64_t bytes, rt_pack_writer **out
 int rt_pack_append(const char *pack_path, const char *path, oc_error *e);
 
 /* ---- reading ---- */
-
-/* MemAvailable from /proc/meminfo in bytes (what the kernel could give
- * without swapping), or 0 when unknown. */
-uint64_t rt_memory_available(void);
 
 typedef struct rt_pack rt_pack;
 

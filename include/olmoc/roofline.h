@@ -10,10 +10,6 @@
 
 #include "olmoc/error.h"
 
-/* bytes of anonymous memory with madvise(MADV_HUGEPAGE), or NULL. */
-void *rt_huge_alloc(size_t bytes);
-void rt_huge_free(void *p, size_t bytes);
-
 /* The transparent huge page mode ("always", "madvise", "never", "unknown")
  * and the KiB of this process's anonymous memory on huge pages now. */
 const char *rt_thp_mode(void);

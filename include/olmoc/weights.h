@@ -8,8 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "olmoc/interp.h"
-#include "olmoc/ir.h"
+#include "olmoc/dtype.h"
 
 typedef struct rt_tensor {
   char *name;
@@ -28,16 +27,17 @@ typedef struct rt_weights rt_weights;
 int rt_weights_open(const char *path, rt_weights **out, oc_error *e);
 void rt_weights_close(rt_weights *w);
 
+const char *rt_weights_path(const rt_weights *w); /* as opened, for messages */
 int rt_weights_count(const rt_weights *w);
 const rt_tensor *rt_weights_at(const rt_weights *w, int i);
 const rt_tensor *rt_weights_find(const rt_weights *w, const char *name);
 
+/* The file's spelling of a dtype ("F32", ...), and dims as "[3,4]" into buf. */
+const char *rt_safetensors_dtype_name(ir_dtype t);
+char *rt_dims_str(const int64_t *dims, int rank, char *buf, size_t n);
+
 /* An ir_weight_fn over an rt_weights (ctx): for the interpreter. */
 int rt_weights_lookup(void *w, const char *name, ir_tensor *out, oc_error *e);
-
-/* Every weight node of g is present with its shape and a float dtype; no tensor
- * in the checkpoint is left unused. Messages name the file and the tensor. */
-int rt_weights_check_graph(const rt_weights *w, const ir_graph *g, oc_error *e);
 
 /* Writing safetensors files, streamed: each tensor's bytes are produced by
  * fill() when its turn comes, into one buffer reused for every tensor, so a

@@ -1,0 +1,97 @@
+/* rt_output: files replaced atomically, devices and links written in place.
+ * It lives in base/, below every library, so that the compiler's writers
+ * (pass dumps) share it with the runtime's (checkpoints, packs). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "olmoc/alloc.h"
+#include "olmoc/output.h"
+
+int rt_output_open(rt_output *o, const char *path, oc_error *e) {
+  *o = (rt_output){.f = stdout};
+  if (!path || strcmp(path, "-") == 0)
+    return 0;
+  /* Only a plain file is replaced by renaming. Devices, pipes and symlinks
+   * (/dev/full, a fifo, /dev/stdout) are written in place: a rename would
+   * put a file where the device or link was. */
+  struct stat st;
+  if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (!(o->path = oc_strdup(path)))
+      return oc_fail(e, "%s: out of memory", path);
+    if (!(o->f = fopen(path, "w"))) {
+      int err = errno;
+      rt_output_abandon(o);
+      return oc_fail(e, "%s: cannot open for writing: %s", path, strerror(err));
+    }
+    return 0;
+  }
+  size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
+  o->path = oc_strdup(path);
+  o->tmp = oc_malloc(n);
+  if (!o->path || !o->tmp) {
+    rt_output_abandon(o);
+    return oc_fail(e, "%s: out of memory", path);
+  }
+  snprintf(o->tmp, n, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(o->tmp);
+  /* mkstemp makes the file private; the result should have the usual mode. */
+  mode_t mask = umask(0);
+  umask(mask);
+  if (fd >= 0)
+    fchmod(fd, 0666 & ~mask);
+  o->f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!o->f) {
+    int err = errno;
+    if (fd >= 0)
+      close(fd); /* the temporary exists: abandon removes it */
+    else {
+      free(o->tmp);
+      o->tmp = NULL;
+    }
+    rt_output_abandon(o);
+    return oc_fail(e, "%s: cannot create: %s", path, strerror(err));
+  }
+  return 0;
+}
+
+void rt_output_abandon(rt_output *o) {
+  if (o->f && o->f != stdout)
+    fclose(o->f);
+  if (o->tmp)
+    unlink(o->tmp);
+  free(o->tmp);
+  free(o->path);
+  *o = (rt_output){0};
+}
+
+int rt_output_close(rt_output *o, oc_error *e) {
+  if (!o->tmp) {
+    const char *name = o->path ? o->path : "standard output";
+    int failed = ferror(o->f) | fflush(o->f);
+    int err = errno;
+    if (o->path)
+      failed |= fclose(o->f);
+    if (failed)
+      oc_fail(e, "%s: cannot write: %s", name, strerror(err));
+    free(o->path);
+    *o = (rt_output){0};
+    return failed ? -1 : 0;
+  }
+  int failed = ferror(o->f) | fflush(o->f) | fsync(fileno(o->f));
+  int err = errno;
+  failed |= fclose(o->f);
+  o->f = NULL;
+  if (failed || rename(o->tmp, o->path) != 0) {
+    err = failed ? err : errno;
+    oc_fail(e, "%s: cannot write: %s", o->path, strerror(err));
+    rt_output_abandon(o);
+    return -1;
+  }
+  free(o->tmp);
+  free(o->path);
+  *o = (rt_output){0};
+  return 0;
+}

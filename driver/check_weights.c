@@ -1,0 +1,60 @@
+/* drv_check_weights: does a checkpoint fit a model's graph? Every
+ * weight node must find its tensor with the node's shape and dtype, and no
+ * tensor may be left over. It needs the IR and the weights, so it lives
+ * above both; messages name the file and the tensor. */
+#include <stdlib.h>
+
+#include "olmoc/alloc.h"
+#include "olmoc/check_weights.h"
+
+/* The first problem between one weight node and the checkpoint, or 0. */
+static int check_weight(const rt_weights *w, const ir_node *node, int id, bool *used,
+                        oc_error *e) {
+  if (!node->name) return oc_fail(e, "weight node %%%d has no name", id);
+  const ir_shape *s = &node->type.shape;
+  int64_t want[IR_MAX_DIMS] = {0};
+  if (s->rank < 0 || s->rank > IR_MAX_DIMS)
+    return oc_fail(e, "weight '%s' has rank %d in the graph", node->name, s->rank);
+  for (int i = 0; i < s->rank; i++) {
+    if (!ir_dim_is_const(s->dim[i]))
+      return oc_fail(e, "weight '%s' has a symbolic dim in the graph (dim %d)", node->name, i);
+    want[i] = ir_dim_eval(s->dim[i], 0, 0);
+  }
+  char wants[128], has[128];
+  rt_dims_str(want, s->rank, wants, sizeof wants);
+  const rt_tensor *t = rt_weights_find(w, node->name);
+  if (!t)
+    return oc_fail(e, "%s: tensor '%s' is missing (the model needs it, shape %s)",
+                   rt_weights_path(w), node->name, wants);
+  for (int i = 0; i < rt_weights_count(w); i++)
+    if (rt_weights_at(w, i) == t)
+      used[i] = true;
+  if (!ir_dtype_is_float(t->dtype))
+    return oc_fail(e, "%s: tensor '%s' is %s; the model needs a float tensor (F32, BF16 or F16)",
+                   t->file, t->name, rt_safetensors_dtype_name(t->dtype));
+  bool same = t->rank == s->rank;
+  for (int i = 0; same && i < s->rank; i++) same = t->dims[i] == want[i];
+  if (!same)
+    return oc_fail(e, "%s: tensor '%s' has shape %s but the model needs %s", t->file, t->name,
+                   rt_dims_str(t->dims, t->rank, has, sizeof has), wants);
+  /* The graph says what its kernels read; a bf16 checkpoint needs a bf16 graph. */
+  if (t->dtype != node->type.dtype)
+    return oc_fail(e, "%s: tensor '%s' is %s but the graph reads it as %s", t->file, t->name,
+                   rt_safetensors_dtype_name(t->dtype), ir_dtype_name(node->type.dtype));
+  return 0;
+}
+
+int drv_check_weights(const rt_weights *w, const ir_graph *g, oc_error *e) {
+  int n = rt_weights_count(w);
+  bool *used = oc_calloc((size_t)n + 1, sizeof *used);
+  if (!used) return oc_fail(e, "%s: out of memory", rt_weights_path(w));
+  int rc = 0;
+  for (int id = 0; id < g->n && !rc; id++)
+    if (g->nodes[id].op == IR_WEIGHT) rc = check_weight(w, &g->nodes[id], id, used, e);
+  for (int i = 0; i < n && !rc; i++)
+    if (!used[i])
+      rc = oc_fail(e, "unexpected tensor '%s' in %s (no weight of the model uses it)",
+                   rt_weights_at(w, i)->name, rt_weights_at(w, i)->file);
+  free(used);
+  return rc;
+}

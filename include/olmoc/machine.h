@@ -1,0 +1,21 @@
+/* What the machine running this process offers: memory the kernel could
+ * give now, and the CPU features compiled kernels need. Both are read fresh
+ * at every call (/proc/meminfo, cpuid), never cached. */
+#ifndef OLMOC_MACHINE_H
+#define OLMOC_MACHINE_H
+
+#include <stdint.h>
+
+#include "olmoc/error.h"
+
+/* MemAvailable from /proc/meminfo in bytes (what the kernel could give
+ * without swapping), or 0 when unknown. */
+uint64_t rt_memory_available(void);
+
+/* Fails, naming the first missing one, unless this CPU (and the OS, for AVX
+ * state) has every feature that `features` ("+avx2,+fma,-sse4a,...", LLVM's
+ * spelling) enables and olmoc knows how to test; cpu names the target in
+ * the message. */
+int rt_cpu_check(const char *cpu, const char *features, oc_error *e);
+
+#endif
