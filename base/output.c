@@ -1,6 +1,8 @@
-/* rt_output: files replaced atomically, devices and links written in place.
- * It lives in base/, below every library, so that the compiler's writers
- * (pass dumps) share it with the runtime's (checkpoints, packs). */
+/* rt_output: files replaced atomically, devices and links written in place,
+ * into directories made on the way as `mkdir -p` makes them. It lives in
+ * base/, below every library, so that the compiler's writers (pass dumps,
+ * IR dumps, compiled binaries) share it with the runtime's (checkpoints,
+ * packs). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +12,42 @@
 #include "olmoc/alloc.h"
 #include "olmoc/output.h"
 
+/* Makes every missing directory of the first n bytes of path, one mkdir a
+ * level: each is atomic, and one that appears meanwhile (EEXIST) is as good
+ * as made. Returns 0 or the errno that stopped it. */
+static int make_dirs(const char *path, size_t n) {
+  char dir[4096];
+  if (n >= sizeof dir)
+    return ENAMETOOLONG;
+  for (size_t i = 1; i <= n; i++) {
+    if (i < n && path[i] != '/')
+      continue;
+    memcpy(dir, path, i);
+    dir[i] = '\0';
+    struct stat st;
+    if (mkdir(dir, 0777) && errno != EEXIST)
+      return errno;
+    if (stat(dir, &st))
+      return errno;
+    if (!S_ISDIR(st.st_mode))
+      return ENOTDIR;
+  }
+  return 0;
+}
+
+int rt_output_make_dir(const char *dir, oc_error *e) {
+  int err = make_dirs(dir, strlen(dir));
+  return err ? oc_fail(e, "%s: cannot create the directory: %s", dir, strerror(err)) : 0;
+}
+
 int rt_output_open(rt_output *o, const char *path, oc_error *e) {
   *o = (rt_output){.f = stdout};
   if (!path || strcmp(path, "-") == 0)
     return 0;
+  const char *slash = strrchr(path, '/');
+  int err = slash && slash > path ? make_dirs(path, (size_t)(slash - path)) : 0;
+  if (err)
+    return oc_fail(e, "%s: cannot create: %s", path, strerror(err));
   /* Only a plain file is replaced by renaming. Devices, pipes and symlinks
    * (/dev/full, a fifo, /dev/stdout) are written in place: a rename would
    * put a file where the device or link was. */

@@ -4,7 +4,7 @@
  * (a file size limit) each end in a message naming the file and the cause
  * and a non-zero exit, leave no partial or temporary file, and leave a file
  * that was there before as it was. Devices are written in place, never
- * replaced. */
+ * replaced. Missing directories on the way are made. */
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -169,11 +169,36 @@ static void test_write_cut_short(void **state) {
   assert_int_equal(system(path), 0);
 }
 
+/* Directories an output needs are made on the way, as `mkdir -p` makes them,
+ * by every writer: a file, a dump directory, a compiled library. */
+static void test_directories_made(void **state) {
+  (void)state;
+  static const struct {
+    const char *args, *made;
+  } writers[] = {
+      {"ir -m models/olmo2-1b -o DIR/a/b/g.ir", "DIR/a/b/g.ir"},
+      {"logits -m tests/data/tiny --ids 1,2 -o DIR/c/l.npy", "DIR/c/l.npy"},
+      {"ir tests/data/ir/rmsnorm.ir --passes=dce --print-after-all --dump-dir DIR/d/e", "DIR/d/e/01-dce.ir"},
+      {"run -p Hi -n 1 --temp 0 --emit-llvm DIR/f/g", "DIR/f/g/cg_gather_bf16_d256.ll"},
+      {"checkpoint -m tests/data/tiny -o DIR/h/ckpt", "DIR/h/ckpt/config.json"},
+      {"compile -m models/olmo2-tiny --emit lib -o DIR/m/tiny", "DIR/m/libtiny.so"},
+  };
+  char dir[256], args[1024], made[1024];
+  snprintf(dir, sizeof dir, "%s/made", tmpdir);
+  for (size_t i = 0; i < sizeof writers / sizeof *writers; i++) {
+    assert_int_equal(olmoc(fill_in(writers[i].args, dir, "", args)), 0);
+    assert_true(exists(fill_in(writers[i].made, dir, "", made)));
+  }
+  snprintf(args, sizeof args, "rm -r %s", dir);
+  assert_int_equal(system(args), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_disk_full),
       cmocka_unit_test(test_unwritable_directory),
       cmocka_unit_test(test_write_cut_short),
+      cmocka_unit_test(test_directories_made),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -150,9 +150,9 @@ static int checkpoint(const char *model, const char *dir, long shards, const cha
   ir_graph *g = NULL;
   if (olmo2_config_load(model, &c, e) || olmo2_build_graph(&c, IR_F32, &g, e))
     return -1;
-  if (mkdir(dir, 0777) && errno != EEXIST) {
+  if (rt_output_make_dir(dir, e)) {
     ir_graph_free(g);
-    return oc_fail(e, "%s: cannot create the directory: %s", dir, strerror(errno));
+    return -1;
   }
   rt_tensor_spec *specs = malloc((size_t)g->n * sizeof *specs);
   int n = 0;
