@@ -45,8 +45,12 @@ static int no_chat_template(void *ctx, rt_chat_template *t, oc_error *e) {
 }
 
 static int run(const options *o, const char *self, oc_error *e) {
+  int cores = rt_default_threads(); /* more only wait on each other at every barrier */
+  if (o->threads > cores)
+    fprintf(stderr, "%s: warning: -t %ld: this machine runs %d threads at once; using %d\n", self, o->threads,
+            cores, cores);
   rt_aot_options ao = {.binary = self, .weights = o->weights, .load = o->mmap ? RT_PACK_MMAP : RT_PACK_READ,
-                       .ctx = o->ctx, .threads = (int)o->threads};
+                       .ctx = o->ctx, .threads = o->threads > cores ? cores : (int)o->threads};
   rt_aot_model *m;
   if (rt_aot_open(&olmoc_aot_image, &ao, &m, e))
     return -1;
@@ -82,8 +86,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (parsed < 0) {
-    fprintf(stderr, "%s: %s\n", name, e.msg);
-    fprintf(stderr, usage, name, olmoc_aot_image.cpu);
+    cli_usage_error(name, e.msg);
     return 2;
   }
   if (run(&o, self, &e)) {

@@ -88,13 +88,21 @@ int cli_parse(int argc, char **argv, const cli_option *opts, const char **positi
   return 0;
 }
 
+/* The message and where the options are, not the whole help: a 30-line
+ * usage pushes the one line that matters off the screen. */
+void cli_usage_error(const char *program, const char *msg) {
+  fprintf(stderr, "%s: %s\nsee `%s --help` for the options\n", program, msg, program);
+}
+
 int cli_exit(const char *command, const char *usage, int parsed, int failed, const oc_error *e) {
   if (parsed == 1) {
     fputs(usage, stdout);
     return 0;
   }
   if (parsed < 0) {
-    fprintf(stderr, "olmoc %s: %s\n%s", command, e->msg, usage);
+    char program[64];
+    snprintf(program, sizeof program, "olmoc %s", command);
+    cli_usage_error(program, e->msg);
     return 2;
   }
   if (failed) {

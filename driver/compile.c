@@ -76,7 +76,7 @@ typedef struct job {
 
 /* Checkpoint, tokenizer, graph in the weights' dtype, the passes. */
 static int open_model(job *j, oc_error *e) {
-  if (olmo2_config_load(j->dir, &j->config, e) || rt_tokenizer_load(j->dir, &j->tokenizer, e) ||
+  if (drv_checkpoint_dir(j->dir, e) || olmo2_config_load(j->dir, &j->config, e) || rt_tokenizer_load(j->dir, &j->tokenizer, e) ||
       rt_weights_open(j->dir, &j->weights, e))
     return -1;
   const rt_tensor *embed = rt_weights_find(j->weights, "model.embed_tokens.weight");

@@ -4,7 +4,9 @@
  * weights in the checkpoint's own dtype, so a bf16 checkpoint stays bf16 in
  * memory. Either backend is sized so that any call fits: a whole prompt of
  * up to the context's tokens. */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "olmoc/check_weights.h"
 #include "olmoc/driver.h"
@@ -64,9 +66,25 @@ static int make_backend(drv_model *m, const drv_config *c, int64_t ctx, bool q8,
   return rc ? -1 : 0;
 }
 
+int drv_checkpoint_dir(const char *dir, oc_error *e) {
+  struct stat st;
+  if (stat(dir, &st))
+    return oc_fail(e, "%s: cannot open the checkpoint directory: %s", dir, strerror(errno));
+  if (S_ISDIR(st.st_mode))
+    return 0;
+  const char *slash = strrchr(dir, '/');
+  if (!slash)
+    return oc_fail(e, "%s: a checkpoint is a directory (config.json, tokenizer.json and the weights): "
+                      "give -m with the directory it is in", dir);
+  return oc_fail(e, "%s: a checkpoint is a directory (config.json, tokenizer.json and the weights): give -m %.*s",
+                 dir, slash == dir ? 1 : (int)(slash - dir), dir);
+}
+
 int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want_tokenizer, oc_error *e) {
   double t0 = rt_seconds();
   *m = (drv_model){.dir = dir, .threads = c->threads};
+  if (drv_checkpoint_dir(dir, e))
+    return -1;
   if (olmo2_config_load(dir, &m->config, e) || (want_tokenizer && rt_tokenizer_load(dir, &m->tokenizer, e)) ||
       rt_weights_open(dir, &m->weights, e))
     goto fail;

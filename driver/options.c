@@ -2,6 +2,7 @@
  * gets one message, the same whichever command (or API call) made it, naming
  * the option, the value found and what was expected. After drv_configure the
  * rest of the pipeline trusts the config. */
+#include <stdio.h>
 #include <string.h>
 
 #include "olmoc/driver.h"
@@ -46,7 +47,23 @@ static int jit_only(const drv_request *r, const drv_config *c, oc_error *e) {
     return oc_fail(e, "--kv-cache bf16 is the JIT's cache layout: add --backend jit");
   if (c->bf16_compute)
     return oc_fail(e, "--compute bf16 runs on the JIT's vdpbf16ps kernels: add --backend jit");
+  if (r->threads > 1)
+    return oc_fail(e, "-t %ld: the interpreter runs on one thread (-t sets the JIT's): add --backend jit",
+                   r->threads);
   return 0;
+}
+
+/* More threads than the processors this process may use only wait on each
+ * other at every barrier (2 cores and -t 1000 ran 1,400x slower): use the
+ * processors, and say so. */
+static void fit_threads(const drv_request *r, drv_config *c) {
+  int cores = rt_default_threads();
+  c->threads = r->threads > 0 ? (int)r->threads : cores;
+  if (c->backend != DRV_JIT || c->threads <= cores)
+    return;
+  c->threads = cores;
+  snprintf(c->notice, sizeof c->notice, "-t %ld: this machine runs %d threads at once; using %d", r->threads,
+           cores, cores);
 }
 
 int drv_configure(const drv_request *r, drv_backend backend, drv_config *c, oc_error *e) {
@@ -65,10 +82,10 @@ int drv_configure(const drv_request *r, drv_backend backend, drv_config *c, oc_e
   }
   if (r->threads < 0 || r->ctx < 0)
     return oc_fail(e, "threads (%ld) and context (%ld) must not be negative", r->threads, r->ctx);
-  c->threads = r->threads > 0 ? (int)r->threads : rt_default_threads();
   if (weights_named(r->dtype, &c->weights, e) || f32_or_bf16("--compute", r->compute, &c->bf16_compute, e) ||
       f32_or_bf16("--kv-cache", r->kv_cache, &c->kv_bf16, e))
     return -1;
+  fit_threads(r, c);
   if (c->backend == DRV_INTERP)
     return jit_only(r, c, e);
   if (strcmp(c->target, "native") && strcmp(c->target, "avx2"))

@@ -248,6 +248,44 @@ static void test_interrupt(void **state) {
   free(status), free(log), free(text), free(full);
 }
 
+/* The mistakes people make every day: each gets its one line and the exit
+ * code of its kind, never the whole help. */
+static void test_everyday_mistakes(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("version --frob"), 2);
+  assert_string_equal(out, "olmoc version: unknown option '--frob'\nsee `olmoc version --help` for the options\n");
+  assert_int_equal(olmoc("run --frob"), 2);
+  assert_string_equal(out, "olmoc run: unknown option '--frob'\nsee `olmoc run --help` for the options\n");
+  assert_int_equal(olmoc("ir -m"), 2);
+  assert_string_equal(out, "olmoc ir: option '-m' needs a value\nsee `olmoc ir --help` for the options\n");
+  assert_int_equal(olmoc("frobnicate"), 2);
+  assert_string_equal(out, "olmoc: unknown command 'frobnicate'\nsee `olmoc --help` for the commands\n");
+  assert_int_equal(olmoc("version"), 0);
+  expect_output("olmoc 0.1 (LLVM 19");
+
+  assert_int_equal(olmoc("run -m models/olmo2-tiny/config.json -p hi"), 1);
+  expect_output("models/olmo2-tiny/config.json: a checkpoint is a directory (config.json, tokenizer.json and "
+                "the weights): give -m models/olmo2-tiny");
+  assert_int_equal(olmoc("compile -m models/olmo2-tiny/model.safetensors -o /dev/null/x"), 1);
+  expect_output("give -m models/olmo2-tiny");
+  assert_int_equal(olmoc("logits -m /nonexistent/model --ids 1 -o /dev/null"), 1);
+  expect_output("/nonexistent/model: cannot open the checkpoint directory: No such file or directory");
+
+  /* the interpreter has one thread: asking for more is refused, not ignored */
+  assert_int_equal(olmoc("run -t 2 --backend interp -p hi -n 1"), 1);
+  expect_output("-t 2: the interpreter runs on one thread (-t sets the JIT's): add --backend jit");
+  /* more threads than processors: the processors, and a warning saying so */
+  char args[256], warning[256];
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  assert_int_equal(olmoc("run -t 1000 -p hi -n 1 --temp 0"), 0);
+  snprintf(warning, sizeof warning, "olmoc run: warning: -t 1000: this machine runs %ld threads at once; using %ld",
+           cores, cores);
+  expect_output(warning);
+  snprintf(args, sizeof args, "run -t %ld -p hi -n 1 --temp 0", cores);
+  assert_int_equal(olmoc(args), 0);
+  assert_null(strstr(out, "warning"));
+}
+
 static void test_bad_commands(void **state) {
   (void)state;
   assert_int_equal(olmoc("tokenize -m tests/data/tiny x"), 1);
@@ -277,6 +315,7 @@ int main(void) {
       cmocka_unit_test(test_published_layout),
       cmocka_unit_test(test_interrupt),
       cmocka_unit_test(test_bad_commands),
+      cmocka_unit_test(test_everyday_mistakes),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -112,7 +112,14 @@ static void test_exe_matches_run(void **state) {
   must(sh("rm %s/scratch/renamed", tmpdir));
   /* run's options, and its errors */
   assert_int_equal(sh("%s/tiny --bogus", dir), 2);
-  expect_stderr("tiny: unknown option '--bogus'");
+  expect_stderr("tiny: unknown option '--bogus'\nsee `");
+  expect_stderr("tiny --help` for the options\n");
+  if (strstr(stderr_text, "usage:"))
+    fail_msg("a usage error prints the whole help:\n%s", stderr_text);
+  /* more threads than processors: the processors, and a warning */
+  must(sh("%s/tiny " PROMPT " -t 1000", dir));
+  assert_string_equal(stdout_text, reference);
+  expect_stderr("warning: -t 1000: this machine runs ");
   must(sh("%s/tiny --help", dir));
   if (!strstr(stdout_text, "--mmap") || !strstr(stdout_text, "--chat"))
     fail_msg("help lacks options:\n%s", stdout_text);

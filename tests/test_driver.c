@@ -34,17 +34,24 @@ static void test_defaults(void **state) {
   assert_false(c.bf16_compute);
   assert_false(c.kv_bf16);
   assert_int_equal(c.ctx, 0);
-  c = configure((drv_request){.backend = "jit", .o0 = true, .threads = 3, .dtype = "q8", .compute = "bf16",
+  c = configure((drv_request){.backend = "jit", .o0 = true, .threads = 1, .dtype = "q8", .compute = "bf16",
                               .kv_cache = "bf16", .target = "avx2", .ctx = 64},
                 DRV_INTERP);
   assert_int_equal(c.backend, DRV_JIT);
   assert_int_equal(c.level, 0);
-  assert_int_equal(c.threads, 3);
+  assert_int_equal(c.threads, 1);
+  assert_string_equal(c.notice, "");
   assert_int_equal(c.weights, DRV_Q8);
   assert_true(c.bf16_compute && c.kv_bf16);
   assert_string_equal(c.target, "avx2");
   assert_int_equal(c.ctx, 64);
   assert_int_equal(configure((drv_request){.backend = "interp"}, DRV_JIT).backend, DRV_INTERP);
+  /* more threads than processors: the processors, with a notice saying so */
+  c = configure((drv_request){.threads = 1000}, DRV_JIT);
+  assert_int_equal(c.threads, rt_default_threads());
+  char notice[192];
+  snprintf(notice, sizeof notice, "-t 1000: this machine runs %d threads at once; using %d", c.threads, c.threads);
+  assert_string_equal(c.notice, notice);
   assert_int_equal(configure((drv_request){.o1 = true}, DRV_OBJECT).level, 1);
 }
 

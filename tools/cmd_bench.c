@@ -13,7 +13,7 @@
 
 #include "bench_profile.h"
 #include "cli.h"
-#include "olmoc/driver.h"
+#include "pipeline_args.h"
 #include "olmoc/alloc.h"
 #include "olmoc/codegen.h"
 #include "olmoc/generate.h"
@@ -497,7 +497,7 @@ int cmd_bench(int argc, char **argv) {
   if (!parsed && !model)
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed) /* usage errors, before minutes of probing */
-    parsed = drv_configure(&r, DRV_JIT, &c, &e);
+    parsed = cli_configure("bench", &r, DRV_JIT, &c, &e);
   return cli_exit("bench", usage, parsed, !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, &e),
                   &e);
 }

@@ -192,7 +192,7 @@ int cmd_ir(int argc, char **argv) {
     return 0;
   }
   if (parsed < 0) {
-    fprintf(stderr, "olmoc ir: %s\n%s", e.msg, usage);
+    cli_usage_error("olmoc ir", e.msg);
     return 2;
   }
   olmo2_config c;

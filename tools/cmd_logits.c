@@ -42,7 +42,7 @@ static int logits(const char *dir, const drv_request *pipeline, const char *prom
                   const char *ids_text, const char *out_path, oc_error *e) {
   drv_config c;
   drv_model m;
-  if (drv_configure(pipeline, DRV_INTERP, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
+  if (cli_configure("logits", pipeline, DRV_INTERP, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
     return -1;
   int32_t *ids = NULL;
   size_t n = 0;

@@ -42,7 +42,7 @@ static int perplexity(const char *dir, const drv_request *pipeline, const char *
   int32_t *ids = NULL;
   size_t len, n;
   int rc = -1;
-  if (drv_configure(pipeline, DRV_INTERP, &c, e) || cli_read_file(file, &text, &len, e) ||
+  if (cli_configure("perplexity", pipeline, DRV_INTERP, &c, e) || cli_read_file(file, &text, &len, e) ||
       drv_model_open(&m, dir, &c, true, e)) {
     free(text);
     return -1;

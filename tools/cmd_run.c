@@ -36,7 +36,7 @@ static int run(const run_options *o, oc_error *e) {
   const char *dir = o->model ? o->model : drv_default_model();
   drv_config c;
   drv_model m;
-  if (drv_configure(&o->pipeline, DRV_JIT, &c, e) || drv_model_open(&m, dir, &c, true, e))
+  if (cli_configure("run", &o->pipeline, DRV_JIT, &c, e) || drv_model_open(&m, dir, &c, true, e))
     return -1;
   cli_generator g = {.model = &m.model, .tokenizer = m.tokenizer, .eos = m.eos, .n_eos = m.config.n_eos,
                      .defaults = rt_sampling_default(), .chat_template = model_chat_template,

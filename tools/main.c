@@ -6,14 +6,21 @@
 #include "cli.h"
 #include "olmoc/codegen.h"
 
-static int cmd_version(int argc, char **argv) {
-  (void)argc, (void)argv;
+static int print_version(void) {
   cg_host h;
   cg_host_detect(&h);
   printf("olmoc 0.1 (LLVM %s)\nhost cpu: %s%s%s%s%s%s\n", h.llvm_version, h.cpu,
          h.avx2 ? " avx2" : "", h.fma ? " fma" : "", h.avx512f ? " avx512f" : "",
          h.avx512bf16 ? " avx512bf16" : "", h.avx512vnni ? " avx512vnni" : "");
   return 0;
+}
+
+static int cmd_version(int argc, char **argv) {
+  static const char usage[] = "usage: olmoc version\n\nPrints olmoc's version, its LLVM's and the host CPU's features.\n";
+  const cli_option none[] = {{0}};
+  oc_error e = {{0}};
+  int parsed = cli_parse(argc, argv, none, NULL, &e);
+  return cli_exit("version", usage, parsed, !parsed && print_version(), &e);
 }
 
 static const struct {
@@ -63,7 +70,6 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (!strcmp(argv[1], commands[i].name))
       return close_stdout(commands[i].run(argc - 1, argv + 1));
-  fprintf(stderr, "olmoc: unknown command '%s'\n", argv[1]);
-  usage(stderr);
+  fprintf(stderr, "olmoc: unknown command '%s'\nsee `olmoc --help` for the commands\n", argv[1]);
   return 2;
 }

@@ -34,4 +34,8 @@
       CLI_OPT_STRING(NULL, "--pack-weights", &(p)->pack_weights),                                 \
       CLI_OPT_STRING(NULL, "--compute", &(p)->compute), CLI_OPT_STRING(NULL, "--kv-cache", &(p)->kv_cache)
 
+/* drv_configure, with its notice (a request it changed) printed as a
+ * warning of `olmoc command`. */
+int cli_configure(const char *command, const drv_request *r, drv_backend backend, drv_config *c, oc_error *e);
+
 #endif

@@ -29,9 +29,13 @@ typedef struct cli_option {
  * help was asked for, 0 when parsed, -1 with a message. */
 int cli_parse(int argc, char **argv, const cli_option *opts, const char **positional, oc_error *e);
 
+/* A usage error of program ("olmoc run", "./model"): the message and one
+ * line saying where the options are, on stderr. */
+void cli_usage_error(const char *program, const char *msg);
+
 /* The exit code of a command, after printing what it must: the usage for
- * help (0) or a usage error (2, after the message), the message of a
- * failure (1). parsed is cli_parse's result, failed the command's. */
+ * help (0), a usage error (2, cli_usage_error), the message of a failure
+ * (1). parsed is cli_parse's result, failed the command's. */
 int cli_exit(const char *command, const char *usage, int parsed, int failed, const oc_error *e);
 
 /* Parses a decimal integer in [min, max] for option `opt`. */

@@ -55,6 +55,7 @@ typedef struct drv_config {
   const char *pack_weights; /* NULL ("auto"), "memory" or "file" */
   bool bf16_compute, kv_bf16;
   int64_t ctx;              /* 0: the model's context */
+  char notice[192];         /* what was changed from the request, and why; "" when nothing */
 } drv_config;
 
 /* Validates r for `backend` (r->backend, when given, picks DRV_JIT or
@@ -99,6 +100,10 @@ typedef struct drv_model {
   rt_model model;
   double load_seconds;
 } drv_model;
+
+/* dir is a directory, as a checkpoint is; a file (config.json, a
+ * .safetensors) gets a message naming the directory to give instead. */
+int drv_checkpoint_dir(const char *dir, oc_error *e);
 
 /* Opens the checkpoint in dir for DRV_INTERP or DRV_JIT with a KV cache of
  * c->ctx positions (0: the model's); want_tokenizer: also dir/tokenizer.json.
