@@ -125,6 +125,7 @@ static int build(job *j, oc_error *e) {
       (j->c->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->c->emit_llvm, e)))
     return -1;
   cg_jit_set_q8(j->jit, j->q8);
+  cg_jit_set_progress(j->jit, j->c->progress);
   rt_pack_dtype dtype = j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
   rt_pack_target t = {j->target.cpu, j->target.features, build_id, dtype};
   if (rt_pack_create(j->out.pack, &t, &j->pack, e) ||

@@ -1,6 +1,13 @@
 /* Progress (olmoc/progress.h): the bar's lines, pinned character for
  * character on a fake clock in both modes (when a step draws, how often,
- * its counts, rate and note). */
+ * its counts, rate and note); then the olmoc command's steps through a pipe
+ * (plain lines, none for a step within the delay, none with -q) and on a
+ * pseudo-terminal (the bar redrawn with a carriage return).
+ * $OLMOC_PROGRESS_DELAY makes every step "long" (0) or short (1000). */
+#include <errno.h>
+#include <pty.h>
+#include <sys/wait.h>
+
 #include "cli_harness.h"
 #include "olmoc/progress.h"
 
@@ -155,6 +162,79 @@ static void test_silent_and_environment(void **state) {
   unsetenv("OLMOC_PROGRESS_DELAY");
 }
 
+/* ---- the olmoc command ---- */
+
+/* The last line of `out` that starts with prefix, or fails. */
+static const char *last_line(const char *prefix) {
+  const char *last = NULL;
+  for (const char *at = out; (at = strstr(at, prefix)); at++)
+    if (at == out || at[-1] == '\n' || at[-1] == '\r')
+      last = at;
+  if (!last)
+    fail_msg("no line starting \"%s\" in:\n%.3000s", prefix, out);
+  return last;
+}
+
+/* Through a pipe, every step long: plain lines, the last of each step with
+ * all its units done; no carriage return. */
+static void test_pipe_lines(void **state) {
+  (void)state;
+  assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", "run -p Hi -n 2 --temp 0"), 0);
+  expect_output("packing weights [1/29 tensors] "); /* 4 layers of 7 matrices, and lm_head */
+  assert_true(!strncmp(last_line("packing weights ["), "packing weights [29/29 tensors] ", 32));
+  const char *compiled = last_line("compiling kernels [");
+  int done, total;
+  assert_int_equal(sscanf(compiled, "compiling kernels [%d/%d kernels]", &done, &total), 2);
+  assert_true(total > 0 && done == total);
+  assert_null(strchr(out, '\r'));
+  expect_output("generation: 2 tokens"); /* the timings, as always */
+  /* quick steps print nothing; neither does -q or --quiet */
+  const char *quiet[][2] = {{"OLMOC_PROGRESS_DELAY=1000", ""}, {"OLMOC_PROGRESS_DELAY=0", "-q"},
+                            {"OLMOC_PROGRESS_DELAY=0", "--quiet"}};
+  for (size_t i = 0; i < sizeof quiet / sizeof *quiet; i++) {
+    char args[256];
+    snprintf(args, sizeof args, "run -p Hi -n 2 --temp 0 %s", quiet[i][1]);
+    assert_int_equal(olmoc_after(quiet[i][0], args), 0);
+    assert_null(strstr(out, "packing weights"));
+    assert_null(strstr(out, "compiling kernels"));
+    expect_output("generation: 2 tokens");
+  }
+}
+
+/* On a pseudo-terminal the bar is redrawn in place: a carriage return
+ * before each drawing, the line cleared after it, a newline at the end. */
+static void test_terminal(void **state) {
+  (void)state;
+  int master;
+  pid_t pid = forkpty(&master, NULL, NULL, NULL);
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    setenv("OLMOC_PROGRESS_DELAY", "0", 1);
+    execl(OLMOC_BUILD_DIR "/olmoc", "olmoc", "run", "-p", "Hi", "-n", "2", "--temp", "0", (char *)NULL);
+    _exit(127);
+  }
+  size_t n = 0;
+  for (;;) {
+    ssize_t k = read(master, out + n, sizeof out - 1 - n);
+    if (k > 0)
+      n += (size_t)k;
+    else if (k < 0 && errno == EINTR)
+      continue;
+    else
+      break; /* EIO: the child closed the terminal */
+  }
+  out[n] = '\0';
+  close(master);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  expect_output("\rpacking weights [");
+  expect_output("\rpacking weights [####################] 29/29 tensors, ");
+  expect_output("\rcompiling kernels [");
+  expect_output("\033[K\r\n"); /* a step's last drawing ends its line (the terminal adds \r) */
+  expect_output("generation: 2 tokens");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plain_lines),
@@ -162,6 +242,8 @@ int main(void) {
       cmocka_unit_test(test_terminal_bar),
       cmocka_unit_test(test_note_and_rate),
       cmocka_unit_test(test_silent_and_environment),
+      cmocka_unit_test(test_pipe_lines),
+      cmocka_unit_test(test_terminal),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

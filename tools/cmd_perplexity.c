@@ -34,8 +34,10 @@ static double nll(const float *logits, int32_t vocab, int32_t target) {
   return log(sum) + max - (double)logits[target];
 }
 
-static int perplexity(const char *dir, const drv_request *pipeline, const char *file, long max_tokens,
+static int perplexity(const char *dir, drv_request *pipeline, bool quiet, const char *file, long max_tokens,
                       oc_error *e) {
+  oc_progress_bar bar;
+  pipeline->progress = oc_progress_stderr(&bar, quiet);
   drv_config c;
   drv_model m;
   char *text = NULL;
@@ -89,8 +91,10 @@ int cmd_perplexity(int argc, char **argv) {
   const char *dir = drv_default_model(), *file = NULL;
   long max_tokens = 0;
   drv_request pipeline = {0};
+  bool quiet = false;
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&pipeline),
+      CLI_OPT_FLAG("-q", "--quiet", &quiet),
       CLI_OPT_STRING("-m", "--model", &dir),
       CLI_OPT_STRING("-f", "--file", &file),
       CLI_OPT_INT(NULL, "--ctx", &pipeline.ctx, 2, 1 << 24, NULL),
@@ -101,5 +105,5 @@ int cmd_perplexity(int argc, char **argv) {
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !file)
     parsed = oc_fail(&e, "-f FILE is required");
-  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, &pipeline, file, max_tokens, &e), &e);
+  return cli_exit("perplexity", usage, parsed, !parsed && perplexity(dir, &pipeline, quiet, file, max_tokens, &e), &e);
 }
