@@ -139,13 +139,19 @@ static int build(job *j, oc_error *e) {
   j->packed = true;
   cg_link l = {.output = j->out.binary, .shared = j->r->lib, .target = &j->target, .build_id = build_id,
                .dtype = dtype, .archives = j->r->archives, .n_archives = j->r->n_archives};
-  if (cg_aot_link(j->jit, &l, e))
+  oc_step linking; /* the object emitted and cc run: one unit, seconds for a big model */
+  oc_step_begin(&linking, j->c->progress, "linking", 1, j->r->lib ? "library" : "binary", NULL);
+  int rc = cg_aot_link(j->jit, &l, e);
+  if (!rc)
+    oc_step_add(&linking, 1, 0);
+  oc_step_end(&linking);
+  if (rc)
     return -1;
   j->linked = true;
   if (j->r->lib && write_header(j->out.header, j->r->header, e))
     return -1;
   if (j->r->embed) {
-    if (rt_pack_append(j->out.pack, j->out.binary, e))
+    if (rt_pack_append(j->out.pack, j->out.binary, j->c->progress, e))
       return -1;
     unlink(j->out.pack);
     j->packed = false;

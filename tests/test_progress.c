@@ -201,6 +201,44 @@ static void test_pipe_lines(void **state) {
   }
 }
 
+/* `olmoc checkpoint` and `olmoc compile` (weights, kernels, link, embedding)
+ * and the compiled binary reading its weights, all through a pipe. */
+static void test_writers(void **state) {
+  (void)state;
+  char args[1024];
+  snprintf(args, sizeof args, "checkpoint -m tests/data/tiny --shards 2 -o %s/ckpt", tmpdir);
+  assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", args), 0);
+  const char *wrote = last_line("writing checkpoint [");
+  int done, total;
+  assert_int_equal(sscanf(wrote, "writing checkpoint [%d/%d tensors]", &done, &total), 2);
+  assert_true(total > 10 && done == total);
+  assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", strcat(args, " -q")), 0);
+  assert_null(strstr(out, "writing checkpoint"));
+
+  snprintf(args, sizeof args, "compile --embed-weights -o %s/tiny", tmpdir);
+  assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", args), 0);
+  assert_true(!strncmp(last_line("packing weights ["), "packing weights [29/29 tensors] ", 32));
+  last_line("compiling kernels [");
+  assert_true(!strncmp(last_line("linking ["), "linking [1/1 binary] ", 21));
+  const char *embedded = last_line("embedding weights [");
+  assert_int_equal(sscanf(embedded, "embedding weights [%d/%d MiB]", &done, &total), 2);
+  assert_true(total >= 8 && done == total); /* the bundled model's 8 MB, and the program's */
+  expect_output("models/olmo2-tiny for "); /* the summary, as always */
+  snprintf(args, sizeof args, "OLMOC_PROGRESS_DELAY=0 %s/tiny -p Hi -n 2 --temp 0 >%s/log 2>&1", tmpdir, tmpdir);
+  assert_int_equal(system(args), 0);
+  snprintf(args, sizeof args, "%s/log", tmpdir);
+  size_t n;
+  char *log = slurp(args, &n);
+  snprintf(out, sizeof out, "%s", log);
+  free(log);
+  wrote = last_line("reading weights [");
+  assert_int_equal(sscanf(wrote, "reading weights [%d/%d sections]", &done, &total), 2);
+  assert_true(total == 49 && done == total); /* 29 matrices, the embedding, 17 norms, 2 rope tables */
+  snprintf(args, sizeof args, "OLMOC_PROGRESS_DELAY=0 %s/tiny -q -p Hi -n 2 --temp 0 2>&1 | grep -c weights",
+           tmpdir);
+  assert_int_not_equal(system(args), 0); /* grep found nothing */
+}
+
 /* On a pseudo-terminal the bar is redrawn in place: a carriage return
  * before each drawing, the line cleared after it, a newline at the end. */
 static void test_terminal(void **state) {
@@ -243,6 +281,7 @@ int main(void) {
       cmocka_unit_test(test_note_and_rate),
       cmocka_unit_test(test_silent_and_environment),
       cmocka_unit_test(test_pipe_lines),
+      cmocka_unit_test(test_writers),
       cmocka_unit_test(test_terminal),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
