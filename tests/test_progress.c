@@ -159,7 +159,7 @@ static void test_silent_and_environment(void **state) {
     assert_true(b.delay == cases[i].delay);
     assert_ptr_equal(b.out, stderr);
   }
-  unsetenv("OLMOC_PROGRESS_DELAY");
+  setenv("OLMOC_PROGRESS_DELAY", HARNESS_PROGRESS_DELAY, 1);
 }
 
 /* ---- the olmoc command ---- */

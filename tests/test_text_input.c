@@ -2,7 +2,8 @@
  * or ill-formed UTF-8 is refused with exit status 1 and a message naming the
  * file and the offset (from 0) and value of the first bad byte, whatever the
  * kind of ill-formedness; --allow-invalid-utf8 reads the bytes as the
- * tokenizer always has (the same ids as the bytes given on the command line). */
+ * tokenizer always has (the same ids as the bytes given on the command line,
+ * the same perplexity as the text with U+FFFD in their place). */
 #include "cli_harness.h"
 
 /* tmpdir/name holding n bytes of data; returns its path (static). */
@@ -82,10 +83,35 @@ static void test_tokenize_allowed(void **state) {
   }
 }
 
+static void test_perplexity_refuses(void **state) {
+  (void)state;
+  expect_refused("perplexity");
+}
+
+/* Allowed, the text is evaluated: the same figure as for the bytes the
+ * tokenizer made of it (U+FFFD where they were ill-formed). */
+static void test_perplexity_allowed(void **state) {
+  (void)state;
+  char args[512];
+  const char *text = "The jury said \xff that the city is \xc0 large", *fixed = "The jury said \xef\xbf\xbd that "
+                     "the city is \xef\xbf\xbd large";
+  snprintf(args, sizeof args, "perplexity --allow-invalid-utf8 -f %s", text_file("bad.txt", text, strlen(text)));
+  assert_int_equal(olmoc(args), 0);
+  const char *at = strstr(out, "perplexity: ");
+  assert_non_null(at);
+  double allowed = atof(at + 12);
+  snprintf(args, sizeof args, "perplexity -f %s", text_file("fixed.txt", fixed, strlen(fixed)));
+  assert_int_equal(olmoc(args), 0);
+  assert_non_null(at = strstr(out, "perplexity: "));
+  assert_true(atof(at + 12) == allowed);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tokenize_refuses),
       cmocka_unit_test(test_tokenize_allowed),
+      cmocka_unit_test(test_perplexity_refuses),
+      cmocka_unit_test(test_perplexity_allowed),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -17,8 +17,8 @@ static const char usage[] =
     "  --ids LIST              token ids instead of text\n"
     "  -o, --output FILE       the .npy file to write (f32, shape [tokens, vocab])\n"
     CLI_PIPELINE_USAGE
-    "  --backend B             interp (the reference interpreter, the default) or jit\n"
-    "                          (LLVM kernels on all cores, any -O level or --passes)\n"
+    "  --backend B             jit (default: LLVM kernels on all cores, any pipeline) or\n"
+    "                          interp (the reference interpreter, the oracle, one thread)\n"
     "  -t, --threads N         JIT threads (default: all cores)\n"
     "  -h, --help              show this help\n";
 
@@ -44,7 +44,7 @@ static int logits(const char *dir, drv_request *pipeline, bool quiet, const char
   drv_model m;
   oc_progress_bar bar;
   pipeline->progress = oc_progress_stderr(&bar, quiet);
-  if (drv_configure(pipeline, DRV_INTERP, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
+  if (drv_configure(pipeline, DRV_JIT, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
     return -1;
   int32_t *ids = NULL;
   size_t n = 0;
