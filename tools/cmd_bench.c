@@ -507,6 +507,6 @@ int cmd_bench(int argc, char **argv) {
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed) /* usage errors, before minutes of probing */
     parsed = drv_configure(&r, DRV_JIT, &c, &e);
-  return cli_exit("bench", usage, parsed, !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, quiet, &e),
-                  &e);
+  return cli_exit("bench", usage, parsed,
+                  !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, quiet, &e), &e);
 }
