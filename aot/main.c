@@ -26,12 +26,13 @@ static const char usage[] =
     "                          checksums are not verified)\n"
     "  --weights FILE          the packed weights (default: inside this binary, else\n"
     "                          this binary's path + .weights)\n"
+    "  -q, --quiet             no progress on standard error (it shows for steps over 1 s)\n"
     "  -h, --help              show this help\n";
 
 typedef struct options {
   cli_generate_options gen;
   long ctx, threads;
-  bool mmap;
+  bool mmap, quiet;
   const char *weights;
 } options;
 
@@ -49,8 +50,10 @@ static int run(const options *o, const char *self, oc_error *e) {
   if (o->threads > cores)
     fprintf(stderr, "%s: warning: -t %ld: this machine runs %d threads at once; using %d\n", self, o->threads,
             cores, cores);
+  oc_progress_bar bar;
   rt_aot_options ao = {.binary = self, .weights = o->weights, .load = o->mmap ? RT_PACK_MMAP : RT_PACK_READ,
-                       .ctx = o->ctx, .threads = o->threads > cores ? cores : (int)o->threads};
+                       .ctx = o->ctx, .threads = o->threads > cores ? cores : (int)o->threads,
+                       .progress = oc_progress_stderr(&bar, o->quiet)};
   rt_aot_model *m;
   if (rt_aot_open(&olmoc_aot_image, &ao, &m, e))
     return -1;
@@ -77,6 +80,7 @@ int main(int argc, char **argv) {
       CLI_OPT_INT("-t", "--threads", &o.threads, 1, 1024, NULL),
       CLI_OPT_FLAG(NULL, "--mmap", &o.mmap),
       CLI_OPT_STRING(NULL, "--weights", &o.weights),
+      CLI_OPT_FLAG("-q", "--quiet", &o.quiet),
       {0},
   };
   oc_error e = {{0}};

@@ -101,8 +101,9 @@ static int compile(const cg_jit *j, LLVMTargetMachineRef tm, LLVMModuleRef m, LL
 }
 
 /* Compiles m[0..n) to objs[0..n) with a target machine per thread; errs[i]
- * says why objs[i] is NULL. */
-static void compile_all(const cg_jit *j, LLVMModuleRef *m, int n, LLVMMemoryBufferRef *objs, oc_error *errs) {
+ * says why objs[i] is NULL. Each one compiled adds to `compiled`. */
+static void compile_all(const cg_jit *j, LLVMModuleRef *m, int n, LLVMMemoryBufferRef *objs, oc_error *errs,
+                        oc_step *compiled) {
   int threads = n < omp_get_max_threads() ? n : omp_get_max_threads();
 #pragma omp parallel num_threads(threads)
   {
@@ -117,19 +118,21 @@ static void compile_all(const cg_jit *j, LLVMModuleRef *m, int n, LLVMMemoryBuff
         errs[i] = made;
       else
         compile(j, tm, m[i], &objs[i], &errs[i]);
+#pragma omp critical(olmoc_progress)
+      oc_step_add(compiled, 1, 0);
     }
     if (t > 0 && tm)
       LLVMDisposeTargetMachine(tm);
   }
 }
 
-static int jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e) {
+static int jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_step *compiled, oc_error *e) {
   LLVMOrcLLJITRef lljit = state(j)->lljit;
   LLVMMemoryBufferRef *objs = oc_calloc((size_t)n, sizeof *objs);
   oc_error *errs = oc_calloc((size_t)n, sizeof *errs);
   int rc = !objs || !errs ? oc_fail(e, "out of memory compiling %d kernels", n) : 0;
   if (!rc)
-    compile_all(j, m, n, objs, errs);
+    compile_all(j, m, n, objs, errs, compiled);
   LLVMOrcJITDylibRef lib = LLVMOrcLLJITGetMainJITDylib(lljit);
   for (int i = 0; i < n; i++) {
     char name[256];

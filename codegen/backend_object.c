@@ -125,7 +125,7 @@ static int link_kernel(cg_jit *j, LLVMModuleRef m, oc_error *e) {
 }
 
 /* Optimizes the modules one after another and links them into the object. */
-static int object_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e) {
+static int object_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_step *compiled, oc_error *e) {
   int rc = 0;
   for (int i = 0; i < n; i++) {
     char name[256];
@@ -136,6 +136,7 @@ static int object_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e) {
     } else if (link_kernel(j, m[i], e)) { /* consumes m[i] */
       rc = oc_wrap(e, "module %s", name);
     }
+    oc_step_add(compiled, 1, 0);
   }
   return rc;
 }

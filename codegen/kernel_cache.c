@@ -130,7 +130,10 @@ int cg_kernel_compile_pending(cg_jit *j, oc_error *e) {
       j->kernels[i].pending = NULL; /* the backend owns it now */
     }
   double t0 = rt_seconds();
-  int rc = n ? j->backend->add_all(j, mods, n, e) : 0;
+  oc_step compiled;
+  oc_step_begin(&compiled, n ? j->progress : NULL, "compiling kernels", n, "kernels", NULL);
+  int rc = n ? j->backend->add_all(j, mods, n, &compiled, e) : 0;
+  oc_step_end(&compiled);
   for (int i = 0; !rc && i < n; i++) {
     cg_kernel_entry *entry = &j->kernels[which[i]];
     if (j->backend->lookup(j, entry->symbol, &entry->fn, e))

@@ -32,6 +32,8 @@ typedef struct lower {
   bool *has_f32;     /* [n] */
   rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
   bool *has_packed;  /* [n] */
+  bool *matrix;      /* [n]: a weight some matmul reads packed (what `packing` counts) */
+  oc_step packing;   /* the matrices packed so far */
   bool q8;           /* matmul weights quantized (cg_jit_q8) */
   bool *head_major;  /* [n]: kv_cache nodes laid out [KV][ctx][D] (cg_kv_layouts) */
   void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
@@ -187,13 +189,16 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   if (!l->has_packed[src] && l->weight[src].dtype == IR_I8) { /* already packed, used in place */
     l->packed[src] = l->arg[src];
     l->has_packed[src] = true;
+    oc_step_add(&l->packing, 1, 0);
   }
   if (!l->has_packed[src]) {
     const void *y;
-    if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, &l->weight[src], *wtype, &y, e))
+    const ir_tensor *w = &l->weight[src];
+    if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, *wtype, &y, e))
       return -1;
     l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
     l->has_packed[src] = true;
+    oc_step_add(&l->packing, 1, (double)(w->dims[0] * w->dims[1]) * (double)ir_dtype_size(w->dtype));
   }
   *out = l->packed[src];
   return 0;
@@ -478,6 +483,18 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
   free(seen);
 }
 
+/* Marks the weights matmuls read packed; returns how many. */
+static int64_t mark_matrices(lower *l) {
+  int64_t n = 0;
+  for (int id = 0; id < l->g->n; id++)
+    for (int i = 0; i < ir_arity(&l->g->nodes[id]); i++) {
+      int src = l->g->nodes[id].in[i];
+      if (matmul_weight(l, &l->g->nodes[id], i) && !l->matrix[src])
+        l->matrix[src] = true, n++;
+    }
+  return n;
+}
+
 /* A scratch pack for the panels, when j places them in a file. */
 static int scratch_sink(cg_jit *j, const lower *l, const pass_plan *plan, int64_t ctx, oc_error *e) {
   uint64_t packed = 0, other;
@@ -503,8 +520,9 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   l.packed = oc_calloc((size_t)g->n, sizeof *l.packed);
   l.has_packed = oc_calloc((size_t)g->n, sizeof *l.has_packed);
   l.head_major = oc_calloc((size_t)g->n, sizeof *l.head_major);
+  l.matrix = oc_calloc((size_t)g->n, sizeof *l.matrix);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
-  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed || !l.head_major
+  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed || !l.head_major || !l.matrix
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
   if (!rc)
@@ -513,12 +531,16 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     rc = scratch_sink(j, &l, plan, ctx, e);
   if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
     rc = -1;
+  int64_t matrices = rc ? 0 : mark_matrices(&l);
+  oc_step_begin(&l.packing, matrices ? j->progress : NULL, l.q8 ? "quantizing weights" : "packing weights",
+                matrices, "tensors", "B");
   int output = -1;
   for (int id = 0; !rc && id < g->n; id++) {
     if ((rc = node(&l, id, e)))
       oc_wrap(e, "node %%%d (%s)", id, op_name(&g->nodes[id]));
     output = g->nodes[id].op == IR_OUTPUT ? id : output;
   }
+  oc_step_end(&l.packing);
   j->sink = NULL;
   if (!rc && (output < 0 || l.tokens < 0 || !l.vocab))
     rc = oc_fail(e, "the JIT needs token ids gathered from a table and a logits output");
@@ -538,6 +560,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   free(l.packed);
   free(l.has_packed);
   free(l.head_major);
+  free(l.matrix);
   return rc ? -1 : 0;
 }
 

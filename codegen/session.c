@@ -99,6 +99,7 @@ int cg_jit_set_ir_dump_dir(cg_jit *j, const char *dir, oc_error *e) { return set
 int cg_jit_set_pack_dir(cg_jit *j, const char *dir, oc_error *e) { return set_dir(&j->pack_dir, dir, e); }
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
+void cg_jit_set_progress(cg_jit *j, const oc_progress *p) { j->progress = p; }
 void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on; }
 bool cg_jit_q8(const cg_jit *j) { return j->q8; }
 

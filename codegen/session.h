@@ -37,8 +37,9 @@ typedef struct cg_backend {
   void (*dispose_module)(const cg_jit *j, LLVMModuleRef m);
   /* The data layout and triple of m, before it is optimized. */
   void (*set_target)(const cg_jit *j, LLVMModuleRef m);
-  /* Optimizes (cg_session_optimize), dumps IR if asked, and takes m[0..n), consuming them. */
-  int (*add_all)(cg_jit *j, LLVMModuleRef *m, int n, oc_error *e);
+  /* Optimizes (cg_session_optimize), dumps IR if asked, and takes m[0..n), consuming them,
+   * adding one to `compiled` as each is compiled (from one thread at a time). */
+  int (*add_all)(cg_jit *j, LLVMModuleRef *m, int n, oc_step *compiled, oc_error *e);
   /* A kernel's address (the JIT's code; an object's placeholder). */
   int (*lookup)(cg_jit *j, const char *name, void **addr, oc_error *e);
 } cg_backend;
@@ -62,6 +63,7 @@ struct cg_jit {
   double compile_seconds;          /* spent emitting and compiling kernels */
   rt_pack_writer *sink;            /* while cg_lower runs: the pack panels go to, or NULL */
   char *pack_dir;                  /* the JIT places panels into a scratch pack there (cg_jit_set_pack_dir) */
+  const oc_progress *progress;     /* where packing and compiling report, or NULL */
 };
 
 /* A session for cpu and features with backend b (its constructor checked them). */

@@ -125,6 +125,7 @@ static int build(job *j, oc_error *e) {
       (j->c->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->c->emit_llvm, e)))
     return -1;
   cg_jit_set_q8(j->jit, j->q8);
+  cg_jit_set_progress(j->jit, j->c->progress);
   rt_pack_dtype dtype = j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
   rt_pack_target t = {j->target.cpu, j->target.features, build_id, dtype};
   if (rt_pack_create(j->out.pack, &t, &j->pack, e) ||
@@ -138,13 +139,19 @@ static int build(job *j, oc_error *e) {
   j->packed = true;
   cg_link l = {.output = j->out.binary, .shared = j->r->lib, .target = &j->target, .build_id = build_id,
                .dtype = dtype, .archives = j->r->archives, .n_archives = j->r->n_archives};
-  if (cg_aot_link(j->jit, &l, e))
+  oc_step linking; /* the object emitted and cc run: one unit, seconds for a big model */
+  oc_step_begin(&linking, j->c->progress, "linking", 1, j->r->lib ? "library" : "binary", NULL);
+  int rc = cg_aot_link(j->jit, &l, e);
+  if (!rc)
+    oc_step_add(&linking, 1, 0);
+  oc_step_end(&linking);
+  if (rc)
     return -1;
   j->linked = true;
   if (j->r->lib && write_header(j->out.header, j->r->header, e))
     return -1;
   if (j->r->embed) {
-    if (rt_pack_append(j->out.pack, j->out.binary, e))
+    if (rt_pack_append(j->out.pack, j->out.binary, j->c->progress, e))
       return -1;
     unlink(j->out.pack);
     j->packed = false;

@@ -22,6 +22,7 @@ int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e) {
     return -1;
   }
   cg_jit_set_q8(j, q8);
+  cg_jit_set_progress(j, c->progress);
   *out = j;
   return 0;
 }

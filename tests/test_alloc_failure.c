@@ -701,7 +701,7 @@ static int read_pack(void *ctx, text *out, oc_error *e) {
   int n = 0;
   rt_pack_expect x = {"cpu", "+avx2", 1, 0};
   int tok = -1;
-  int rc = rt_pack_open(c->path, 0, &x, RT_PACK_READ, &p, e) || (tok = rt_pack_find(p, RT_PACK_TOKENIZER)) < 0 ||
+  int rc = rt_pack_open(c->path, 0, &x, RT_PACK_READ, NULL, &p, e) || (tok = rt_pack_find(p, RT_PACK_TOKENIZER)) < 0 ||
            rt_tokenizer_unpack(rt_pack_data(p, tok), rt_pack_section_at(p, tok)->bytes, c->path, &t, e) ||
            cg_kernel_symbols(c->jit.j, &k, &n, e) || rt_program_unpack(p, k, n, 0, &program, e);
   const float *logits = rc ? NULL : rt_program_run(program, tokens, 7, 1, e);

@@ -96,12 +96,13 @@ static void test_failed_write(void **state) {
   free(listing);
 }
 
-/* logits writes the interpreter's f32 logits as .npy: they match PyTorch's. */
+/* logits --backend interp writes the interpreter's f32 logits as .npy: they
+ * match PyTorch's. */
 static void test_logits_npy(void **state) {
   (void)state;
   char args[512], path[256];
   snprintf(path, sizeof path, "%s/l.npy", tmpdir);
-  snprintf(args, sizeof args, "logits -m tests/data/tiny --ids 104,59,101,250,152,19,148 -o %s", path);
+  snprintf(args, sizeof args, "logits -m tests/data/tiny --backend interp --ids 104,59,101,250,152,19,148 -o %s", path);
   assert_int_equal(olmoc(args), 0);
   expect_output("f32[7,256]");
   size_t n;
@@ -129,7 +130,7 @@ static void test_logits_npy(void **state) {
   for (int i = 0; i < 4; i++) {
     char other[256];
     snprintf(other, sizeof other, "%s/o.npy", tmpdir);
-    snprintf(args, sizeof args, "logits -m tests/data/tiny %s --ids 104,59,101,250,152,19,148 -o %s",
+    snprintf(args, sizeof args, "logits -m tests/data/tiny --backend interp %s --ids 104,59,101,250,152,19,148 -o %s",
              pipelines[i], other);
     assert_int_equal(olmoc(args), 0);
     size_t m;
@@ -138,17 +139,17 @@ static void test_logits_npy(void **state) {
     assert_memory_equal(again, npy, n);
     free(again);
   }
-  assert_int_equal(olmoc("logits -m tests/data/tiny -O0 -O2 --ids 1 -o /dev/null"), 1);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp -O0 -O2 --ids 1 -o /dev/null"), 1);
   expect_output("give one of -O0, -O1, -O2 and --passes");
-  assert_int_equal(olmoc("logits -m tests/data/tiny --passes=nope --ids 1 -o /dev/null"), 1);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp --passes=nope --ids 1 -o /dev/null"), 1);
   expect_output("nope");
-  assert_int_equal(olmoc("logits -m tests/data/tiny -O2=x --ids 1 -o /dev/null"), 2);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp -O2=x --ids 1 -o /dev/null"), 2);
 
-  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,2,256 -o /dev/null"), 1);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp --ids 1,2,256 -o /dev/null"), 1);
   expect_output("token id 256 is outside the model's vocabulary of 256");
-  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,,2 -o /dev/null"), 1);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp --ids 1,,2 -o /dev/null"), 1);
   expect_output("entry 2 of '1,,2' is not a token id");
-  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1"), 2);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp --ids 1"), 2);
   expect_output("-o FILE.npy is required");
   free(npy);
 }

@@ -37,13 +37,13 @@ static void expect_device(const char *path) {
 /* /dev/full as the file written (logits -o, ir -o) and as standard output. */
 static void test_disk_full(void **state) {
   (void)state;
-  assert_int_equal(olmoc("logits -m tests/data/tiny --ids 1,2 -o /dev/full"), 1);
+  assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp --ids 1,2 -o /dev/full"), 1);
   expect_output("olmoc logits: /dev/full: cannot write: No space left on device");
   assert_int_equal(olmoc("ir -m models/olmo2-1b -o /dev/full"), 1);
   expect_output("olmoc ir: /dev/full: cannot write: No space left on device");
   static const char *const to_stdout[] = {
       "run -p Hi -n 2 --temp 0 --backend interp", "tokenize Hello", "ir -m models/olmo2-1b",
-      "perplexity -f models/olmo2-tiny/heldout.txt --max-tokens 40", "passes", "version",
+      "perplexity -f models/olmo2-tiny/heldout.txt --max-tokens 40 --backend interp", "passes", "version",
   };
   for (size_t i = 0; i < sizeof to_stdout / sizeof *to_stdout; i++) {
     char args[512];
@@ -95,7 +95,7 @@ static void test_unwritable_directory(void **state) {
   (void)state;
   static const failure writers[] = {
       {"ir -m models/olmo2-1b -o DIR/g.ir", "DIR/g.ir: cannot create: CAUSE", NULL},
-      {"logits -m tests/data/tiny --ids 1,2 -o DIR/l.npy", "DIR/l.npy: cannot create: CAUSE", NULL},
+      {"logits -m tests/data/tiny --backend interp --ids 1,2 -o DIR/l.npy", "DIR/l.npy: cannot create: CAUSE", NULL},
       {"ir tests/data/ir/rmsnorm.ir --passes=dce --print-after-all --dump-dir DIR",
        "--dump-dir: DIR/01-dce.ir: cannot create: CAUSE", NULL},
       {"run -p Hi -n 1 --temp 0 --emit-llvm DIR", "--emit-llvm: DIR/cg_", "cannot create: CAUSE"},
@@ -134,7 +134,7 @@ static void test_write_cut_short(void **state) {
   (void)state;
   static const failure writers[] = {
       {"ir -m models/olmo2-1b -o DIR/g.ir", "DIR/g.ir: cannot write: CAUSE", NULL},
-      {"logits -m models/olmo2-tiny --ids 1,2,3 -o DIR/l.npy", "DIR/l.npy: cannot write: CAUSE", NULL},
+      {"logits -m models/olmo2-tiny --backend interp --ids 1,2,3 -o DIR/l.npy", "DIR/l.npy: cannot write: CAUSE", NULL},
       {"ir -m models/olmo2-1b -O2 --print-after=dce --dump-dir DIR -o /dev/null",
        "--dump-dir: DIR/03-dce.ir: cannot write: CAUSE", NULL},
       {"checkpoint -m tests/data/tiny --shards 1 -o DIR/ckpt",

@@ -127,9 +127,10 @@ static void test_exe_matches_run(void **state) {
   expect_stderr("use --chat-template olmo2");
   must(sh("%s/tiny -p hi --chat-template olmo2 -n 4 --temp 0 -t 1", dir));
   /* interactive chat on a terminal (script gives it one): the same turns
-   * and the same tokens fed per turn as olmoc run */
+   * and the same tokens fed per turn as olmoc run (-q: their loads differ,
+   * and a slow one would draw its progress) */
   static char transcript[2][1 << 14];
-  const char *chat = "printf 'Hello\\nAgain\\n' | script -qec '%s --chat-template olmo2 -n 3 --temp 0 -t 1' "
+  const char *chat = "printf 'Hello\\nAgain\\n' | script -qec '%s -q --chat-template olmo2 -n 3 --temp 0 -t 1' "
                      "/dev/null";
   char command[700];
   snprintf(command, sizeof command, "%s/olmoc run -m " MODEL, OLMOC_BUILD_DIR);

@@ -114,7 +114,7 @@ static rt_pack *open_pack(const fixture *f, const char *path, uint64_t at, rt_pa
   oc_error e;
   rt_pack *pack;
   rt_pack_expect x = expect_of(f);
-  check(rt_pack_open(path, at, &x, how, &pack, &e), &e);
+  check(rt_pack_open(path, at, &x, how, NULL, &pack, &e), &e);
   return pack;
 }
 
@@ -299,7 +299,7 @@ static void expect_refused(fixture *f, const char *data, size_t n, rt_pack_load 
   oc_error e = {{0}};
   rt_pack *p = NULL;
   rt_pack_expect mine = expect_of(f);
-  assert_int_equal(rt_pack_open(path, 0, x ? x : &mine, how, &p, &e), -1);
+  assert_int_equal(rt_pack_open(path, 0, x ? x : &mine, how, NULL, &p, &e), -1);
   assert_null(p);
   expect_error(e.msg, path);
   expect_error(e.msg, words);
@@ -395,7 +395,7 @@ static void test_embedded(void **state) {
   bool found = true;
   check(rt_pack_find_embedded(host, &at, &found, &e), &e);
   assert_false(found);
-  check(rt_pack_append(f->pack, host, &e), &e);
+  check(rt_pack_append(f->pack, host, NULL, &e), &e);
   check(rt_pack_find_embedded(host, &at, &found, &e), &e);
   assert_true(found);
   assert_int_equal(at, 4096);

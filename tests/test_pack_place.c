@@ -278,7 +278,7 @@ static void test_cli_refusals(void **state) {
   expect_output("/nowhere: cannot hold the packed weights' file: No such file or directory");
   assert_int_equal(olmoc("run -p Hi -n 2 --pack-weights disk"), 1);
   expect_output("--pack-weights: expected auto, memory or file, found 'disk'");
-  assert_int_equal(olmoc("logits --ids 1,2 -o /dev/null --pack-weights file"), 1);
+  assert_int_equal(olmoc("logits --backend interp --ids 1,2 -o /dev/null --pack-weights file"), 1);
   expect_output("--pack-weights places the JIT's packed weights: it needs --backend jit");
   assert_int_equal(olmoc("bench -m models/olmo2-tiny --pack-weights disk"), 2); /* before probing */
   expect_output("--pack-weights: expected auto, memory or file, found 'disk'");

@@ -54,7 +54,7 @@ static void test_heldout_perplexity(void **state) {
   assert_true(fabs(got - want) <= 1e-3 * want);
 
   /* the interpreter agrees with the JIT on a shorter stretch */
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 128 --max-tokens 256"), 0);
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 128 --max-tokens 256 --backend interp"), 0);
   double interp = perplexity_printed();
   assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 128 --max-tokens 256 --backend jit"), 0);
   assert_true(fabs(perplexity_printed() - interp) <= 1e-4 * interp);
@@ -168,7 +168,7 @@ static void test_q8_threads_same_bits(void **state) {
 
 static void test_q8_refusals(void **state) {
   (void)state;
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --dtype q8"), 1);
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --backend interp --dtype q8"), 1);
   expect_output("add --backend jit");
   assert_int_equal(olmoc("run -p Hi -n 1 --dtype f16"), 1);
   expect_output("expected q8 or the checkpoint's own bf16, found 'f16'");
@@ -248,7 +248,7 @@ static void test_bf16_compute_refusals(void **state) {
   (void)state;
   assert_int_equal(olmoc("logits -m tests/data/tiny --backend jit --compute bf16 --ids 1,2 -o /dev/null"), 1);
   expect_output("--compute bf16 needs bf16 weights, and these are f32");
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --compute bf16"), 1);
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --backend interp --compute bf16"), 1);
   expect_output("add --backend jit");
   assert_int_equal(olmoc("run -p Hi -n 1 --compute bf16 --dtype q8"), 1);
   expect_output("needs bf16 weights, and these are q8");
@@ -282,7 +282,7 @@ static void test_kv_bf16_refusals(void **state) {
   (void)state;
   assert_int_equal(olmoc("run -p Hi -n 1 --kv-cache bf16 -O0"), 1);
   expect_output("--kv-cache bf16 needs the fused attention to be all that reads the cache (run -O1 or -O2)");
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --kv-cache bf16"), 1);
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --backend interp --kv-cache bf16"), 1);
   expect_output("--kv-cache bf16 is the JIT's cache layout: add --backend jit");
   assert_int_equal(olmoc("run -p Hi -n 1 --kv-cache f16"), 1);
   expect_output("--kv-cache: expected f32 or bf16, found 'f16'");

@@ -43,6 +43,7 @@ static const char usage[] =
     "  --pack-weights W     where the packed weights go: auto (default: memory, or a\n"
     "                       file when they do not fit), memory, or file (docs/performance.md)\n"
     "  --json               print one JSON object (keys in docs/performance.md) instead of a table\n"
+    "  -q, --quiet          no progress on standard error (it shows for steps over 1 s)\n"
     "  --profile            also time each kernel family and each layer (one prefill of\n"
     "                       512 tokens or the context, decode from P=0), in the table or\n"
     "                       as \"profile\" in the JSON\n"
@@ -110,7 +111,8 @@ static bool is_matrix(const bench_weight *w) { return w->t.rank == 2 && !strstr(
 /* Every weight node of g, random, in one huge-page mapping: norms near 1,
  * matrices with standard deviation 1/sqrt(fan_in), as `olmoc checkpoint`;
  * with a q8 jit, the matmul matrices already quantized and packed for it. */
-static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, int threads, oc_error *e) {
+static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, int threads,
+                        const oc_progress *progress, oc_error *e) {
   *ws = (bench_weights){0};
   ws->w = calloc((size_t)g->n, sizeof *ws->w);
   if (!ws->w)
@@ -136,29 +138,33 @@ static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, 
   unsigned char *mem = ws->mem = oc_huge_alloc(ws->mem_bytes);
   if (!mem)
     return oc_fail(e, "cannot map %.2f GB for the weights", (double)ws->mem_bytes / 1e9);
-  for (int k = 0; k < ws->n; k++) {
+  oc_step made;
+  oc_step_begin(&made, progress, "making weights", ws->n, "tensors", "B");
+  int rc = 0;
+  for (int k = 0; k < ws->n && !rc; k++) {
     bench_weight *w = &ws->w[k];
     w->t.data = mem;
     bool norm = w->t.rank == 1, bf16 = w->t.dtype == IR_BF16;
     float scale = norm ? 0.1f : 1.7320508f / sqrtf((float)w->t.dims[w->t.rank - 1]);
-    if (w->t.dtype == IR_I8) {
-      if (make_q8(q8, w, (uint64_t)k + 1, scale, threads, e))
-        return -1;
-      mem += (w->bytes + 4095) / 4096 * 4096;
-      continue;
-    }
     long long count = (long long)(w->bytes / ir_dtype_size(w->t.dtype));
+    if (w->t.dtype == IR_I8) {
+      rc = make_q8(q8, w, (uint64_t)k + 1, scale, threads, e);
+    } else {
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (long long i = 0; i < count; i++) {
-      float x = (norm ? 1.0f : 0.0f) + scale * noise((uint64_t)k + 1, (uint64_t)i);
-      if (bf16)
-        ((uint16_t *)(void *)mem)[i] = rt_bf16_round(x);
-      else
-        ((float *)(void *)mem)[i] = x;
+      for (long long i = 0; i < count; i++) {
+        float x = (norm ? 1.0f : 0.0f) + scale * noise((uint64_t)k + 1, (uint64_t)i);
+        if (bf16)
+          ((uint16_t *)(void *)mem)[i] = rt_bf16_round(x);
+        else
+          ((float *)(void *)mem)[i] = x;
+      }
     }
     mem += (w->bytes + 4095) / 4096 * 4096;
+    if (!rc)
+      oc_step_add(&made, 1, (double)w->bytes);
   }
-  return 0;
+  oc_step_end(&made);
+  return rc;
 }
 
 static void free_weights(bench_weights *ws) {
@@ -379,7 +385,7 @@ static int bench_dtype(const drv_config *cfg, ir_dtype *dtype, bool *q8, oc_erro
 }
 
 static int bench(const char *model, const char *dtype_name, const drv_config *cfg, bool json, bool profile,
-                 oc_error *e) {
+                 bool quiet, oc_error *e) {
   olmo2_config c;
   ir_dtype dtype;
   bool q8;
@@ -403,12 +409,12 @@ static int bench(const char *model, const char *dtype_name, const drv_config *cf
   int rc = -1;
   if (olmo2_build_graph(&c, dtype, &g, e) || drv_jit_new(cfg, q8, &jit, e)) /* refused before minutes of probing */
     goto done;
-  if (!json)
+  if (!json && !quiet)
     fprintf(stderr, "probing the machine...\n");
   if (probe(threads, &f, e))
     goto done;
   double t0 = rt_seconds();
-  if (make_weights(g, q8 ? jit : NULL, &ws, threads, e))
+  if (make_weights(g, q8 ? jit : NULL, &ws, threads, cfg->progress, e))
     goto done;
   f.weights_s = rt_seconds() - t0;
   for (int i = 0; i < ws.n; i++) {
@@ -428,7 +434,7 @@ static int bench(const char *model, const char *dtype_name, const drv_config *cf
     f.prefill_tokens[j] = prefill_T[j] < max_tokens ? prefill_T[j] : max_tokens;
     f.prefill_flops_token[j] = flops_per_token(&c, f.matmul_params, f.prefill_tokens[j]);
   }
-  if (!json)
+  if (!json && !quiet)
     fprintf(stderr, "compiling...\n");
   t0 = rt_seconds();
   if (drv_run_passes(cfg, g, max_tokens, ctx, true, &r, e))
@@ -444,7 +450,7 @@ static int bench(const char *model, const char *dtype_name, const drv_config *cf
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;
-  if (!json)
+  if (!json && !quiet)
     fprintf(stderr, "running...\n");
   if (!(tokens = malloc((size_t)max_tokens * sizeof *tokens))) {
     oc_fail(e, "out of memory");
@@ -478,7 +484,7 @@ done:
 int cmd_bench(int argc, char **argv) {
   const char *model = NULL;
   drv_request r = {0};
-  bool json = false, profile = false;
+  bool json = false, profile = false, quiet = false;
   const cli_option opts[] = {
       CLI_OPT_STRING("-m", "--model", &model),
       CLI_OPT_STRING(NULL, "--dtype", &r.dtype),
@@ -489,15 +495,18 @@ int cmd_bench(int argc, char **argv) {
       CLI_OPT_STRING(NULL, "--pack-weights", &r.pack_weights),
       CLI_OPT_STRING(NULL, "--compute", &r.compute),
       CLI_OPT_STRING(NULL, "--kv-cache", &r.kv_cache),
+      CLI_OPT_FLAG("-q", "--quiet", &quiet),
       {0},
   };
   oc_error e = {{0}};
   drv_config c;
+  oc_progress_bar bar;
+  r.progress = oc_progress_stderr(&bar, quiet);
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
   if (!parsed && !model)
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed) /* usage errors, before minutes of probing */
     parsed = cli_configure("bench", &r, DRV_JIT, &c, &e);
-  return cli_exit("bench", usage, parsed, !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, &e),
-                  &e);
+  return cli_exit("bench", usage, parsed,
+                  !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, quiet, &e), &e);
 }

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "olmoc/alloc.h"
 #include "olmoc/olmo2.h"
+#include "olmoc/progress.h"
 #include "olmoc/weights.h"
 
 static const char usage[] =
@@ -29,11 +30,26 @@ static const char usage[] =
     "  --shards N           safetensors files, with an index when N > 1 (default 2)\n"
     "  --tokenizer FILE     tokenizer.json to include (default: the model's, if any)\n"
     "  --seed S             random seed (default 1)\n"
+    "  -q, --quiet          no progress on standard error (it shows for steps over 1 s)\n"
     "  -h, --help           show this help\n";
+
+/* Progress over every shard: a tensor counts as written once the next one
+ * is asked for (or the last shard is closed). */
+typedef struct written {
+  oc_step step;
+  size_t pending; /* bytes of the tensor being written, or 0 */
+} written;
+
+static void written_flush(written *w) {
+  if (w->pending)
+    oc_step_add(&w->step, 1, (double)w->pending);
+  w->pending = 0;
+}
 
 typedef struct filler {
   const rt_tensor_spec *specs;
   uint64_t seed;
+  written *written;
 } filler;
 
 /* splitmix64: a fixed, portable stream per tensor. */
@@ -50,6 +66,8 @@ static int fill_random(void *ctx, int index, void *data, size_t nbytes, oc_error
   (void)e;
   const filler *f = ctx;
   const rt_tensor_spec *t = &f->specs[index];
+  written_flush(f->written);
+  f->written->pending = nbytes;
   uint64_t state = f->seed ^ (0x100000001b3u * (uint64_t)(index + 1));
   bool norm = t->rank == 1, embed = strstr(t->name, "embed_tokens") != NULL;
   float scale = norm ? 0.1f : embed ? 1.0f : 1.0f / sqrtf((float)t->dims[1]);
@@ -105,7 +123,7 @@ static int write_index(const char *dir, const rt_tensor_spec *specs, const int *
 
 /* Up to `shards` files of about equal bytes, tensors in the graph's order. */
 static int write_shards(const char *dir, const rt_tensor_spec *specs, int n, int shards,
-                        uint64_t seed, oc_error *e) {
+                        uint64_t seed, const oc_progress *progress, oc_error *e) {
   size_t total = 0, done = 0;
   for (int i = 0; i < n; i++)
     total += rt_tensor_spec_bytes(&specs[i]);
@@ -126,6 +144,8 @@ static int write_shards(const char *dir, const rt_tensor_spec *specs, int n, int
   shards = used;
   int rc = 0;
   char path[4096];
+  written w = {0};
+  oc_step_begin(&w.step, progress, "writing checkpoint", n, "tensors", "B");
   for (int s = 0, first = 0; s < shards && !rc; s++) {
     int count = 0;
     while (first + count < n && shard_of[first + count] == s)
@@ -134,10 +154,13 @@ static int write_shards(const char *dir, const rt_tensor_spec *specs, int n, int
       snprintf(path, sizeof path, "%s/model.safetensors", dir);
     else
       snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", dir, s + 1, shards);
-    filler part = {specs + first, seed ^ (uint64_t)first};
+    filler part = {specs + first, seed ^ (uint64_t)first, &w};
     rc = rt_safetensors_write(path, specs + first, count, fill_random, &part, e);
     first += count;
   }
+  if (!rc)
+    written_flush(&w);
+  oc_step_end(&w.step);
   if (!rc && shards > 1)
     rc = write_index(dir, specs, shard_of, n, shards, total, e);
   free(shard_of);
@@ -145,7 +168,7 @@ static int write_shards(const char *dir, const rt_tensor_spec *specs, int n, int
 }
 
 static int checkpoint(const char *model, const char *dir, long shards, const char *tokenizer,
-                      uint64_t seed, oc_error *e) {
+                      uint64_t seed, bool quiet, oc_error *e) {
   olmo2_config c;
   ir_graph *g = NULL;
   if (olmo2_config_load(model, &c, e) || olmo2_build_graph(&c, IR_F32, &g, e))
@@ -178,8 +201,9 @@ static int checkpoint(const char *model, const char *dir, long shards, const cha
   snprintf(to, sizeof to, "%s/tokenizer.json", dir);
   if (!rc && tokenizer)
     rc = copy_file(tokenizer, to, e);
+  oc_progress_bar bar;
   if (!rc)
-    rc = write_shards(dir, specs, n, (int)(shards < n ? shards : n), seed, e);
+    rc = write_shards(dir, specs, n, (int)(shards < n ? shards : n), seed, oc_progress_stderr(&bar, quiet), e);
   free(specs);
   ir_graph_free(g);
   return rc;
@@ -188,12 +212,14 @@ static int checkpoint(const char *model, const char *dir, long shards, const cha
 int cmd_checkpoint(int argc, char **argv) {
   const char *model = NULL, *dir = NULL, *tokenizer = NULL;
   long shards = 2, seed = 1;
+  bool quiet = false;
   const cli_option opts[] = {
       CLI_OPT_STRING("-m", "--model", &model),
       CLI_OPT_STRING("-o", "--output", &dir),
       CLI_OPT_STRING(NULL, "--tokenizer", &tokenizer),
       CLI_OPT_INT(NULL, "--shards", &shards, 1, 99999, NULL),
       CLI_OPT_INT(NULL, "--seed", &seed, 0, 9e18, NULL),
+      CLI_OPT_FLAG("-q", "--quiet", &quiet),
       {0},
   };
   oc_error e = {{0}};
@@ -201,5 +227,5 @@ int cmd_checkpoint(int argc, char **argv) {
   if (!parsed && (!model || !dir))
     parsed = oc_fail(&e, "-m MODEL and -o DIR are required");
   return cli_exit("checkpoint", usage, parsed,
-                  !parsed && checkpoint(model, dir, shards, tokenizer, (uint64_t)seed, &e), &e);
+                  !parsed && checkpoint(model, dir, shards, tokenizer, (uint64_t)seed, quiet, &e), &e);
 }

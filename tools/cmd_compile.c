@@ -36,15 +36,16 @@ static const char usage[] =
     "  -O0, -O1, -O2           pass pipeline, as for run (default -O2; `olmoc passes`)\n"
     "  --passes=A,B            run these passes instead\n"
     "  --emit-llvm DIR         write each kernel's optimized LLVM IR to DIR\n"
+    "  -q, --quiet             no progress on standard error (it shows for steps over 1 s)\n"
     "  -h, --help              show this help\n";
 
 typedef struct compile_options {
   const char *model, *output, *emit;
-  bool embed;
+  bool embed, quiet;
   drv_request pipeline;
 } compile_options;
 
-static int compile(const compile_options *o, oc_error *e) {
+static int compile(compile_options *o, oc_error *e) {
   bool lib = o->emit && !strcmp(o->emit, "lib");
   if (o->emit && !lib && strcmp(o->emit, "exe"))
     return oc_fail(e, "--emit: expected exe or lib, found '%s'", o->emit);
@@ -56,6 +57,8 @@ static int compile(const compile_options *o, oc_error *e) {
   drv_compile_request r = {.output = o->output, .lib = lib, .embed = o->embed, .archives = archives,
                            .n_archives = 2, .header = &header};
   drv_config c;
+  oc_progress_bar bar;
+  o->pipeline.progress = oc_progress_stderr(&bar, o->quiet);
   return drv_configure(&o->pipeline, DRV_OBJECT, &c, e) ||
          drv_compile(o->model ? o->model : drv_default_model(), &c, &r, e);
 }
@@ -77,6 +80,7 @@ int cmd_compile(int argc, char **argv) {
       CLI_OPT_FLAG(NULL, "-O2", &o.pipeline.o2),
       CLI_OPT_STRING(NULL, "--passes", &o.pipeline.passes),
       CLI_OPT_STRING(NULL, "--emit-llvm", &o.pipeline.emit_llvm),
+      CLI_OPT_FLAG("-q", "--quiet", &o.quiet),
       {0},
   };
   oc_error e = {{0}};

@@ -17,8 +17,8 @@ static const char usage[] =
     "  --ids LIST              token ids instead of text\n"
     "  -o, --output FILE       the .npy file to write (f32, shape [tokens, vocab])\n"
     CLI_PIPELINE_USAGE
-    "  --backend B             interp (the reference interpreter, the default) or jit\n"
-    "                          (LLVM kernels on all cores, any -O level or --passes)\n"
+    "  --backend B             jit (default: LLVM kernels on all cores, any pipeline) or\n"
+    "                          interp (the reference interpreter, the oracle, one thread)\n"
     "  -t, --threads N         JIT threads (default: all cores)\n"
     "  -h, --help              show this help\n";
 
@@ -38,11 +38,13 @@ static void write_npy(FILE *f, const float *data, int64_t rows, int64_t cols) {
   fwrite(data, sizeof *data, (size_t)(rows * cols), f);
 }
 
-static int logits(const char *dir, const drv_request *pipeline, const char *prompt,
-                  const char *ids_text, const char *out_path, oc_error *e) {
+static int logits(const char *dir, drv_request *pipeline, bool quiet, const char *prompt, const char *ids_text,
+                  const char *out_path, oc_error *e) {
   drv_config c;
   drv_model m;
-  if (cli_configure("logits", pipeline, DRV_INTERP, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
+  oc_progress_bar bar;
+  pipeline->progress = oc_progress_stderr(&bar, quiet);
+  if (cli_configure("logits", pipeline, DRV_JIT, &c, e) || drv_model_open(&m, dir, &c, prompt != NULL, e))
     return -1;
   int32_t *ids = NULL;
   size_t n = 0;
@@ -68,8 +70,10 @@ static int logits(const char *dir, const drv_request *pipeline, const char *prom
 int cmd_logits(int argc, char **argv) {
   const char *dir = drv_default_model(), *prompt = NULL, *ids = NULL, *out = NULL;
   drv_request pipeline = {0};
+  bool quiet = false;
   const cli_option opts[] = {
       CLI_PIPELINE_OPTIONS(&pipeline),
+      CLI_OPT_FLAG("-q", "--quiet", &quiet),
       CLI_OPT_STRING("-m", "--model", &dir),
       CLI_OPT_STRING("-p", "--prompt", &prompt),
       CLI_OPT_STRING(NULL, "--ids", &ids),
@@ -82,5 +86,5 @@ int cmd_logits(int argc, char **argv) {
     parsed = oc_fail(&e, "give either -p TEXT or --ids LIST");
   if (!parsed && !out)
     parsed = oc_fail(&e, "-o FILE.npy is required");
-  return cli_exit("logits", usage, parsed, !parsed && logits(dir, &pipeline, prompt, ids, out, &e), &e);
+  return cli_exit("logits", usage, parsed, !parsed && logits(dir, &pipeline, quiet, prompt, ids, out, &e), &e);
 }

@@ -26,16 +26,19 @@ typedef struct run_options {
   const char *model;
   cli_generate_options gen;
   drv_request pipeline;
+  bool quiet;
 } run_options;
 
 static int model_chat_template(void *ctx, rt_chat_template *t, oc_error *e) {
   return rt_chat_template_load(ctx, t, e);
 }
 
-static int run(const run_options *o, oc_error *e) {
+static int run(run_options *o, oc_error *e) {
   const char *dir = o->model ? o->model : drv_default_model();
   drv_config c;
   drv_model m;
+  oc_progress_bar bar;
+  o->pipeline.progress = oc_progress_stderr(&bar, o->quiet);
   if (cli_configure("run", &o->pipeline, DRV_JIT, &c, e) || drv_model_open(&m, dir, &c, true, e))
     return -1;
   cli_generator g = {.model = &m.model, .tokenizer = m.tokenizer, .eos = m.eos, .n_eos = m.config.n_eos,
@@ -54,6 +57,7 @@ int cmd_run(int argc, char **argv) {
       CLI_GENERATE_OPTIONS(&o.gen),
       CLI_OPT_STRING("-m", "--model", &o.model),
       CLI_OPT_INT(NULL, "--ctx", &o.pipeline.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_FLAG("-q", "--quiet", &o.quiet),
       {0},
   };
   oc_error e = {{0}};

@@ -12,10 +12,12 @@ static const char usage[] =
     "usage: olmoc tokenize [-m MODEL] (TEXT | -f FILE) [--ids-only]\n"
     "\n"
     "options:\n"
-    "  -m, --model DIR   the model whose tokenizer.json to use (default: the bundled one)\n"
-    "  -f, --file FILE   tokenize the raw bytes of FILE ('-': standard input)\n"
-    "  --ids-only        print only the ids, comma-separated on one line\n"
-    "  -h, --help        show this help\n";
+    "  -m, --model DIR         the model whose tokenizer.json to use (default: the bundled one)\n"
+    "  -f, --file FILE         tokenize the text of FILE ('-': standard input), which must be\n"
+    "                          UTF-8 without NUL bytes (the error names the first bad byte)\n"
+    "  --allow-invalid-utf8    tokenize FILE's bytes as they are (ill-formed UTF-8 as U+FFFD)\n"
+    "  --ids-only              print only the ids, comma-separated on one line\n"
+    "  -h, --help              show this help\n";
 
 /* The piece as a C-style quoted string, so whitespace and bad bytes show. */
 static void put_piece(const char *s, size_t n) {
@@ -68,11 +70,12 @@ static int tokenize(const char *dir, const char *text, size_t len, bool ids_only
 
 int cmd_tokenize(int argc, char **argv) {
   const char *dir = drv_default_model(), *file = NULL, *text = NULL;
-  bool ids_only = false;
+  bool ids_only = false, allow_invalid = false;
   const cli_option opts[] = {
       CLI_OPT_STRING("-m", "--model", &dir),
       CLI_OPT_STRING("-f", "--file", &file),
       CLI_OPT_FLAG(NULL, "--ids-only", &ids_only),
+      CLI_OPT_FLAG(NULL, "--allow-invalid-utf8", &allow_invalid),
       {0},
   };
   oc_error e = {{0}};
@@ -81,7 +84,7 @@ int cmd_tokenize(int argc, char **argv) {
     parsed = oc_fail(&e, "give either TEXT or -f FILE");
   char *data = NULL;
   size_t len = text ? strlen(text) : 0;
-  int failed = !parsed && ((file && cli_read_file(file, &data, &len, &e)) ||
+  int failed = !parsed && ((file && cli_read_text(file, allow_invalid, &data, &len, &e)) ||
                            tokenize(dir, file ? data : text, len, ids_only, &e));
   free(data);
   return cli_exit("tokenize", usage, parsed, failed, &e);

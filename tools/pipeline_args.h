@@ -8,8 +8,11 @@
 #include "olmoc/driver.h"
 
 /* The help lines of CLI_PIPELINE_OPTIONS every command shares (-t and
- * --backend, whose defaults differ, each command writes itself). */
+ * --backend, whose defaults differ, each command writes itself), and of -q,
+ * which each lists as its own flag: it fills no request field but picks the
+ * request's progress sink (oc_progress_stderr). */
 #define CLI_PIPELINE_USAGE                                                                          \
+  "  -q, --quiet             no progress on standard error (it shows for steps over 1 s)\n"        \
   "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"          \
   "  --passes=A,B            run these passes instead\n"                                            \
   "  --dtype q8              int8 matmul weights, quantized at load (JIT only;\n"                   \

@@ -99,6 +99,7 @@ typedef struct rt_aot_options {
   rt_pack_load load;
   int64_t ctx;         /* KV cache positions; 0: as compiled */
   int threads;         /* < 1: all cores */
+  const oc_progress *progress; /* reading the weights reports here; NULL: silent */
 } rt_aot_options;
 
 typedef struct rt_aot_model {

@@ -14,6 +14,7 @@
 #include "olmoc/interp.h"
 #include "olmoc/ir.h"
 #include "olmoc/plan.h"
+#include "olmoc/progress.h"
 
 typedef struct cg_host {
   char cpu[64];      /* LLVM's name for the host CPU, e.g. "skylake-avx512" */
@@ -73,6 +74,10 @@ bool cg_jit_bf16_compute(const cg_jit *j);
  * the rest: run -O1 or -O2). Off by default. Every key and value then carries
  * a relative error of at most 2^-8 (README has its effect on perplexity). */
 int cg_jit_set_kv_bf16(cg_jit *j, bool on, oc_error *e);
+
+/* Where this session's long steps report from now on (NULL, the default:
+ * silent): packing matmul weights (cg_lower) and compiling kernels. */
+void cg_jit_set_progress(cg_jit *j, const oc_progress *p);
 
 /* How many kernel modules this JIT has compiled, and the seconds it took. */
 int cg_jit_compile_count(const cg_jit *j);

@@ -17,6 +17,7 @@
 #include "olmoc/interp.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/passes.h"
+#include "olmoc/progress.h"
 #include "olmoc/tokenizer.h"
 #include "olmoc/weights.h"
 
@@ -33,6 +34,7 @@ typedef struct drv_request {
   const char *compute;      /* --compute: "f32" or "bf16" */
   const char *kv_cache;     /* --kv-cache: "f32" or "bf16" */
   long ctx;                 /* --ctx: KV cache positions */
+  const oc_progress *progress; /* where the long steps report (packing, compiling); NULL: silent */
 } drv_request;
 
 /* Who evaluates the graph: the reference interpreter, the JIT's kernels, or
@@ -56,6 +58,7 @@ typedef struct drv_config {
   bool bf16_compute, kv_bf16;
   int64_t ctx;              /* 0: the model's context */
   char notice[192];         /* what was changed from the request, and why; "" when nothing */
+  const oc_progress *progress; /* the request's, or NULL */
 } drv_config;
 
 /* Validates r for `backend` (r->backend, when given, picks DRV_JIT or
@@ -76,7 +79,8 @@ int drv_weights_dtype(const drv_config *c, ir_dtype stored, bool convert, ir_dty
 int drv_run_passes(const drv_config *c, ir_graph *g, int64_t max_tokens, int64_t ctx, bool need_plan,
                    pass_result *r, oc_error *e);
 
-/* A JIT session for c (its target, q8, --compute, --kv-cache, --emit-llvm). */
+/* A JIT session for c (its target, q8, --compute, --kv-cache, --emit-llvm,
+ * its progress). */
 int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e);
 
 /* Places j's packed weights as c->pack_weights says and, when into a file,

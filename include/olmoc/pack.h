@@ -22,6 +22,7 @@
 #include "olmoc/checksum.h"
 #include "olmoc/error.h"
 #include "olmoc/machine.h"
+#include "olmoc/progress.h"
 
 #define RT_PACK_MAGIC "OLMOCPAK" /* 8 bytes, no NUL */
 /* 3: program steps say how a KV cache is laid out (head-major caches).
@@ -138,8 +139,9 @@ int rt_pack_create_scratch(const char *dir, uint64_t bytes, rt_pack_writer **out
 
 /* Appends the pack at pack_path to the file at path (an executable or a
  * shared library), starting at a 4096-byte boundary, followed by a trailer
- * that rt_pack_find_embedded finds. */
-int rt_pack_append(const char *pack_path, const char *path, oc_error *e);
+ * that rt_pack_find_embedded finds; the MiB copied report to progress
+ * (NULL: silent). */
+int rt_pack_append(const char *pack_path, const char *path, const oc_progress *progress, oc_error *e);
 
 /* ---- reading ---- */
 
@@ -157,9 +159,10 @@ typedef enum rt_pack_load {
   RT_PACK_MMAP, /* buffers mmap'ed from the file: fast start, buffer checksums not verified */
 } rt_pack_load;
 
-/* Opens the pack at byte `at` of path, checks it against x and loads it. */
+/* Opens the pack at byte `at` of path, checks it against x and loads it;
+ * RT_PACK_READ reports the buffer sections read to progress (NULL: silent). */
 int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack_load how,
-                 rt_pack **out, oc_error *e);
+                 const oc_progress *progress, rt_pack **out, oc_error *e);
 void rt_pack_close(rt_pack *p);
 
 /* Where a pack appended by rt_pack_append starts in path; *found false when

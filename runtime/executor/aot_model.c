@@ -43,11 +43,12 @@ static int open_pack(const rt_aot_image *img, const rt_aot_options *o, rt_pack *
   if (!o->weights && o->binary && rt_pack_find_embedded(o->binary, &at, &embedded, e))
     return -1;
   if (o->weights || embedded)
-    return rt_pack_open(o->weights ? o->weights : o->binary, at, &x, o->load, pack, e);
+    return rt_pack_open(o->weights ? o->weights : o->binary, at, &x, o->load, o->progress, pack, e);
   if (!o->binary)
     return oc_fail(e, "no weights file given, and no binary to look beside");
   char path[4096];
-  return weights_beside(o->binary, path, sizeof path, e) || rt_pack_open(path, 0, &x, o->load, pack, e);
+  return weights_beside(o->binary, path, sizeof path, e) ||
+         rt_pack_open(path, 0, &x, o->load, o->progress, pack, e);
 }
 
 int rt_aot_open(const rt_aot_image *img, const rt_aot_options *o, rt_aot_model **out, oc_error *e) {

@@ -124,11 +124,12 @@ static int damaged(const rt_pack *p, int i, oc_error *e) {
 
 /* Every buffer section, read into 2 MiB-aligned anonymous memory advised to
  * use huge pages (the host decides), or mapped from the file. */
-static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
-  int n = (int)p->header.n_sections;
+static int load_buffers(rt_pack *p, rt_pack_load how, const oc_progress *progress, oc_error *e) {
+  int n = (int)p->header.n_sections, buffers = 0;
   uint64_t lo = UINT64_MAX, hi = 0;
   for (int i = 0; i < n; i++)
     if (p->table[i].kind == RT_PACK_BUFFER) {
+      buffers++;
       lo = p->table[i].offset < lo ? p->table[i].offset : lo;
       hi = p->table[i].offset + p->table[i].bytes > hi ? p->table[i].offset + p->table[i].bytes : hi;
     }
@@ -163,6 +164,8 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
     return 0;
   int bad = -1; /* the first section that failed, by index */
   oc_error err = {{0}};
+  oc_step read;
+  oc_step_begin(&read, progress, "reading weights", buffers, "sections", "B");
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < n; i++) {
     const rt_pack_section *s = &p->table[i];
@@ -173,16 +176,20 @@ static int load_buffers(rt_pack *p, rt_pack_load how, oc_error *e) {
     if (!rc && rt_checksum64(p->data[i], (size_t)s->bytes) != s->checksum)
       rc = damaged(p, i, &mine);
 #pragma omp critical
-    if (rc && (bad < 0 || i < bad))
-      bad = i, err = mine;
+    {
+      if (rc && (bad < 0 || i < bad))
+        bad = i, err = mine;
+      oc_step_add(&read, 1, (double)s->bytes);
+    }
   }
+  oc_step_end(&read);
   if (bad >= 0)
     *e = err;
   return bad >= 0 ? -1 : 0;
 }
 
 int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack_load how,
-                 rt_pack **out, oc_error *e) {
+                 const oc_progress *progress, rt_pack **out, oc_error *e) {
   *out = NULL;
   rt_pack *p = oc_calloc(1, sizeof *p);
   if (!p || !(p->path = oc_strdup(path))) {
@@ -225,7 +232,7 @@ int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack
       goto fail;
     }
   }
-  if (load_buffers(p, how, e))
+  if (load_buffers(p, how, progress, e))
     goto fail;
   close(p->fd); /* a mapping outlives its descriptor */
   p->fd = -1;

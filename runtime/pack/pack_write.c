@@ -422,7 +422,10 @@ typedef struct trailer {
   uint64_t at, bytes;
 } trailer;
 
-int rt_pack_append(const char *pack_path, const char *path, oc_error *e) {
+#define MIB ((off_t)1 << 20)
+#define APPEND_PIECE (64 * MIB) /* copied between progress reports */
+
+int rt_pack_append(const char *pack_path, const char *path, const oc_progress *progress, oc_error *e) {
   int in = open(pack_path, O_RDONLY | O_CLOEXEC);
   if (in < 0)
     return oc_fail(e, "%s: cannot open: %s", pack_path, strerror(errno));
@@ -438,16 +441,25 @@ int rt_pack_append(const char *pack_path, const char *path, oc_error *e) {
   uint64_t at = ((uint64_t)s_out.st_size + PAGE - 1) / PAGE * PAGE;
   off_t to = (off_t)at;
   int rc = ftruncate(fd, to) ? oc_fail(e, "%s: cannot write: %s", path, strerror(errno)) : 0;
+  oc_step copied;
+  oc_step_begin(&copied, progress, "embedding weights", (s_in.st_size + MIB - 1) / MIB, "MiB", "B");
   /* in the kernel, no copy in this process */
-  for (off_t left = s_in.st_size; !rc && left > 0;) {
-    ssize_t k = copy_file_range(in, NULL, fd, &to, (size_t)left, 0);
+  for (off_t left = s_in.st_size, reported = 0; !rc && left > 0;) {
+    ssize_t k = copy_file_range(in, NULL, fd, &to, (size_t)(left < APPEND_PIECE ? left : APPEND_PIECE), 0);
     if (k < 0 && errno == EINTR)
       continue;
-    if (k <= 0)
+    if (k <= 0) {
       rc = oc_fail(e, "%s: cannot append %s: %s", path, pack_path, k < 0 ? strerror(errno) : "no progress");
-    else
-      left -= k;
+      break;
+    }
+    left -= k;
+    off_t at = s_in.st_size - left;
+    if (at - reported >= APPEND_PIECE || !left) {
+      oc_step_add(&copied, (left ? at / MIB : copied.total) - copied.done, (double)(at - reported));
+      reported = at;
+    }
   }
+  oc_step_end(&copied);
   trailer t = {TRAILER_MAGIC, at, (uint64_t)s_in.st_size};
   if (!rc && pwrite(fd, &t, sizeof t, to) != (ssize_t)sizeof t)
     rc = oc_fail(e, "%s: cannot write: %s", path, strerror(errno));

@@ -6,7 +6,7 @@
  * A piece that is a token its merges give back (most English words with their
  * space) is looked up instead, in a table made once when loading. */
 #include "tokenizer_tables.h"
-#include "utf8.h"
+#include "olmoc/utf8.h"
 #include "olmoc/alloc.h"
 
 #include <stdlib.h>
@@ -248,10 +248,10 @@ int rt_tokenizer_encode(const rt_tokenizer *t, const char *text, size_t len, int
   if (!text && len) return oc_fail(e, "encode: text is NULL");
   const unsigned char *s = (const unsigned char *)text;
   unsigned char *clean = NULL;
-  if (tok_utf8_valid(s, len) != len) {
+  if (oc_utf8_valid(s, len) != len) {
     if (len > SIZE_MAX / 3 || !(clean = oc_malloc(3 * len)))
       return oc_fail(e, "encode: out of memory");
-    len = tok_utf8_lossy(s, len, clean);
+    len = oc_utf8_lossy(s, len, clean);
     s = clean;
   }
   encoder c = {.t = t, .cap = len / 3 + 16, .e = e};

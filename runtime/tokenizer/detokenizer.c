@@ -3,7 +3,7 @@
  * rt_detokenizer: pending holds at most 3 bytes, always a proper prefix of a
  * well-formed character. */
 #include "tokenizer_tables.h"
-#include "utf8.h"
+#include "olmoc/utf8.h"
 #include "olmoc/alloc.h"
 
 #include <assert.h>
@@ -30,18 +30,18 @@ static size_t feed(rt_detokenizer *d, const unsigned char *b, size_t n, char *ou
   bool cut;
   while (d->n_pending && i < n) { /* finish (or give up on) the pending character */
     d->pending[d->n_pending++] = b[i++];
-    size_t k = tok_utf8_char(d->pending, d->n_pending, &bad, &cut);
+    size_t k = oc_utf8_char(d->pending, d->n_pending, &bad, &cut);
     if (k) {
       o = put(out, cap, o, d->pending, k);
       d->n_pending = 0;
     } else if (!cut) {
-      o = put(out, cap, o, tok_utf8_replacement, 3);
+      o = put(out, cap, o, oc_utf8_replacement, 3);
       d->n_pending = 0;
       i--; /* the byte that broke it starts afresh */
     }
   }
   while (i < n) {
-    size_t k = tok_utf8_char(b + i, n - i, &bad, &cut);
+    size_t k = oc_utf8_char(b + i, n - i, &bad, &cut);
     if (k) {
       o = put(out, cap, o, b + i, k);
       i += k;
@@ -50,7 +50,7 @@ static size_t feed(rt_detokenizer *d, const unsigned char *b, size_t n, char *ou
       d->n_pending = n - i;
       i = n;
     } else {
-      o = put(out, cap, o, tok_utf8_replacement, 3);
+      o = put(out, cap, o, oc_utf8_replacement, 3);
       i += bad;
     }
   }
@@ -66,7 +66,7 @@ size_t rt_detokenizer_push(rt_detokenizer *d, int32_t id, char *out, size_t cap)
 size_t rt_detokenizer_flush(rt_detokenizer *d, char *out, size_t cap) {
   if (!d->n_pending) return 0;
   d->n_pending = 0;
-  return put(out, cap, 0, tok_utf8_replacement, 3);
+  return put(out, cap, 0, oc_utf8_replacement, 3);
 }
 
 /* ---- whole sequences -------------------------------------------------------------- */
@@ -91,13 +91,13 @@ int rt_tokenizer_decode(const rt_tokenizer *t, const int32_t *ids, size_t n, cha
     o += blen;
   }
   raw[o] = 0;
-  if (tok_utf8_valid((const unsigned char *)raw, total) != total) { /* the rare case */
+  if (oc_utf8_valid((const unsigned char *)raw, total) != total) { /* the rare case */
     char *out = oc_malloc(3 * total + 1);
     if (!out) {
       free(raw);
       return oc_fail(e, "decode: out of memory");
     }
-    o = tok_utf8_lossy((const unsigned char *)raw, total, (unsigned char *)out);
+    o = oc_utf8_lossy((const unsigned char *)raw, total, (unsigned char *)out);
     out[o] = 0;
     free(raw);
     raw = out;

@@ -5,7 +5,7 @@
  * rewritten so that PCRE2 reads it the same way, or refused. Text given to the
  * steps is valid UTF-8 (bpe.c sanitizes it), so no match call re-checks it. */
 #include "tokenizer_tables.h"
-#include "utf8.h"
+#include "olmoc/utf8.h"
 #include "olmoc/alloc.h"
 
 #include <stdio.h>
@@ -103,7 +103,7 @@ static char *rewrite_pattern(const char *src, const char **bad) {
 
 static int add_step(rt_tokenizer *t, const char *pattern, bool literal, tok_keep keep,
                     const char *where, oc_error *e) {
-  if (tok_utf8_valid((const unsigned char *)pattern, strlen(pattern)) != strlen(pattern))
+  if (oc_utf8_valid((const unsigned char *)pattern, strlen(pattern)) != strlen(pattern))
     return oc_fail(e, "%s: the pattern is not valid UTF-8", where);
   const char *bad = NULL;
   char *rewritten = literal ? NULL : rewrite_pattern(pattern, &bad);

@@ -5,7 +5,7 @@
  * pre-tokenizer is read by pretokenizer.c, encoding is bpe.c's. */
 #include "olmoc/file.h"
 #include "tokenizer_tables.h"
-#include "utf8.h"
+#include "olmoc/utf8.h"
 #include "olmoc/alloc.h"
 
 #include <math.h>
@@ -116,7 +116,7 @@ static const char *excerpt(const char *s, char buf[200]) {
       o += (size_t)snprintf(buf + o, 200 - o, "...");
       break;
     }
-    size_t k = tok_utf8_char(u + i, n - i, &bad, &cut);
+    size_t k = oc_utf8_char(u + i, n - i, &bad, &cut);
     if (k == 1 && u[i] >= 0x20 && u[i] != 0x7F) {
       buf[o++] = (char)u[i];
     } else if (k > 1) {
@@ -175,7 +175,7 @@ static const char *bad_text(const char *s, bool may_be_empty) {
   size_t n = strlen(s);
   if (n == 0 && !may_be_empty) return "is empty";
   if (n > TOK_MAX_TEXT) return "is longer than 4096 bytes";
-  if (tok_utf8_valid((const unsigned char *)s, n) != n) return "is not valid UTF-8";
+  if (oc_utf8_valid((const unsigned char *)s, n) != n) return "is not valid UTF-8";
   return NULL;
 }
 

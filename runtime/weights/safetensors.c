@@ -7,6 +7,7 @@
  * all three share safetensors_internal.h. */
 #include "safetensors_internal.h"
 #include "olmoc/alloc.h"
+#include "olmoc/utf8.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -71,34 +72,6 @@ char *st_join(const char *dir, const char *name) {
   s[a] = '/';
   memcpy(s + a + 1, name, b + 1);
   return s;
-}
-
-/* Offset of the first byte that is not part of valid UTF-8 (as Rust's
- * str::from_utf8 judges it: no overlongs, surrogates or code points past
- * U+10FFFF), or n if all of s is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len;
-    uint32_t cp, min;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-    else return i;
-    if (n - i < len) return i;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return i;
-      cp = cp << 6 | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return n;
 }
 
 /* NULL if j is a JSON number holding a non-negative integer we can represent
@@ -322,7 +295,7 @@ int st_parse(rt_weights *w, int file, oc_error *e) {
   uint64_t dsize = f->size - 8 - hlen;
   if (hlen == 0 || h[0] != '{')
     return oc_fail(e, "%s: header is not a JSON object (it must start with '{')", path);
-  size_t bad = utf8_invalid_at(h, (size_t)hlen);
+  size_t bad = oc_utf8_valid(h, (size_t)hlen);
   if (bad != hlen)
     return oc_fail(e, "%s: header is not valid UTF-8 (at byte %zu of the header)", path, bad);
 

@@ -1,15 +1,16 @@
 /* UTF-8 as the reference's lossy decoders (Rust's from_utf8_lossy, the
  * WHATWG TextDecoder) read it, for encoding and decoding alike. Invariant:
  * every ill-formed input is split into maximal ill-formed subparts, each
- * standing for exactly one U+FFFD. Depends on nothing else of the tokenizer. */
+ * standing for exactly one U+FFFD. In base/ so that every reader of text
+ * (tokenizer, safetensors headers, the command line's inputs) shares it. */
 #include <stdint.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "olmoc/utf8.h"
 
-const unsigned char tok_utf8_replacement[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD */
+const unsigned char oc_utf8_replacement[3] = {0xEF, 0xBF, 0xBD}; /* U+FFFD */
 
-size_t tok_utf8_char(const unsigned char *s, size_t n, size_t *bad, bool *cut) {
+size_t oc_utf8_char(const unsigned char *s, size_t n, size_t *bad, bool *cut) {
   unsigned c = s[0], lo = 0x80, hi = 0xBF;
   size_t need;
   if (c < 0x80) return 1;
@@ -38,7 +39,7 @@ size_t tok_utf8_char(const unsigned char *s, size_t n, size_t *bad, bool *cut) {
   return need + 1;
 }
 
-size_t tok_utf8_valid(const unsigned char *s, size_t n) {
+size_t oc_utf8_valid(const unsigned char *s, size_t n) {
   size_t i = 0, bad;
   bool cut;
   while (i < n) {
@@ -50,23 +51,23 @@ size_t tok_utf8_valid(const unsigned char *s, size_t n) {
         continue;
       }
     }
-    size_t k = tok_utf8_char(s + i, n - i, &bad, &cut);
+    size_t k = oc_utf8_char(s + i, n - i, &bad, &cut);
     if (!k) return i;
     i += k;
   }
   return n;
 }
 
-size_t tok_utf8_lossy(const unsigned char *s, size_t n, unsigned char *out) {
+size_t oc_utf8_lossy(const unsigned char *s, size_t n, unsigned char *out) {
   size_t i = 0, o = 0, bad;
   bool cut;
   while (i < n) {
-    size_t k = tok_utf8_char(s + i, n - i, &bad, &cut);
+    size_t k = oc_utf8_char(s + i, n - i, &bad, &cut);
     if (k) {
       memcpy(out + o, s + i, k);
       o += k, i += k;
     } else {
-      memcpy(out + o, tok_utf8_replacement, 3);
+      memcpy(out + o, oc_utf8_replacement, 3);
       o += 3, i += bad;
     }
   }
