@@ -68,7 +68,7 @@ int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want
   double t0 = rt_seconds();
   *m = (drv_model){.dir = dir, .threads = c->threads};
   if (olmo2_config_load(dir, &m->config, e) || (want_tokenizer && rt_tokenizer_load(dir, &m->tokenizer, e)) ||
-      rt_weights_open(dir, &m->weights, e))
+      rt_weights_open_read(dir, c->read_weights, &m->weights, e))
     goto fail;
   const rt_tensor *embed = rt_weights_find(m->weights, "model.embed_tokens.weight");
   ir_dtype stored = embed ? embed->dtype : IR_F32, dtype;

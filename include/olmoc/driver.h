@@ -33,6 +33,7 @@ typedef struct drv_request {
   const char *compute;      /* --compute: "f32" or "bf16" */
   const char *kv_cache;     /* --kv-cache: "f32" or "bf16" */
   long ctx;                 /* --ctx: KV cache positions */
+  bool no_mmap;             /* --no-mmap: read the checkpoint into memory */
 } drv_request;
 
 /* Who evaluates the graph: the reference interpreter, the JIT's kernels, or
@@ -55,6 +56,7 @@ typedef struct drv_config {
   const char *pack_weights; /* NULL ("auto"), "memory" or "file" */
   bool bf16_compute, kv_bf16;
   int64_t ctx;              /* 0: the model's context */
+  bool read_weights;        /* the checkpoint read into memory, not mapped */
 } drv_config;
 
 /* Validates r for `backend` (r->backend, when given, picks DRV_JIT or
