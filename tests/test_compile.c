@@ -102,6 +102,10 @@ static void test_exe_matches_run(void **state) {
   expect_stderr("stop: token limit");
   must(sh("%s/tiny " PROMPT " --mmap", dir));
   assert_string_equal(stdout_text, reference);
+  must(sh("%s/tiny " PROMPT " --no-mmap -c 64", dir)); /* llama.cpp's spellings */
+  assert_string_equal(stdout_text, reference);
+  assert_int_equal(sh("%s/tiny " PROMPT " --mmap --no-mmap", dir), 2);
+  expect_stderr("--mmap and --no-mmap: give one");
   /* a copy elsewhere finds its weights beside itself, by its own name */
   must(sh("cp %s/tiny %s/scratch/renamed", dir, tmpdir));
   assert_int_equal(sh("%s/scratch/renamed " PROMPT, tmpdir), 1);
