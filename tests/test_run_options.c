@@ -273,8 +273,13 @@ static void test_memory_options(void **state) {
    * without CAP_IPC_LOCK: setpriv drops it) */
   const char *prefix = getuid() == 0 ? "setpriv --bounding-set -ipc_lock sh -c 'ulimit -l 0; exec \"$0\" \"$@\"'"
                                      : "ulimit -l 0;";
-  if (getuid() == 0 && system("setpriv --bounding-set -ipc_lock true 2>/dev/null")) {
-    print_message("skipped the refused lock: no setpriv here\n");
+#ifdef __SANITIZE_ADDRESS__
+  bool asan = true; /* its mlockall is a no-op that succeeds: it would lock the shadow memory */
+#else
+  bool asan = false;
+#endif
+  if (asan || (getuid() == 0 && system("setpriv --bounding-set -ipc_lock true 2>/dev/null"))) {
+    print_message("skipped the refused lock: %s\n", asan ? "AddressSanitizer's mlockall never refuses" : "no setpriv here");
   } else {
     assert_int_equal(olmoc_after(prefix, GREEDY " -n 8 --mlock"), 0);
     expect_output("warning: --mlock: cannot lock the model in memory");

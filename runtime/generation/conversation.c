@@ -37,6 +37,8 @@ static int push(conversation *c, const char *role, const char *content, size_t l
 
 /* Drops turns [at, at + count). */
 static void drop(conversation *c, size_t at, size_t count) {
+  if (!count)
+    return;
   for (size_t i = at; i < at + count; i++)
     free((char *)c->turns[i].content);
   memmove(c->turns + at, c->turns + at + count, (c->n - at - count) * sizeof *c->turns);

@@ -58,7 +58,8 @@ int cli_line_editor_open(cli_line_editor **out, const char *name, oc_error *e) {
   el_set(l->el, EL_PROMPT, prompt);
   el_set(l->el, EL_HIST, history, l->history);
   el_set(l->el, EL_SETTY, "-d", "-isig", NULL);
-  el_set(l->el, EL_ADDFN, "olmoc-clear-or-hint", "clear the line, or say how to leave", clear_or_hint);
+  /* the wide call keeps these literals; the narrow one copies and leaks them */
+  el_wset(l->el, EL_ADDFN, L"olmoc-clear-or-hint", L"clear the line, or say how to leave", clear_or_hint);
   el_set(l->el, EL_BIND, "^C", "olmoc-clear-or-hint", NULL);
   el_source(l->el, NULL); /* ~/.editrc, if there is one */
   return 0;

@@ -85,6 +85,11 @@ static bool append(reply_stream *r, const char *s, size_t n) {
   return true;
 }
 
+/* The top alternatives of the i-th token not yet reported (NULL without --n-probs). */
+static stream_alternative *alternatives(const reply_stream *r, size_t i) {
+  return r->n_probs ? r->top + i * (size_t)r->n_probs : NULL;
+}
+
 /* The log-softmax of this step's logits at id, and its n_probs best ids,
  * best first (ties: the lower id, as the greedy sampler picks). */
 static double score(const reply_stream *r, int32_t id, stream_alternative *top) {
@@ -142,12 +147,15 @@ static void release(reply_stream *r, size_t upto) {
   r->released = upto > r->released ? upto : r->released;
   size_t done = 0;
   while (done < r->n_tokens && r->tokens[done].end <= upto) {
-    report(r, &r->tokens[done], r->top + done * (size_t)r->n_probs);
+    report(r, &r->tokens[done], alternatives(r, done));
     done++;
   }
+  if (!done)
+    return;
   r->n_tokens -= done;
   memmove(r->tokens, r->tokens + done, r->n_tokens * sizeof *r->tokens);
-  memmove(r->top, r->top + done * (size_t)r->n_probs, r->n_tokens * (size_t)r->n_probs * sizeof *r->top);
+  if (r->n_probs)
+    memmove(r->top, alternatives(r, done), r->n_tokens * (size_t)r->n_probs * sizeof *r->top);
 }
 
 /* Where the first whole stop string starts, or len. */
@@ -208,8 +216,8 @@ int stream_token_add(reply_stream *r, int32_t id) {
       free(piece);
   }
   if (r->per_token && reserve_token(r)) {
-    stream_alternative *top = r->top + r->n_tokens * (size_t)r->n_probs;
-    r->tokens[r->n_tokens++] = (stream_token){id, start, r->len, score(r, id, top)};
+    r->tokens[r->n_tokens] = (stream_token){id, start, r->len, score(r, id, alternatives(r, r->n_tokens))};
+    r->n_tokens++;
   }
   size_t stop = r->stop->n ? first_stop(r) : r->len;
   if (stop < r->len) {
