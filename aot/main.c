@@ -20,10 +20,12 @@ static const char usage[] =
     "Compiled by olmoc for CPU %s.\n"
     "\n"
     "options:\n" CLI_GENERATE_USAGE
-    "  --ctx N                 KV cache positions (default: what the model was compiled for)\n"
+    "  --ctx N                 KV cache positions (default: what the model was compiled for;\n"
+    "                          also -c, --ctx-size)\n"
     "  -t, --threads N         threads (default: all cores)\n"
     "  --mmap                  map the weights instead of reading them (faster start; their\n"
     "                          checksums are not verified)\n"
+    "  --no-mmap               read the weights into memory (the default)\n"
     "  --weights FILE          the packed weights (default: inside this binary, else\n"
     "                          this binary's path + .weights)\n"
     "  -q, --quiet             no progress on standard error (it shows for steps over 1 s)\n"
@@ -32,7 +34,7 @@ static const char usage[] =
 typedef struct options {
   cli_generate_options gen;
   long ctx, threads;
-  bool mmap, quiet;
+  bool mmap, no_mmap, quiet;
   const char *weights;
 } options;
 
@@ -77,14 +79,18 @@ int main(int argc, char **argv) {
   const cli_option opts[] = {
       CLI_GENERATE_OPTIONS(&o.gen),
       CLI_OPT_INT(NULL, "--ctx", &o.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_INT("-c", "--ctx-size", &o.ctx, 1, 1 << 24, NULL),
       CLI_OPT_INT("-t", "--threads", &o.threads, 1, 1024, NULL),
       CLI_OPT_FLAG(NULL, "--mmap", &o.mmap),
+      CLI_OPT_FLAG(NULL, "--no-mmap", &o.no_mmap),
       CLI_OPT_STRING(NULL, "--weights", &o.weights),
       CLI_OPT_FLAG("-q", "--quiet", &o.quiet),
       {0},
   };
   oc_error e = {{0}};
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  if (!parsed && o.mmap && o.no_mmap)
+    parsed = oc_fail(&e, "--mmap and --no-mmap: give one");
   if (parsed == 1) {
     printf(usage, name, olmoc_aot_image.cpu);
     return 0;

@@ -47,6 +47,13 @@ static int set_value(const cli_option *o, const char *name, const char *v, oc_er
     *(float *)o->target = (float)x;
     return 0;
   }
+  case CLI_LIST: {
+    cli_list *l = o->target;
+    if (l->n == CLI_LIST_MAX)
+      return oc_fail(e, "%s: given more than %d times", name, CLI_LIST_MAX);
+    l->item[l->n++] = v;
+    return 0;
+  }
   }
   return -1;
 }

@@ -86,7 +86,7 @@ int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want
   if (drv_checkpoint_dir(dir, e))
     return -1;
   if (olmo2_config_load(dir, &m->config, e) || (want_tokenizer && rt_tokenizer_load(dir, &m->tokenizer, e)) ||
-      rt_weights_open(dir, &m->weights, e))
+      rt_weights_open_read(dir, c->read_weights, &m->weights, e))
     goto fail;
   const rt_tensor *embed = rt_weights_find(m->weights, "model.embed_tokens.weight");
   ir_dtype stored = embed ? embed->dtype : IR_F32, dtype;

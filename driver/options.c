@@ -69,7 +69,7 @@ static void fit_threads(const drv_request *r, drv_config *c) {
 int drv_configure(const drv_request *r, drv_backend backend, drv_config *c, oc_error *e) {
   *c = (drv_config){.backend = backend, .level = 2, .passes = r->passes, .emit_llvm = r->emit_llvm,
                     .target = r->target ? r->target : "native", .pack_weights = r->pack_weights,
-                    .ctx = r->ctx, .progress = r->progress};
+                    .ctx = r->ctx, .progress = r->progress, .read_weights = r->no_mmap};
   if (r->o0 + r->o1 + r->o2 + !!r->passes > 1)
     return oc_fail(e, "give one of -O0, -O1, -O2 and --passes");
   c->level = r->o0 ? 0 : r->o1 ? 1 : 2;

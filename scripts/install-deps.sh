@@ -6,8 +6,10 @@ set -eu
 
 # clang-19 and libclang-rt-19-dev (libFuzzer and the sanitizer runtimes): make fuzz.
 # Arguments name more packages a target needs (make valgrind).
+# libedit-dev, libncurses-dev, libbsd-dev: the chat's line editor, shared for olmoc and
+# static (libedit.a, libtinfo.a, libbsd.a) for model binaries.
 packages="cmake make gcc pkg-config llvm-19-dev libzstd-dev libcjson-dev libcmocka-dev libpcre2-dev
-clang-19 libclang-rt-19-dev $*"
+libedit-dev libncurses-dev libbsd-dev clang-19 libclang-rt-19-dev $*"
 
 missing=""
 for p in $packages; do

@@ -7,6 +7,9 @@
 
 extern const unsigned char olmoc_blob_runtime[], olmoc_blob_runtime_end[];
 extern const unsigned char olmoc_blob_pcre2[], olmoc_blob_pcre2_end[];
+extern const unsigned char olmoc_blob_edit[], olmoc_blob_edit_end[];
+extern const unsigned char olmoc_blob_tinfo[], olmoc_blob_tinfo_end[];
+extern const unsigned char olmoc_blob_bsd[], olmoc_blob_bsd_end[];
 extern const unsigned char olmoc_blob_api_h[], olmoc_blob_api_h_end[];
 
 static const char usage[] =
@@ -52,10 +55,14 @@ static int compile(compile_options *o, oc_error *e) {
   const cg_blob archives[] = {
       {"libolmoc_aot.a", olmoc_blob_runtime, (size_t)(olmoc_blob_runtime_end - olmoc_blob_runtime)},
       {"libpcre2-8.a", olmoc_blob_pcre2, (size_t)(olmoc_blob_pcre2_end - olmoc_blob_pcre2)},
+      /* the chat's line editor, then what it calls */
+      {"libedit.a", olmoc_blob_edit, (size_t)(olmoc_blob_edit_end - olmoc_blob_edit)},
+      {"libtinfo.a", olmoc_blob_tinfo, (size_t)(olmoc_blob_tinfo_end - olmoc_blob_tinfo)},
+      {"libbsd.a", olmoc_blob_bsd, (size_t)(olmoc_blob_bsd_end - olmoc_blob_bsd)},
   };
   const cg_blob header = {"model_api.h", olmoc_blob_api_h, (size_t)(olmoc_blob_api_h_end - olmoc_blob_api_h)};
   drv_compile_request r = {.output = o->output, .lib = lib, .embed = o->embed, .archives = archives,
-                           .n_archives = 2, .header = &header};
+                           .n_archives = sizeof archives / sizeof *archives, .header = &header};
   drv_config c;
   oc_progress_bar bar;
   o->pipeline.progress = oc_progress_stderr(&bar, o->quiet);

@@ -1,7 +1,8 @@
 /* `olmoc run`: generate text from a prompt, streamed to stdout as it is
  * produced, with timings on stderr at the end; with --chat, the prompt is
  * wrapped in the model's chat template, and with no prompt on a terminal a
- * multi-turn conversation runs on one KV cache. */
+ * multi-turn conversation runs on one KV cache (runtime/generation/ does it
+ * all: this file is the options of the JIT's side). */
 #include "cli.h"
 #include "olmoc/session.h"
 #include "pipeline_args.h"
@@ -15,7 +16,9 @@ static const char usage[] =
     "options:\n"
     "  -m, --model DIR         checkpoint directory (default: the bundled models/olmo2-tiny)\n"
     CLI_GENERATE_USAGE
-    "  --ctx N                 KV cache positions (default: the model's context)\n"
+    "  --ctx N                 KV cache positions (default: the model's context; also\n"
+    "                          -c, --ctx-size)\n"
+    "  --no-mmap               read the checkpoint into memory instead of mapping it\n"
     "  -t, --threads N         threads of the JIT (default: all cores)\n"
     CLI_PIPELINE_USAGE
     "  --backend B             jit (default: LLVM kernels, any pipeline) or interp (the\n"
@@ -57,6 +60,8 @@ int cmd_run(int argc, char **argv) {
       CLI_GENERATE_OPTIONS(&o.gen),
       CLI_OPT_STRING("-m", "--model", &o.model),
       CLI_OPT_INT(NULL, "--ctx", &o.pipeline.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_INT("-c", "--ctx-size", &o.pipeline.ctx, 1, 1 << 24, NULL),
+      CLI_OPT_FLAG(NULL, "--no-mmap", &o.pipeline.no_mmap),
       CLI_OPT_FLAG("-q", "--quiet", &o.quiet),
       {0},
   };

@@ -9,12 +9,20 @@
 
 #include "olmoc/error.h"
 
-typedef enum cli_kind { CLI_FLAG, CLI_STRING, CLI_INT, CLI_FLOAT } cli_kind;
+typedef enum cli_kind { CLI_FLAG, CLI_STRING, CLI_INT, CLI_FLOAT, CLI_LIST } cli_kind;
+
+/* The values of an option that may be given several times (--stop A --stop
+ * B), in order; they point into argv. */
+#define CLI_LIST_MAX 16
+typedef struct cli_list {
+  const char *item[CLI_LIST_MAX];
+  int n;
+} cli_list;
 
 typedef struct cli_option {
   const char *short_name, *long_name; /* "-m", "--model"; short may be NULL */
   cli_kind kind;
-  void *target;     /* bool *, const char **, long *, float * */
+  void *target;     /* bool *, const char **, long *, float *, cli_list * */
   double min, max;  /* range of CLI_INT and CLI_FLOAT values */
   bool *given;      /* set when the option appears, if not NULL */
 } cli_option;
@@ -23,6 +31,7 @@ typedef struct cli_option {
 #define CLI_OPT_FLAG(s, l, target) {(s), (l), CLI_FLAG, (target), 0, 0, NULL}
 #define CLI_OPT_INT(s, l, target, lo, hi, given) {(s), (l), CLI_INT, (target), (lo), (hi), (given)}
 #define CLI_OPT_FLOAT(s, l, target, lo, hi, given) {(s), (l), CLI_FLOAT, (target), (lo), (hi), (given)}
+#define CLI_OPT_LIST(s, l, target) {(s), (l), CLI_LIST, (target), 0, 0, NULL}
 
 /* Parses argv[1..argc) against opts (ended by an entry with no names). One
  * bare argument goes to *positional when that is not NULL. Returns 1 when

@@ -35,6 +35,7 @@ typedef struct drv_request {
   const char *kv_cache;     /* --kv-cache: "f32" or "bf16" */
   long ctx;                 /* --ctx: KV cache positions */
   const oc_progress *progress; /* where the long steps report (packing, compiling); NULL: silent */
+  bool no_mmap;             /* --no-mmap: read the checkpoint into memory */
 } drv_request;
 
 /* Who evaluates the graph: the reference interpreter, the JIT's kernels, or
@@ -59,6 +60,7 @@ typedef struct drv_config {
   int64_t ctx;              /* 0: the model's context */
   char notice[192];         /* what was changed from the request, and why; "" when nothing */
   const oc_progress *progress; /* the request's, or NULL */
+  bool read_weights;        /* the checkpoint read into memory, not mapped */
 } drv_config;
 
 /* Validates r for `backend` (r->backend, when given, picks DRV_JIT or

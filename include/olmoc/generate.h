@@ -39,14 +39,21 @@ typedef struct rt_generation {
   int64_t max_new;        /* tokens to generate at most; < 0: until EOS or context */
   const int32_t *eos;     /* [n_eos] ids that end generation (not passed to on_token) */
   int n_eos;
+  bool ignore_eos;        /* never sample the eos ids (their logits -inf), so never end on one */
   /* Called with each new token; a non-zero return stops generation. */
   int (*on_token)(void *user, int32_t id);
+  /* If set, called with the model's logits [vocab] of each step before the
+   * sampler sees them (and may change them): for log-probabilities. */
+  void (*on_logits)(void *user, const float *logits);
   void *user;
 } rt_generation;
 
 typedef struct rt_generation_stats {
   int64_t prompt_tokens, generated_tokens;
   double prompt_seconds, generate_seconds;
+  /* from the start of the prefill to the first token sampled (the prefill's
+   * time when none was) */
+  double first_token_seconds;
   rt_stop stop;
 } rt_generation_stats;
 

@@ -1,9 +1,10 @@
 /* Hugging Face safetensors checkpoints: one model.safetensors, or shards listed
- * by model.safetensors.index.json. Files are mmap'ed, never read whole; every
+ * by model.safetensors.index.json. Files are mmap'ed (or, asked, read whole); every
  * header is validated as strictly as the format's reference implementation. */
 #ifndef OLMOC_WEIGHTS_H
 #define OLMOC_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -25,6 +26,9 @@ typedef struct rt_weights rt_weights;
 /* path: a model directory (index preferred over a single file), a
  * .safetensors file, or a model.safetensors.index.json. */
 int rt_weights_open(const char *path, rt_weights **out, oc_error *e);
+/* The same, with read: each file read whole into memory instead of mapped
+ * (--no-mmap: no page of it is ever read from the file again). */
+int rt_weights_open_read(const char *path, bool read, rt_weights **out, oc_error *e);
 void rt_weights_close(rt_weights *w);
 
 const char *rt_weights_path(const rt_weights *w); /* as opened, for messages */

@@ -1,6 +1,7 @@
 /* rt_generate: one prefill call for the whole prompt, then one forward call
  * per generated token. The history the sampler's repetition penalty sees is
  * the prompt plus everything generated, in one array sized for the context. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +35,9 @@ int rt_generate(const rt_model *m, rt_sampler *s, const int32_t *prompt, int64_t
   int64_t n = n_prompt;
 
   int rc = 0;
-  double t0 = rt_seconds();
+  double start_time = rt_seconds();
   const float *rows = m->forward(m->self, prompt, n_prompt, e);
-  stats->prompt_seconds = rt_seconds() - t0;
+  stats->prompt_seconds = stats->first_token_seconds = rt_seconds() - start_time;
   float *logits = oc_malloc((size_t)m->vocab * sizeof *logits);
   if (!rows || !logits) {
     rc = rows ? oc_fail(e, "out of memory for logits") : -1;
@@ -46,7 +47,7 @@ int rt_generate(const rt_model *m, rt_sampler *s, const int32_t *prompt, int64_t
 
   /* Each step feeds the previous token only when another one is wanted, so
    * the last token sampled is never run for nothing. */
-  t0 = rt_seconds();
+  double t0 = rt_seconds();
   for (int64_t made = 0;; made++) {
     if (g->max_new >= 0 && made >= g->max_new) {
       stats->stop = RT_STOP_LENGTH;
@@ -63,7 +64,14 @@ int rt_generate(const rt_model *m, rt_sampler *s, const int32_t *prompt, int64_t
       }
       memcpy(logits, rows, (size_t)m->vocab * sizeof *logits);
     }
+    if (g->on_logits)
+      g->on_logits(g->user, logits);
+    for (int i = 0; g->ignore_eos && i < g->n_eos; i++)
+      if (g->eos[i] >= 0 && g->eos[i] < m->vocab)
+        logits[g->eos[i]] = -INFINITY;
     int32_t id = rt_sampler_sample(s, logits, history, (size_t)n);
+    if (made == 0)
+      stats->first_token_seconds = rt_seconds() - start_time;
     if (is_eos(g, id)) {
       stats->stop = RT_STOP_EOS;
       break;

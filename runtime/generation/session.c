@@ -1,14 +1,17 @@
 /* The generation front end (session.h): what `olmoc run` and a compiled model
  * binary do once the model is open. A session keeps the token ids its KV
  * cache holds, so each chat turn feeds only what the cache lacks. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "olmoc/session.h"
+#include "session_internal.h"
 
 /* The model's generation_config.json gives defaults; the command line wins. */
 static rt_sampling resolve_sampling(const cli_generate_options *o, const cli_generator *g) {
@@ -31,57 +34,31 @@ static void on_interrupt(int sig) {
   signal(sig, SIG_DFL);
 }
 
-typedef struct session {
-  const cli_generate_options *o;
-  const cli_generator *g;
-  rt_sampler *sampler;
-  rt_chat_template chat;
-  int32_t *cached; /* [ctx]: the tokens in the KV cache, so a next turn reuses them */
-  int64_t n_cached;
-} session;
-
-/* Streams each token's text as soon as it is whole UTF-8, and keeps the reply. */
-typedef struct streamer {
-  session *s;
-  rt_detokenizer detok;
-  char *reply; /* everything streamed this turn */
-  size_t len, cap;
-} streamer;
-
-static void emit(streamer *st, const char *text, size_t n) {
-  fwrite(text, 1, n, stdout);
-  fflush(stdout);
-  if (st->len + n + 1 > st->cap) {
-    size_t cap = 2 * (st->len + n + 1);
-    char *grown = realloc(st->reply, cap);
-    if (!grown)
-      return; /* the reply is on screen; only the conversation's record loses it */
-    st->reply = grown, st->cap = cap;
-  }
-  memcpy(st->reply + st->len, text, n);
-  st->len += n;
-  st->reply[st->len] = '\0';
+void session_arm_interrupt(void) {
+  interrupted = 0;
+  signal(SIGINT, on_interrupt);
 }
+
+/* What the generation loop calls back: the session records the ids its KV
+ * cache is fed, the stream prints. */
+typedef struct sink {
+  session *s;
+  reply_stream *r;
+} sink;
 
 static int on_token(void *user, int32_t id) {
-  streamer *st = user;
-  session *s = st->s;
-  if (s->n_cached < s->g->model->ctx)
-    s->cached[s->n_cached++] = id;
-  size_t n = 0;
-  rt_tokenizer_bytes(st->detok.t, id, &n);
-  size_t need = 3 * n + 3; /* each stray byte may become a 3-byte U+FFFD */
-  char buf[1024], *text = need <= sizeof buf ? buf : malloc(need);
-  if (text) {
-    emit(st, text, rt_detokenizer_push(&st->detok, id, text, need));
-    if (text != buf)
-      free(text);
-  }
-  return interrupted;
+  sink *k = user;
+  if (k->s->n_cached < k->s->g->model->ctx)
+    k->s->cached[k->s->n_cached++] = id;
+  return stream_token_add(k->r, id) || interrupted;
 }
 
-static const char *stop_reason(rt_stop s) {
-  switch (s) {
+static void on_logits(void *user, const float *logits) { stream_logits(((sink *)user)->r, logits); }
+
+static const char *stop_reason(const rt_generation_stats *s, const reply_stream *r) {
+  if (r->stopped)
+    return "stop string";
+  switch (s->stop) {
   case RT_STOP_EOS: return "end of sequence";
   case RT_STOP_LENGTH: return "token limit";
   case RT_STOP_CONTEXT: return "context full";
@@ -90,99 +67,127 @@ static const char *stop_reason(rt_stop s) {
   return "?";
 }
 
-static void print_timings(const cli_generator *m, const rt_generation_stats *s) {
+static double rate(int64_t tokens, double seconds) { return seconds > 0 ? (double)tokens / seconds : 0.0; }
+
+void session_timings(const session *s, const rt_generation_stats *st, const reply_stream *r, bool with_load) {
+  char load[64] = "";
+  if (with_load)
+    snprintf(load, sizeof load, "load: %.0f ms | ", 1e3 * s->g->load_seconds);
   fprintf(stderr,
-          "\n\nload: %.0f ms | prompt: %lld tokens, %.1f tok/s | generation: %lld tokens, "
-          "%.1f tok/s | stop: %s\n",
-          1e3 * m->load_seconds, (long long)s->prompt_tokens,
-          s->prompt_seconds > 0 ? (double)s->prompt_tokens / s->prompt_seconds : 0.0,
-          (long long)s->generated_tokens,
-          s->generate_seconds > 0 ? (double)s->generated_tokens / s->generate_seconds : 0.0,
-          stop_reason(s->stop));
+          "\n\n%sprompt: %lld tokens, %.1f tok/s | ttft: %.0f ms | generation: %lld tokens, %.1f tok/s | "
+          "stop: %s\n",
+          load, (long long)st->prompt_tokens, rate(st->prompt_tokens, st->prompt_seconds),
+          1e3 * st->first_token_seconds, (long long)st->generated_tokens,
+          rate(st->generated_tokens, st->generate_seconds), stop_reason(st, r));
 }
 
-/* Encodes text, keeps the longest prefix the KV cache already holds (a chat
- * turn repeats the whole conversation), and generates after it. */
-static int respond(session *s, const char *text, streamer *st, oc_error *e) {
-  int32_t *ids = NULL;
-  size_t n = 0;
-  if (rt_tokenizer_encode(s->g->tokenizer, text, strlen(text), &ids, &n, e))
-    return -1;
+void session_rewind(session *s) {
+  s->g->model->rewind(s->g->model->self, 0);
+  s->n_cached = 0;
+}
+
+/* --verbose-prompt: the prompt as the model gets it, and its ids. */
+static void print_prompt(const session *s, const char *text, const int32_t *ids, size_t n, int64_t cached) {
+  fputs("prompt: ", stderr);
+  json_string(stderr, text, strlen(text));
+  fprintf(stderr, "\nprompt: %zu tokens, %lld of them already in the KV cache\n", n, (long long)cached);
+  for (size_t i = 0; i < n; i++) {
+    fprintf(stderr, "%8d ", ids[i]);
+    token_string(stderr, s->g->tokenizer, ids[i]);
+    fputc('\n', stderr);
+  }
+}
+
+int session_generate(session *s, const char *text, const int32_t *ids, size_t n, reply_stream *r,
+                     rt_generation_stats *stats, oc_error *e) {
+  const rt_model *m = s->g->model;
   int64_t keep = 0;
   while (keep < s->n_cached && keep + 1 < (int64_t)n && s->cached[keep] == ids[keep])
     keep++;
-  s->g->model->rewind(s->g->model->self, keep);
-  int64_t fits = s->g->model->ctx - keep < (int64_t)n - keep ? s->g->model->ctx - keep : (int64_t)n - keep;
+  if (s->o->verbose_prompt)
+    print_prompt(s, text, ids, n, keep);
+  m->rewind(m->self, keep);
+  int64_t fits = m->ctx - keep < (int64_t)n - keep ? m->ctx - keep : (int64_t)n - keep;
   memcpy(s->cached + keep, ids + keep, (size_t)fits * sizeof *ids);
   s->n_cached = keep + fits;
 
+  sink k = {s, r};
   rt_generation g = {.max_new = s->o->tokens, .eos = s->g->eos, .n_eos = s->g->n_eos,
-                     .on_token = on_token, .user = st};
-  st->s = s;
-  rt_detokenizer_init(&st->detok, s->g->tokenizer);
-  rt_generation_stats stats;
-  int rc = rt_generate(s->g->model, s->sampler, ids + keep, (int64_t)n - keep, &g, &stats, e);
-  char tail[64];
-  emit(st, tail, rt_detokenizer_flush(&st->detok, tail, sizeof tail));
+                     .ignore_eos = s->o->ignore_eos,
+                     .on_token = on_token, .on_logits = r->per_token ? on_logits : NULL, .user = &k};
+  int rc = rt_generate(m, s->sampler, ids + keep, (int64_t)n - keep, &g, stats, e);
+  stream_finish(r);
   /* What the cache holds is what it was fed: the last sampled token never was. */
-  s->n_cached = s->g->model->position(s->g->model->self);
+  s->n_cached = m->position(m->self);
+  return rc;
+}
+
+/* One prompt, no template: the prompt echoed (unless asked not to), then the reply. */
+static int complete(session *s, const char *prompt, oc_error *e) {
+  int32_t *ids = NULL;
+  size_t n = 0;
+  reply_stream r;
+  rt_generation_stats stats;
+  if (stream_init(&r, s, e) || rt_tokenizer_encode(s->g->tokenizer, prompt, strlen(prompt), &ids, &n, e)) {
+    stream_free(&r);
+    return -1;
+  }
+  if (!s->o->no_display_prompt && !s->o->json)
+    fputs(prompt, stdout);
+  int rc = session_generate(s, prompt, ids, n, &r, &stats, e);
   if (!rc)
-    print_timings(s->g, &stats);
+    session_timings(s, &stats, &r, true);
+  stream_free(&r);
   free(ids);
   return rc;
 }
 
-/* Reads one line from a terminal; NULL at end of input or on an empty line. */
-static char *read_line(void) {
-  char *line = NULL;
-  size_t cap = 0;
-  fprintf(stderr, "> ");
-  ssize_t n = getline(&line, &cap, stdin);
-  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-    line[--n] = '\0';
-  if (n <= 0) {
-    free(line);
-    return NULL;
-  }
-  return line;
+/* -f and --system-prompt-file: the file's text, less one final newline, as
+ * an editor leaves it (llama.cpp's -f does the same). */
+static int read_text(const char *option, const char *path, char **text, oc_error *e) {
+  size_t len;
+  if (cli_read_file(path, text, &len, e))
+    return oc_wrap(e, "%s", option);
+  if (len && (*text)[len - 1] == '\n')
+    (*text)[len - 1] = '\0';
+  return 0;
 }
 
-#define MAX_TURNS 256
+static int check_options(const cli_generate_options *o, oc_error *e) {
+  if (o->prompt && o->prompt_file)
+    return oc_fail(e, "-p and -f both give the prompt: give one");
+  if (o->system && o->system_file)
+    return oc_fail(e, "--system and --system-prompt-file both give the system message: give one");
+  for (int i = 0; i < o->stop.n; i++)
+    if (!o->stop.item[i][0])
+      return oc_fail(e, "--stop, --reverse-prompt: the empty string would stop before any text");
+  return 0;
+}
 
-/* A conversation: one turn with `first`, or turns read from the terminal. */
-static int converse(session *s, const char *first, oc_error *e) {
-  rt_chat_message turns[MAX_TURNS];
-  char *owned[MAX_TURNS] = {0}; /* strings this function allocated, by turn */
-  size_t n = 0;
-  if (s->o->system)
-    turns[n++] = (rt_chat_message){"system", s->o->system};
-  int rc = 0;
-  while (!rc && !interrupted && n + 2 <= MAX_TURNS) {
-    const char *said = first;
-    if (!first && !(said = owned[n] = read_line()))
-      break;
-    turns[n++] = (rt_chat_message){"user", said};
-    char *prompt = NULL;
-    streamer st = {0};
-    rc = rt_chat_render(&s->chat, turns, n, true, &prompt, e) || respond(s, prompt, &st, e);
-    free(prompt);
-    owned[n] = st.reply;
-    turns[n++] = (rt_chat_message){"assistant", st.reply ? st.reply : ""};
-    if (first)
-      break;
-  }
-  for (size_t i = 0; i < MAX_TURNS; i++)
-    free(owned[i]);
-  return rc;
+/* --mlock: what the process has mapped once the model is open (weights,
+ * packed panels, arena, KV cache) stays in memory, each page locked as it is
+ * first touched (MCL_ONFAULT: nothing is read in ahead for it). */
+static void lock_memory(void) {
+  if (!mlockall(MCL_CURRENT | MCL_ONFAULT))
+    return;
+  char limit[64] = "unlimited";
+  struct rlimit rl;
+  if (!getrlimit(RLIMIT_MEMLOCK, &rl) && rl.rlim_cur != RLIM_INFINITY)
+    snprintf(limit, sizeof limit, "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
+  fprintf(stderr, "warning: --mlock: cannot lock the model in memory: %s (the limit, `ulimit -l`, is %s)\n",
+          strerror(errno), limit);
 }
 
 int cli_generate(const cli_generate_options *o, const cli_generator *g, oc_error *e) {
-  session s = {.o = o, .g = g};
-  char *piped = NULL;
+  session s = {.o = o, .g = g, .system = o->system};
+  char *piped = NULL, *system = NULL;
   int rc = -1;
   rt_sampling sampling = resolve_sampling(o, g);
-  if (rt_sampler_new(&sampling, g->model->vocab, &s.sampler, e))
+  if (check_options(o, e) || (o->system_file && read_text("--system-prompt-file", o->system_file, &system, e)) ||
+      rt_sampler_new(&sampling, g->model->vocab, &s.sampler, e))
     goto done;
+  if (system)
+    s.system = system;
   if (!(s.cached = malloc((size_t)g->model->ctx * sizeof *s.cached))) {
     oc_fail(e, "out of memory");
     goto done;
@@ -194,9 +199,13 @@ int cli_generate(const cli_generate_options *o, const cli_generator *g, oc_error
                                 : g->chat_template(g->ctx, &s.chat, e)))
     goto done;
   const char *prompt = o->prompt;
-  if (!prompt && !(chat && isatty(STDIN_FILENO))) {
+  if (o->prompt_file) {
+    if (read_text("-f", o->prompt_file, &piped, e))
+      goto done;
+    prompt = piped;
+  } else if (!prompt && !(chat && isatty(STDIN_FILENO))) {
     if (isatty(STDIN_FILENO)) {
-      oc_fail(e, "no prompt: give -p TEXT, pipe one in, or use --chat on a terminal");
+      oc_fail(e, "no prompt: give -p TEXT or -f FILE, pipe one in, or use --chat on a terminal");
       goto done;
     }
     size_t len;
@@ -204,17 +213,13 @@ int cli_generate(const cli_generate_options *o, const cli_generator *g, oc_error
       goto done;
     prompt = piped;
   }
-  signal(SIGINT, on_interrupt);
-  if (chat)
-    rc = converse(&s, prompt, e);
-  else {
-    streamer st = {0};
-    fputs(prompt, stdout);
-    rc = respond(&s, prompt, &st, e);
-    free(st.reply);
-  }
+  if (o->mlock)
+    lock_memory();
+  session_arm_interrupt();
+  rc = chat ? session_converse(&s, prompt, e) : complete(&s, prompt, e);
 done:
   free(piped);
+  free(system);
   free(s.cached);
   rt_sampler_free(s.sampler);
   return rc;

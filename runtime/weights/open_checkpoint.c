@@ -53,12 +53,17 @@ static int open_path(rt_weights *w, const char *path, oc_error *e) {
 }
 
 int rt_weights_open(const char *path, rt_weights **out, oc_error *e) {
+  return rt_weights_open_read(path, false, out, e);
+}
+
+int rt_weights_open_read(const char *path, bool read, rt_weights **out, oc_error *e) {
   *out = NULL;
   rt_weights *w = oc_calloc(1, sizeof *w);
   if (!w || !(w->path = oc_strdup(path))) {
     free(w);
     return oc_fail(e, "%s: out of memory", path);
   }
+  w->read = read;
   if (open_path(w, path, e)) {
     rt_weights_close(w);
     return -1;

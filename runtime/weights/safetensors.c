@@ -1,4 +1,5 @@
-/* Safetensors checkpoints: each file is mmap'ed read-only once and its header
+/* Safetensors checkpoints: each file is mmap'ed read-only once (or read whole
+ * into memory, --no-mmap) and its header
  * validated as huggingface/safetensors does. Invariant after rt_weights_open
  * succeeds: every rt_tensor's bytes [data, data+nbytes) lie inside its file's
  * mapping, the tensors of a file tile its data section exactly (no gap, no
@@ -96,6 +97,26 @@ static int bad_count(const char *path, const char *name, const char *what, int i
 
 /* ---- files ---- */
 
+/* The file's n bytes in anonymous memory, read-only once filled (so it is
+ * unmapped like a mapping of the file), or MAP_FAILED with errno set. */
+static void *read_whole(int fd, size_t n) {
+  unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return MAP_FAILED;
+  for (size_t got = 0; got < n;) {
+    ssize_t r = pread(fd, p + got, n - got, (off_t)got);
+    if (r <= 0 && !(r < 0 && errno == EINTR)) {
+      int err = r < 0 ? errno : EIO; /* shorter than fstat said: changed under us */
+      munmap(p, n);
+      errno = err;
+      return MAP_FAILED;
+    }
+    got += r > 0 ? (size_t)r : 0;
+  }
+  mprotect(p, n, PROT_READ);
+  return p;
+}
+
 int st_map(rt_weights *w, const char *path, oc_error *e) {
   assert(w->nfiles < w->files_cap);
   st_file *f = &w->files[w->nfiles];
@@ -125,10 +146,12 @@ int st_map(rt_weights *w, const char *path, oc_error *e) {
     close(fd);
     return oc_fail(e, "%s: file too large to map", path);
   }
-  void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  void *map = w->read ? read_whole(fd, (size_t)st.st_size)
+                      : mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   int err = errno;
   close(fd);
-  if (map == MAP_FAILED) return oc_fail(e, "%s: cannot mmap: %s", path, strerror(err));
+  if (map == MAP_FAILED)
+    return oc_fail(e, "%s: cannot %s: %s", path, w->read ? "read it into memory" : "mmap", strerror(err));
   f->map = map;
   f->size = (size_t)st.st_size;
   return 0;

@@ -12,7 +12,8 @@
 
 typedef struct st_file {
   char *path;
-  const unsigned char *map; /* [size], read-only private mapping, or NULL */
+  const unsigned char *map; /* [size], read-only private mapping (of the file, or of
+                             * anonymous memory it was read into), or NULL */
   size_t size;
 } st_file;
 
@@ -23,10 +24,11 @@ struct rt_weights {
   rt_tensor *tensors;  /* [n], cap allocated */
   int n, cap;
   rt_tensor **by_name; /* [n], sorted by name */
+  bool read;           /* files read into anonymous memory, not mapped */
 };
 
-/* Maps path as w->files[w->nfiles] (which must be allocated); the entry is
- * owned by w (and counted) even when mapping fails. */
+/* Maps (or, w->read, reads) path as w->files[w->nfiles] (which must be
+ * allocated); the entry is owned by w (and counted) even when that fails. */
 int st_map(rt_weights *w, const char *path, oc_error *e);
 /* Validates the header of w->files[file] and appends its tensors to w. */
 int st_parse(rt_weights *w, int file, oc_error *e);
