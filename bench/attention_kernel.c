@@ -49,7 +49,7 @@ static int run(cg_jit *j, const shape *s, bool bf16, double bandwidth) {
     return 1;
   }
   size_t value = bf16 ? 2 : 4, cache = (size_t)(s->ctx * s->KV * s->D) * value, layer = 2 * cache;
-  unsigned char *kv = oc_huge_alloc(layer * (size_t)s->layers);
+  unsigned char *kv = oc_small_page_alloc(layer * (size_t)s->layers);
   float *q = malloc((size_t)(s->T * s->H * s->D) * sizeof *q), *y = malloc((size_t)(s->T * s->H * s->D) * sizeof *y);
   if (!kv || !q || !y) {
     fprintf(stderr, "out of memory for %d layers of %zu bytes of cache\n", s->layers, layer);

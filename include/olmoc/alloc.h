@@ -18,10 +18,13 @@ char *oc_strdup(const char *s);
 char *oc_strndup(const char *s, size_t n);
 /* align a power of two, a multiple of sizeof(void *). */
 void *oc_aligned_alloc(size_t align, size_t n);
-/* Memory for big buffers (weights, arenas, KV caches): 64-byte aligned; from
+/* Memory for big buffers (weights, arenas): 64-byte aligned; from
  * 2 MiB on, 2 MiB aligned and madvise(MADV_HUGEPAGE)'d. Not zeroed: pages
  * appear as they are first written. Released with free(). */
 void *oc_huge_alloc(size_t bytes);
+/* The same for buffers written a little at a time far apart (KV caches): 4 KiB
+ * pages, so that a first write makes 4 KiB of memory, not 2 MiB. */
+void *oc_small_page_alloc(size_t bytes);
 
 /* How many allocations have failed in this thread so far (injected or real):
  * lets a caller tell "out of memory" from other failures of a library that

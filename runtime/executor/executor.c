@@ -88,7 +88,7 @@ int rt_program_add_cache(rt_program *p, int64_t row_floats, bool bf16, int64_t *
   bool *dtypes = oc_realloc(p->cache_bf16, (size_t)(p->n_caches + 1) * sizeof *dtypes);
   if (dtypes)
     p->cache_bf16 = dtypes;
-  void *c = caches && rows && dtypes ? oc_huge_alloc((size_t)(p->ctx * row_floats) * value) : NULL;
+  void *c = caches && rows && dtypes ? oc_small_page_alloc((size_t)(p->ctx * row_floats) * value) : NULL;
   if (!c)
     return oc_fail(e, "out of memory for a KV cache of %lld positions of %lld %s values",
                    (long long)p->ctx, (long long)row_floats, bf16 ? "bf16" : "f32");
