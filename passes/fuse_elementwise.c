@@ -64,7 +64,8 @@ static bool append(expr *out, const expr *x) {
 }
 
 /* Node id's expr with every operand read by it alone inlined where it fits;
- * returns how many were inlined. */
+ * returns how many were inlined. An operand is inlined only if the tokens of
+ * id's own expr after it still fit, so the expr is never cut short. */
 static int merge(const rw *r, int id, expr *out) {
   const ir_graph *g = r->g;
   expr self;
@@ -73,12 +74,15 @@ static int merge(const rw *r, int id, expr *out) {
   int inlined = 0;
   for (int t = 0; t < self.n; t++) {
     if (self.tok[t].op != IR_INPUT) {
+      if (out->n == IR_EXPR_MAX)
+        return 0;
       out->tok[out->n++] = self.tok[t];
       continue;
     }
     int src = self.leaf[self.tok[t].input];
     expr inner, trial = *out;
-    if (fusable(r, src) && r->uses[src] == 1 && (expr_of(g, src, &inner), append(&trial, &inner))) {
+    if (fusable(r, src) && r->uses[src] == 1 && (expr_of(g, src, &inner), append(&trial, &inner)) &&
+        trial.n + (self.n - t - 1) <= IR_EXPR_MAX) {
       *out = trial;
       inlined++;
     } else if (!push_leaf(out, src))

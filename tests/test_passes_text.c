@@ -212,6 +212,57 @@ static void test_every_file(void **state) {
   }
 }
 
+/* Random elementwise chains of 1 to 200 ops, each op reading the chain so far
+ * and an input, an earlier link (read twice, so not inlined) or the chain
+ * itself (half the chains inputs only, so their exprs grow to the limit), give the interpreter's values before and after fuse-elementwise,
+ * however the chain splits into exprs. */
+static void test_random_chains(void **state) {
+  (void)state;
+  static const char *const binary[] = {"add", "sub", "mul"}, *const unary[] = {"neg", "sigmoid"};
+  static char text[1 << 16];
+  uint32_t s = 12345;
+  for (int chain = 0; chain < 60; chain++) {
+    int ops = 1 + (int)((uniform(&s) + 1.0f) * 100.0f) % 200;
+    if (chain < 3)
+      ops = (int[]){1, 63, 200}[chain];
+    size_t len = (size_t)snprintf(text, sizeof text, "%%i0 = input \"a\" : f32[T,4]\n"
+                                  "%%i1 = input \"b\" : f32[T,4]\n%%n0 = sigmoid %%i0 : f32[T,4]\n");
+    for (int k = 1; k <= ops; k++) {
+      int pick = (int)((uniform(&s) + 1.0f) * 8.0f) % 8;
+      if (chain % 2 == 0 && pick >= 2 && pick < 7) /* half the chains read inputs only: long exprs */
+        pick %= 2;
+      char other[32];
+      if (pick < 2)
+        snprintf(other, sizeof other, "%%i%d", pick);
+      else if (pick < 4)
+        snprintf(other, sizeof other, "%%n%d", k - 1);
+      else
+        snprintf(other, sizeof other, "%%n%d", (int)((uniform(&s) + 1.0f) * 0.5f * (float)k) % k);
+      if (pick == 7)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%%n%d = %s %%n%d : f32[T,4]\n", k,
+                                unary[k % 2], k - 1);
+      else
+        len += (size_t)snprintf(text + len, sizeof text - len, "%%n%d = %s %%n%d, %s : f32[T,4]\n", k,
+                                binary[k % 3], k - 1, other);
+    }
+    len += (size_t)snprintf(text + len, sizeof text - len, "%%o = output \"y\" %%n%d : f32[T,4]\n", ops);
+    assert_true(len < sizeof text);
+    char name[64];
+    snprintf(name, sizeof name, "chain %d (%d ops)", chain, ops);
+    ir_graph *before, *after;
+    oc_error e;
+    pass_result r;
+    check(ir_parse(text, name, &before, &e) || ir_verify(before, &e), &e, name);
+    check(ir_parse(text, name, &after, &e), &e, name);
+    check(pass_run_pipeline(after, &(pass_options){.passes = "fuse-elementwise,dce"}, &r, &e) ||
+              ir_verify(after, &e), &e, name);
+    pass_result_free(&r);
+    same_outputs(name, before, after);
+    ir_graph_free(before);
+    ir_graph_free(after);
+  }
+}
+
 /* An unknown pass name, and a graph that does not verify, are refused before
  * anything runs, with a message that says which; a malformed elementwise expr
  * is found by the verifier, too many inputs by the parser. */
@@ -248,6 +299,7 @@ static void test_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_file),
+      cmocka_unit_test(test_random_chains),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
