@@ -61,6 +61,18 @@ static inline char *slurp(const char *path, size_t *n) {
   return buf;
 }
 
+/* tmpdir/name holding n bytes of data; returns its path (static: the next
+ * call overwrites it). */
+static inline const char *tmp_file(const char *name, const char *data, size_t n) {
+  static char path[256];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, n, f), n);
+  fclose(f);
+  return path;
+}
+
 #define HARNESS_PROGRESS_DELAY "1e9"
 
 static inline int make_tmpdir(void **state) {

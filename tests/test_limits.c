@@ -24,14 +24,13 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "cli_harness.h"
 #include "olmoc/chat.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/plan.h"
 #include "olmoc/sampler.h"
 #include "olmoc/tokenizer.h"
 #include "olmoc/weights.h"
-
-static char tmpdir[] = "/tmp/olmoc_limits_XXXXXX";
 
 /* printf into a malloc'ed string. */
 __attribute__((format(printf, 1, 2))) static char *str(const char *fmt, ...) {
@@ -55,16 +54,6 @@ static char *nested(int depth) {
   memset(s + depth, ']', (size_t)depth);
   s[2 * depth] = '\0';
   return s;
-}
-
-static const char *write_file(const char *name, const char *data, size_t n) {
-  static char path[512];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, n, f), n);
-  fclose(f);
-  return path;
 }
 
 static void expect(int rc, const oc_error *e, const char *part) {
@@ -143,7 +132,7 @@ static int load(const loader *l, const char *value, oc_error *e) {
   for (size_t i = 0; i < header; i++) /* a safetensors header's length, little-endian */
     file[i] = (char)((uint64_t)n >> (8 * i));
   memcpy(file + header, json, n);
-  int rc = l->load(write_file(l->file, file, n + header), json, e);
+  int rc = l->load(tmp_file(l->file, file, n + header), json, e);
   free(file);
   free(json);
   return rc;
@@ -300,18 +289,6 @@ static void test_plan_total(void **state) {
   ir_graph_free(g);
 }
 
-static int setup(void **state) {
-  (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  return system(cmd);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_nesting),
@@ -319,5 +296,5 @@ int main(void) {
       cmocka_unit_test(test_plan_peak),
       cmocka_unit_test(test_plan_total),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

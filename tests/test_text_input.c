@@ -6,17 +6,6 @@
  * the same perplexity as the text with U+FFFD in their place). */
 #include "cli_harness.h"
 
-/* tmpdir/name holding n bytes of data; returns its path (static). */
-static const char *text_file(const char *name, const char *data, size_t n) {
-  static char path[256];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(data, 1, n, f), n);
-  fclose(f);
-  return path;
-}
-
 typedef struct bad_text {
   const char *data;
   size_t n;
@@ -40,7 +29,7 @@ static const bad_text bad[] = {
 static void expect_refused(const char *command) {
   char args[512], says[512];
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    const char *path = text_file("bad.txt", bad[i].data, bad[i].n);
+    const char *path = tmp_file("bad.txt", bad[i].data, bad[i].n);
     snprintf(args, sizeof args, "%s -f %s", command, path);
     assert_int_equal(olmoc(args), 1);
     snprintf(says, sizeof says, "%s: %s", path, bad[i].says);
@@ -48,7 +37,7 @@ static void expect_refused(const char *command) {
     expect_output("--allow-invalid-utf8");
   }
   /* from standard input */
-  snprintf(args, sizeof args, "%s -f - <%s", command, text_file("bad.txt", "ok\xfe", 3));
+  snprintf(args, sizeof args, "%s -f - <%s", command, tmp_file("bad.txt", "ok\xfe", 3));
   assert_int_equal(olmoc(args), 1);
   expect_output("standard input: byte 2 is not UTF-8 (0xfe)");
 }
@@ -66,16 +55,16 @@ static void test_tokenize_allowed(void **state) {
   assert_int_equal(olmoc("tokenize --ids-only \"$(printf 'Hello \\377 w\\303\\251rld\\342\\202')\""), 0);
   snprintf(want, sizeof want, "%s", out);
   snprintf(args, sizeof args, "tokenize --ids-only --allow-invalid-utf8 -f %s",
-           text_file("bad.txt", "Hello \xff w\xc3\xa9rld\xe2\x82", 15));
+           tmp_file("bad.txt", "Hello \xff w\xc3\xa9rld\xe2\x82", 15));
   assert_int_equal(olmoc(args), 0);
   assert_string_equal(out, want);
-  snprintf(args, sizeof args, "tokenize --allow-invalid-utf8 -f %s", text_file("nul.txt", "abc\0d", 5));
+  snprintf(args, sizeof args, "tokenize --allow-invalid-utf8 -f %s", tmp_file("nul.txt", "abc\0d", 5));
   assert_int_equal(olmoc(args), 0);
   expect_output("\t\"\\x00\"\n"); /* the NUL byte's token */
   /* good text is read as before, with or without the flag */
   assert_int_equal(olmoc("tokenize --ids-only \"$(printf 'w\\303\\251rld')\""), 0);
   snprintf(want, sizeof want, "%s", out);
-  const char *good = text_file("good.txt", "w\xc3\xa9rld", 6);
+  const char *good = tmp_file("good.txt", "w\xc3\xa9rld", 6);
   for (int allow = 0; allow < 2; allow++) {
     snprintf(args, sizeof args, "tokenize --ids-only -f %s%s", good, allow ? " --allow-invalid-utf8" : "");
     assert_int_equal(olmoc(args), 0);
@@ -95,12 +84,12 @@ static void test_perplexity_allowed(void **state) {
   char args[512];
   const char *text = "The jury said \xff that the city is \xc0 large", *fixed = "The jury said \xef\xbf\xbd that "
                      "the city is \xef\xbf\xbd large";
-  snprintf(args, sizeof args, "perplexity --allow-invalid-utf8 -f %s", text_file("bad.txt", text, strlen(text)));
+  snprintf(args, sizeof args, "perplexity --allow-invalid-utf8 -f %s", tmp_file("bad.txt", text, strlen(text)));
   assert_int_equal(olmoc(args), 0);
   const char *at = strstr(out, "perplexity: ");
   assert_non_null(at);
   double allowed = atof(at + 12);
-  snprintf(args, sizeof args, "perplexity -f %s", text_file("fixed.txt", fixed, strlen(fixed)));
+  snprintf(args, sizeof args, "perplexity -f %s", tmp_file("fixed.txt", fixed, strlen(fixed)));
   assert_int_equal(olmoc(args), 0);
   assert_non_null(at = strstr(out, "perplexity: "));
   assert_true(atof(at + 12) == allowed);
