@@ -13,6 +13,7 @@ static const struct {
 } dtypes[IR_DTYPE_COUNT] = {
     [IR_F32] = {"f32", 4, true}, [IR_BF16] = {"bf16", 2, true}, [IR_F16] = {"f16", 2, true},
     [IR_I32] = {"i32", 4, false}, [IR_I8] = {"i8", 1, false},
+    [IR_Q4] = {"q4", 0, false},
 };
 
 const char *ir_dtype_name(ir_dtype t) { return dtypes[t].name; }
@@ -21,7 +22,7 @@ bool ir_dtype_is_float(ir_dtype t) { return dtypes[t].is_float; }
 
 int ir_dtype_lookup(const char *name) {
   for (int t = 0; t < IR_DTYPE_COUNT; t++)
-    if (strcmp(dtypes[t].name, name) == 0)
+    if (dtypes[t].size && strcmp(dtypes[t].name, name) == 0)
       return t;
   return -1;
 }

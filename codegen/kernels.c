@@ -18,12 +18,13 @@ static const char *name_of(const cg_kernel_key *key) {
 
 /* ---- checks ---- */
 
-/* f32 or bf16; matmuls also take IR_I8, q8 weights. */
+/* f32 or bf16; matmuls also take IR_I8 and IR_Q4, q8 and q4 weights. */
 static int check_wtype(const cg_kernel_key *key, const char *what, oc_error *e) {
-  if (key->wtype != IR_F32 && key->wtype != IR_BF16 && !(is_matmul(key->op) && key->wtype == IR_I8))
+  if (key->wtype != IR_F32 && key->wtype != IR_BF16 &&
+      !(is_matmul(key->op) && (key->wtype == IR_I8 || key->wtype == IR_Q4)))
     return oc_fail(e, "%s kernel: %s %s, expected f32 or bf16%s", name_of(key), what,
                    (unsigned)key->wtype < IR_DTYPE_COUNT ? ir_dtype_name(key->wtype) : "an unknown dtype",
-                   is_matmul(key->op) ? " (or i8 for q8)" : "");
+                   is_matmul(key->op) ? " (or i8, q4: quantized)" : "");
   return 0;
 }
 
@@ -166,9 +167,9 @@ static void symbol_q8(const cg_jit *j, const cg_kernel_key *k, const char *op, c
   snprintf(buf, n, "cg_q8_quantize_k%lld", (long long)k->k);
 }
 
-/* f32/bf16 panels or q8 panels, by the weights' dtype. */
+/* f32/bf16 panels or q8/q4 panels, by the weights' dtype. */
 static LLVMModuleRef emit_matmul(const cg_emit_target *tgt, const cg_kernel_key *k, const char *name) {
-  return k->wtype == IR_I8 ? cg_emit_matmul_q8(tgt, k, name) : cg_emit_matmul(tgt, k, name);
+  return k->wtype == IR_I8 || k->wtype == IR_Q4 ? cg_emit_matmul_q8(tgt, k, name) : cg_emit_matmul(tgt, k, name);
 }
 
 /* ---- the table ---- */

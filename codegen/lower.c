@@ -34,7 +34,7 @@ typedef struct lower {
   bool *has_packed;  /* [n] */
   bool *matrix;      /* [n]: a weight some matmul reads packed (what `packing` counts) */
   oc_step packing;   /* the matrices packed so far */
-  bool q8;           /* matmul weights quantized (cg_jit_q8) */
+  bool q8;           /* matmul weights quantized, q8 or q4 (their rows in q8) */
   bool *head_major;  /* [n]: kv_cache nodes laid out [KV][ctx][D] (cg_kv_layouts) */
   void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
   int q8_holds;      /* the node whose rows the steps so far leave in q8_rows, or -1 */
@@ -104,7 +104,7 @@ static int weight(lower *l, int id, oc_error *e) {
   oc_fail(e, "the lookup failed without saying why");
   if (l->weights(l->wctx, n->name, w, e))
     return oc_wrap(e, "weight \"%s\"", n->name);
-  bool prepacked = l->q8 && w->dtype == IR_I8 && w->rank == 2; /* see cg_lower */
+  bool prepacked = l->q8 && w->dtype == cg_quantized_dtype(l->j, n->name) && w->rank == 2; /* see cg_lower */
   bool ok = (w->dtype == n->type.dtype || prepacked) && w->rank == n->type.shape.rank && w->data;
   for (int i = 0; ok && i < w->rank; i++)
     ok = ir_dim_is_const(n->type.shape.dim[i]) && w->dims[i] == n->type.shape.dim[i].c;
@@ -182,11 +182,11 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   if (matrix(l, n, i, wtype, e))
     return -1;
   if (l->q8)
-    *wtype = IR_I8;
+    *wtype = cg_quantized_dtype(l->j, l->g->nodes[src].name);
   else if (*wtype != IR_BF16 && cg_jit_bf16_compute(l->j))
     return oc_fail(e, "--compute bf16 multiplies bf16 weights, and \"%s\" is %s (use bf16 weights: --dtype bf16 "
                    "or a bf16 checkpoint)", l->g->nodes[src].name, ir_dtype_name(*wtype));
-  if (!l->has_packed[src] && l->weight[src].dtype == IR_I8) { /* already packed, used in place */
+  if (!l->has_packed[src] && l->q8 && l->weight[src].dtype == *wtype) { /* already packed, used in place */
     l->packed[src] = l->arg[src];
     l->has_packed[src] = true;
     oc_step_add(&l->packing, 1, 0);
@@ -299,9 +299,9 @@ static int key_gather(lower *l, const ir_node *n, cg_kernel_key *key, rt_step *s
     return -1;
   if (n->in[1] != l->tokens)
     return oc_fail(e, "gather: the JIT gathers rows of the token ids only");
-  if (l->weight[n->in[0]].dtype == IR_I8)
-    return oc_fail(e, "gather: the table \"%s\" is a packed q8 matrix; gather reads f32 or bf16 rows",
-                   l->g->nodes[n->in[0]].name);
+  if (l->weight[n->in[0]].dtype == IR_I8 || l->weight[n->in[0]].dtype == IR_Q4)
+    return oc_fail(e, "gather: the table \"%s\" is a packed %s matrix; gather reads f32 or bf16 rows",
+                   l->g->nodes[n->in[0]].name, l->weight[n->in[0]].dtype == IR_Q4 ? "q4" : "q8");
   l->vocab = shape(l, n->in[0])->dim[0].c;
   return 0;
 }
@@ -437,6 +437,8 @@ static int node(lower *l, int id, oc_error *e) {
   }
 }
 
+static bool quantizes(const cg_jit *j) { return cg_jit_q8(j) || cg_jit_q4(j); }
+
 /* q8: the buffer of quantized rows, for max_tokens rows of the widest matmul
  * input: scratch the steps write (a compiled model's loader allocates it again). */
 static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
@@ -468,7 +470,7 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
         continue;
       if (seen)
         seen[n->in[i]] = true;
-      ir_dtype wt = cg_jit_q8(j) ? IR_I8 : g->nodes[n->in[i]].type.dtype;
+      ir_dtype wt = quantizes(j) ? cg_quantized_dtype(j, g->nodes[n->in[i]].name) : g->nodes[n->in[i]].type.dtype;
       *packed += cg_packed_bytes(j, wt, w->dim[0].c, w->dim[1].c);
       K = w->dim[1].c > K ? w->dim[1].c : K;
     }
@@ -478,7 +480,7 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
     if (n->op == IR_ROPE_COS || n->op == IR_ROPE_SIN)
       *other += (uint64_t)(ctx * n->dim) * sizeof(float);
   }
-  if (cg_jit_q8(j))
+  if (quantizes(j))
     *other += (uint64_t)max_tokens * cg_q8_row_bytes(K);
   free(seen);
 }
@@ -512,7 +514,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     return oc_fail(e, "the JIT needs a memory plan of this graph for a context of %lld positions "
                    "(end the passes with plan-memory)", (long long)ctx);
   lower l = {.g = g, .plan = plan, .j = j, .ctx = ctx, .weights = weights, .wctx = wctx, .tokens = -1,
-             .q8 = cg_jit_q8(j), .q8_holds = -1};
+             .q8 = quantizes(j), .q8_holds = -1};
   l.arg = oc_calloc((size_t)g->n, sizeof *l.arg);
   l.weight = oc_calloc((size_t)g->n, sizeof *l.weight);
   l.f32 = oc_calloc((size_t)g->n, sizeof *l.f32);

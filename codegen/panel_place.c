@@ -25,15 +25,19 @@ int64_t cg_matmul_panel(const cg_jit *j) { return 2 * (int64_t)j->vw; }
 size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k) {
   cg_panels l = panels_of(j);
   int64_t nr = cg_panel_width(&l), panels = (n + nr - 1) / nr;
-  return wt == IR_I8 ? cg_panel_q8_bytes(&l, n, k) : (size_t)panels * cg_panel_bytes(&l, wt, k);
+  return wt == IR_I8   ? cg_panel_q8_bytes(&l, n, k)
+         : wt == IR_Q4 ? cg_panel_q4_bytes(&l, n, k)
+                       : (size_t)panels * cg_panel_bytes(&l, wt, k);
 }
 
-/* Panels [p0, p1) of w in wt (IR_I8: quantized from w's dtype). */
+/* Panels [p0, p1) of w in wt (IR_I8, IR_Q4: quantized from w's dtype). */
 static void fill_range(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
                        int64_t p1, void *out) {
   cg_panels l = panels_of(j);
   if (wt == IR_I8)
     cg_panel_fill_q8(&l, src, n, k, w, p0, p1, out);
+  else if (wt == IR_Q4)
+    cg_panel_fill_q4(&l, src, n, k, w, p0, p1, out);
   else
     cg_panel_fill(&l, wt, n, k, w, p0, p1, out);
 }
@@ -43,14 +47,15 @@ void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const vo
   cg_panel_fill(&l, wt, n, k, w, 0, (n + cg_panel_width(&l) - 1) / cg_panel_width(&l), out);
 }
 
-void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
+void cg_pack_quantized(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {
   int64_t nr = cg_matmul_panel(j);
-  fill_range(j, IR_I8, src, n, k, w, 0, (n + nr - 1) / nr, out);
+  fill_range(j, wt, src, n, k, w, 0, (n + nr - 1) / nr, out);
 }
 
-void cg_q8_unpack(const cg_jit *j, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
+void cg_unpack_quantized(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *packed, int8_t *q,
+                         float *scales) {
   cg_panels l = panels_of(j);
-  cg_panel_unpack_q8(&l, n, k, packed, q, scales);
+  (wt == IR_Q4 ? cg_panel_unpack_q4 : cg_panel_unpack_q8)(&l, n, k, packed, q, scales);
 }
 
 static void pack_range(const cg_jit *j, ir_dtype wt, const ir_tensor *w, int64_t p0, int64_t p1, void *out) {

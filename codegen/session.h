@@ -53,6 +53,7 @@ struct cg_jit {
   int vw;                          /* floats per vector */
   bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
   bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
+  bool q4;                         /* ... to q4, the LM head to q8 (cg_jit_set_q4) */
   bool avx512bf16;                 /* AVX512_BF16 (vdpbf16ps) at vw 16: --compute bf16 can run */
   bool bf16_compute;               /* bf16 weights packed in k pairs, T > 1 on vdpbf16ps */
   bool kv_bf16;                    /* KV caches in bf16 (cg_jit_set_kv_bf16) */

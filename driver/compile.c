@@ -124,9 +124,13 @@ static int build(job *j, oc_error *e) {
       cg_jit_set_bf16_compute(j->jit, j->c->bf16_compute, e) || cg_jit_set_kv_bf16(j->jit, j->c->kv_bf16, e) ||
       (j->c->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->c->emit_llvm, e)))
     return -1;
-  cg_jit_set_q8(j->jit, j->q8);
+  bool q4 = j->q8 && j->c->weights == DRV_Q4;
+  if (q4)
+    cg_jit_set_q4(j->jit, true);
+  else
+    cg_jit_set_q8(j->jit, j->q8);
   cg_jit_set_progress(j->jit, j->c->progress);
-  rt_pack_dtype dtype = j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
+  rt_pack_dtype dtype = q4 ? RT_PACK_Q4 : j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
   rt_pack_target t = {j->target.cpu, j->target.features, build_id, dtype};
   if (rt_pack_create(j->out.pack, &t, &j->pack, e) ||
       cg_lower_packed(j->jit, j->graph, &j->passes.plan, j->ctx, j->weights, j->dtype, j->pack, e) ||
@@ -185,7 +189,7 @@ int drv_compile(const char *dir, const drv_config *c, const drv_compile_request 
     return oc_wrap(e, "%s", j.dir);
   }
   fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %s KV cache, %d kernels, context %lld) in %.1f s: "
-          "%s%s%s%s%s\n", j.dir, j.target.cpu, j.q8 ? "q8" : ir_dtype_name(j.dtype), c->bf16_compute ? "bf16" : "f32",
+          "%s%s%s%s%s\n", j.dir, j.target.cpu, j.q8 ? (c->weights == DRV_Q4 ? "q4" : "q8") : ir_dtype_name(j.dtype), c->bf16_compute ? "bf16" : "f32",
           c->kv_bf16 ? "bf16" : "f32", kernels, (long long)j.ctx, rt_seconds() - t0, j.out.binary,
           r->lib ? ", " : "", r->lib ? j.out.header : "", r->embed ? "" : ", ", r->embed ? "" : j.out.weights);
   return 0;

@@ -20,7 +20,7 @@ static int weights_named(const char *dtype, drv_weights *w, oc_error *e) {
   static const struct {
     const char *name;
     drv_weights w;
-  } names[] = {{"f32", DRV_F32}, {"bf16", DRV_BF16}, {"f16", DRV_F16}, {"q8", DRV_Q8}};
+  } names[] = {{"f32", DRV_F32}, {"bf16", DRV_BF16}, {"f16", DRV_F16}, {"q8", DRV_Q8}, {"q4", DRV_Q4}};
   *w = DRV_AS_STORED;
   if (!dtype)
     return 0;
@@ -29,7 +29,7 @@ static int weights_named(const char *dtype, drv_weights *w, oc_error *e) {
       *w = names[i].w;
       return 0;
     }
-  return oc_fail(e, "--dtype: expected f32, bf16 or q8, found '%s'", dtype);
+  return oc_fail(e, "--dtype: expected f32, bf16, q8 or q4, found '%s'", dtype);
 }
 
 /* The options that only the JIT's kernels have: on the interpreter each
@@ -41,8 +41,8 @@ static int jit_only(const drv_request *r, const drv_config *c, oc_error *e) {
     return oc_fail(e, "--target picks the JIT's instruction set: it needs --backend jit");
   if (r->pack_weights)
     return oc_fail(e, "--pack-weights places the JIT's packed weights: it needs --backend jit");
-  if (c->weights == DRV_Q8)
-    return oc_fail(e, "--dtype q8 runs on the JIT's int8 kernels: add --backend jit");
+  if (c->weights == DRV_Q8 || c->weights == DRV_Q4)
+    return oc_fail(e, "--dtype %s runs on the JIT's int8 kernels: add --backend jit", c->weights == DRV_Q8 ? "q8" : "q4");
   if (c->kv_bf16)
     return oc_fail(e, "--kv-cache bf16 is the JIT's cache layout: add --backend jit");
   if (c->bf16_compute)
@@ -103,17 +103,18 @@ static ir_dtype converted(drv_weights w, ir_dtype stored) {
 int drv_weights_dtype(const drv_config *c, ir_dtype stored, bool convert, ir_dtype *dtype, bool *q8,
                       oc_error *e) {
   static const ir_dtype asked[] = {[DRV_F32] = IR_F32, [DRV_BF16] = IR_BF16, [DRV_F16] = IR_F16};
-  *q8 = c->weights == DRV_Q8;
+  *q8 = c->weights == DRV_Q8 || c->weights == DRV_Q4;
   *dtype = stored;
   if (convert && c->weights == DRV_F16)
-    return oc_fail(e, "--dtype: expected f32, bf16 or q8, found 'f16'");
+    return oc_fail(e, "--dtype: expected f32, bf16, q8 or q4, found 'f16'");
   if (convert)
     *dtype = converted(c->weights, stored);
   else if (c->weights != DRV_AS_STORED && !*q8 && asked[c->weights] != stored)
-    return oc_fail(e, "--dtype: expected q8 or the checkpoint's own %s, found '%s'", ir_dtype_name(stored),
+    return oc_fail(e, "--dtype: expected q8, q4 or the checkpoint's own %s, found '%s'", ir_dtype_name(stored),
                    ir_dtype_name(asked[c->weights]));
   if (c->bf16_compute && (*q8 || *dtype != IR_BF16))
-    return oc_fail(e, "--compute bf16 needs bf16 weights, and these are %s%s", *q8 ? "q8" : ir_dtype_name(*dtype),
+    return oc_fail(e, "--compute bf16 needs bf16 weights, and these are %s%s",
+                   *q8 ? (c->weights == DRV_Q4 ? "q4" : "q8") : ir_dtype_name(*dtype),
                    *q8         ? ""
                    : convert ? ": add --dtype bf16"
                              : " (use a bf16 checkpoint, or `olmoc compile --dtype bf16`)");

@@ -21,7 +21,10 @@ int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e) {
     cg_jit_free(j);
     return -1;
   }
-  cg_jit_set_q8(j, q8);
+  if (q8 && c->weights == DRV_Q4)
+    cg_jit_set_q4(j, true);
+  else
+    cg_jit_set_q8(j, q8);
   cg_jit_set_progress(j, c->progress);
   *out = j;
   return 0;

@@ -207,7 +207,7 @@ static void test_kv_bf16(void **state) {
 static void test_errors(void **state) {
   (void)state;
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f16"), 1);
-  expect_output("--dtype: expected f32, bf16 or q8, found 'f16'");
+  expect_output("--dtype: expected f32, bf16, q8 or q4, found 'f16'");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --target sse2"), 2);
   expect_output("--target: expected native or avx2, found 'sse2'");
   assert_int_equal(olmoc("bench --json"), 2);

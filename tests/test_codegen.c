@@ -228,7 +228,7 @@ static void test_errors(void **state) {
   int compiles = cg_jit_compile_count(j);
   expect_error(j, (cg_kernel_key){.op = IR_KV_APPEND}, "no kernel for op kv_append");
   expect_error(j, (cg_kernel_key){.op = IR_SOFTMAX}, "softmax kernel: 0 input shapes, expected 1");
-  expect_error(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_I32, .k = 4, .n = 4}, "expected f32 or bf16 (or i8 for q8)");
+  expect_error(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_I32, .k = 4, .n = 4}, "expected f32 or bf16 (or i8, q4: quantized)");
   expect_error(j, (cg_kernel_key){.op = IR_MATMUL_ADD, .wtype = IR_F32, .k = 0, .n = 4}, "must both be positive");
   expect_error(j, (cg_kernel_key){.op = IR_RMSNORM, .k = 8, .eps = NAN}, "eps");
   expect_error(j, (cg_kernel_key){.op = (ir_op)9999}, "no kernel for op (unknown)");

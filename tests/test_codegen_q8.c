@@ -1,6 +1,8 @@
-/* The q8 kernels (codegen/emit/emit_matmul_q8.c, codegen/panels/panel_q8.c) against C
- * references of the same quantized arithmetic: the activation quantizer bit
- * for bit, the pack's round trip within half a scale step, and every matmul
+/* The q8 kernels (codegen/emit/emit_matmul_q8.c, codegen/panels/panel_q8.c,
+ * panel_q4.c) against C references of the same quantized arithmetic: the
+ * activation quantizer bit for bit, the q8 pack's round trip within half a
+ * scale step, the q4 pack's codes in [-8, 7] with an error no larger than
+ * plain round-to-nearest's, and every matmul (q8 and q4 weights)
  * output bit for bit (the int32 group dots are exact, the f32 chain over
  * groups is fixed), on odd sizes and tails, for the host (VNNI), a forced
  * AVX-512 without VNNI and a forced Haswell (AVX2); ranges split as threads
@@ -30,6 +32,8 @@ static int free_q8_jits(void **state) {
 }
 
 static int64_t groups(int64_t K) { return (K + G32 - 1) / G32; }
+
+static ir_dtype wt = IR_I8; /* the weights the packs and matmul keys below take: IR_I8 or IR_Q4 */
 
 /* The quantizer as codegen.h states it, one row. */
 static void quantize_ref(const float *x, int64_t K, uint8_t *row) {
@@ -83,16 +87,17 @@ static void test_quantize(void **state) {
 
 /* Packs w [N,K] (f32) and reads it back as q [N,Kp] and scales [N,G]. */
 static void packed(cg_jit *j, const float *w, int64_t N, int64_t K, void **pk, int8_t **q, float **s) {
-  *pk = malloc(cg_packed_bytes(j, IR_I8, N, K));
+  *pk = malloc(cg_packed_bytes(j, wt, N, K));
   *q = malloc((size_t)(N * groups(K) * G32));
   *s = malloc((size_t)(N * groups(K)) * sizeof **s);
   assert_non_null(*pk), assert_non_null(*q), assert_non_null(*s);
-  cg_pack_matrix_q8(j, IR_F32, N, K, w, *pk);
-  cg_q8_unpack(j, N, K, *pk, *q, *s);
+  cg_pack_quantized(j, wt, IR_F32, N, K, w, *pk);
+  cg_unpack_quantized(j, wt, N, K, *pk, *q, *s);
 }
 
 static void test_pack_round_trip(void **state) {
   cg_jit **jits = *state;
+  wt = IR_I8;
   const int64_t N = 37, K = 100;
   float *w = randoms(N * K, -0.05f, 0.05f);
   for (int64_t k = 0; k < K; k++) /* tiny values (subnormal f16 scales), zeros, large ones */
@@ -161,7 +166,7 @@ static float *matmul_case(cg_jit *j, int64_t M, int64_t K, int64_t N) {
     for (int64_t n = 0; n < N; n++)
       want[m * N + n] = matmul_ref(xq + m * rb, q, s, K, n);
 
-  q8_mm_fn *mm = kernel(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = IR_I8, .k = K, .n = N});
+  q8_mm_fn *mm = kernel(j, (cg_kernel_key){.op = IR_MATMUL, .wtype = wt, .k = K, .n = N});
   mm(xq, pk, y, 0, M, 0, N);
   assert_memory_equal(y, want, bytes);
   int64_t panel = cg_matmul_panel(j);
@@ -176,14 +181,14 @@ static float *matmul_case(cg_jit *j, int64_t M, int64_t K, int64_t N) {
     assert_memory_equal(y2, want, bytes);
   }
 
-  q8_mm3_fn *add = kernel(j, (cg_kernel_key){.op = IR_MATMUL_ADD, .wtype = IR_I8, .k = K, .n = N});
+  q8_mm3_fn *add = kernel(j, (cg_kernel_key){.op = IR_MATMUL_ADD, .wtype = wt, .k = K, .n = N});
   add(xq, pk, r, y2, 0, M, 0, N);
   for (int64_t i = 0; i < M * N; i++)
     want[i] = r[i] + y[i];
   assert_memory_equal(y2, want, bytes);
 
   /* swiglu: the swiglu kernel's bits over the two plain products */
-  q8_mm3_fn *sg = kernel(j, (cg_kernel_key){.op = IR_MATMUL_SWIGLU, .wtype = IR_I8, .k = K, .n = N});
+  q8_mm3_fn *sg = kernel(j, (cg_kernel_key){.op = IR_MATMUL_SWIGLU, .wtype = wt, .k = K, .n = N});
   cg_swiglu_fn *swiglu = kernel(j, (cg_kernel_key){.op = IR_SWIGLU});
   mm(xq, pk2, u, 0, M, 0, N);
   swiglu(y, u, want, 0, M * N);
@@ -195,8 +200,7 @@ static float *matmul_case(cg_jit *j, int64_t M, int64_t K, int64_t N) {
   return y;
 }
 
-static void test_matmul_q8(void **state) {
-  cg_jit **jits = *state;
+static void matmuls(cg_jit **jits) {
   const int64_t Ms[] = {1, 3, 7, 13}, Ks[] = {32, 40, 352}, Ns[] = {1, 17, 100};
   for (int a = 0; a < COUNT(Ms); a++)
     for (int b = 0; b < COUNT(Ks); b++)
@@ -214,6 +218,69 @@ static void test_matmul_q8(void **state) {
       }
 }
 
+static void test_matmul_q8(void **state) {
+  wt = IR_I8;
+  matmuls(*state);
+}
+
+static void test_matmul_q4(void **state) {
+  wt = IR_Q4;
+  matmuls(*state);
+  wt = IR_I8;
+}
+
+/* Squared error of group g of column n under scale sc and codes q. */
+static double group_error(const float *w, int64_t K, int64_t n, int64_t g, const int8_t *q, float sc) {
+  double err = 0;
+  for (int64_t k = g * G32; k < K && k < (g + 1) * G32; k++) {
+    double d = w[n * K + k] - (double)q[k - g * G32] * sc;
+    err += d * d;
+  }
+  return err;
+}
+
+/* q4: codes in [-8, 7] (0 past K), and each group's error at most that of
+ * plain round-to-nearest (scale = the largest value / -8, in f16). */
+static void test_pack_q4(void **state) {
+  cg_jit **jits = *state;
+  const int64_t N = 37, K = 100;
+  float *w = randoms(N * K, -0.05f, 0.05f);
+  for (int64_t k = 0; k < K; k++)
+    w[k] *= 1e-4f, w[K + k] = 0, w[2 * K + k] *= 1e3f;
+  wt = IR_Q4;
+  for (int j = 0; j < NQ8; j++) {
+    void *pk;
+    int8_t *q;
+    float *s;
+    packed(jits[j], w, N, K, &pk, &q, &s);
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t g = 0; g < groups(K); g++) {
+        const int8_t *code = q + (n * groups(K) + g) * G32;
+        float a = 0;
+        for (int64_t k = g * G32; k < K && k < (g + 1) * G32; k++)
+          a = fabsf(w[n * K + k]) > fabsf(a) ? w[n * K + k] : a;
+        for (int i = 0; i < G32; i++) {
+          assert_true(code[i] >= -8 && code[i] <= 7);
+          if (g * G32 + i >= K)
+            assert_int_equal(code[i], 0);
+        }
+        int8_t rtn[G32] = {0};
+        float rs = (float)(_Float16)(a / -8.0f);
+        for (int64_t k = g * G32; k < K && k < (g + 1) * G32; k++) {
+          float r = rs != 0 ? rintf(w[n * K + k] / rs) : 0;
+          rtn[k - g * G32] = (int8_t)(r > 7 ? 7 : r < -8 ? -8 : r);
+        }
+        double got = group_error(w, K, n, g, code, s[n * groups(K) + g]), plain = group_error(w, K, n, g, rtn, rs);
+        if (!(got <= plain * (1 + 1e-9) + 1e-30))
+          fail_msg("column %lld group %lld: squared error %g, round-to-nearest's %g", (long long)n, (long long)g,
+                   got, plain);
+      }
+    free(pk), free(q), free(s);
+  }
+  wt = IR_I8;
+  free(w);
+}
+
 static void test_keys(void **state) {
   cg_jit **jits = *state;
   expect_error(jits[0], (cg_kernel_key){.op = CG_OP_Q8_QUANTIZE, .k = 0}, "must be positive");
@@ -228,6 +295,8 @@ int main(void) {
       cmocka_unit_test(test_quantize),
       cmocka_unit_test(test_pack_round_trip),
       cmocka_unit_test(test_matmul_q8),
+      cmocka_unit_test(test_pack_q4),
+      cmocka_unit_test(test_matmul_q4),
       cmocka_unit_test(test_keys),
   };
   return cmocka_run_group_tests(tests, make_q8_jits, free_q8_jits);

@@ -277,9 +277,9 @@ static void check(int rc, const oc_error *e) {
     fail_msg("%s", e->msg);
 }
 
-/* The JIT's modes a binary is compiled in: --dtype q8, --compute bf16, --kv-cache bf16. */
+/* The JIT's modes a binary is compiled in: --dtype q8 or q4, --compute bf16, --kv-cache bf16. */
 typedef struct mode {
-  bool q8, bf16_compute, kv_bf16;
+  bool q8, q4, bf16_compute, kv_bf16;
 } mode;
 
 /* The JIT's logits for the same tokens, as olmoc run computes them in mode m. */
@@ -299,6 +299,8 @@ static float *jit_logits(const char *target, mode m, const int32_t *ids, int n, 
   check(pass_run_pipeline(g, &o, &r, &e), &e);
   check(cg_jit_new_for_target(target, &j, &e), &e);
   cg_jit_set_q8(j, m.q8);
+  if (m.q4)
+    cg_jit_set_q4(j, true);
   check(cg_jit_set_bf16_compute(j, m.bf16_compute, &e), &e);
   check(cg_jit_set_kv_bf16(j, m.kv_bf16, &e), &e);
   check(cg_lower(j, g, &r.plan, ctx, rt_weights_lookup, w, &p, &e), &e);
@@ -490,6 +492,33 @@ static void test_q8(void **state) {
   }
 }
 
+/* --dtype q4: the library's logits are the JIT's bit for bit, the binary
+ * writes what `olmoc run --dtype q4` writes, its weights are smaller than
+ * q8's, and a q8 binary refuses its pack by name. */
+static void test_q4(void **state) {
+  (void)state;
+  must(sh("mkdir -p %s/q4 && %s/olmoc compile -m " MODEL " --emit lib --dtype q4 -o %s/q4/tiny", dir,
+          OLMOC_BUILD_DIR, dir));
+  expect_stderr("(q4 weights");
+  char so[600];
+  snprintf(so, sizeof so, "%s/q4/libtiny.so", dir);
+  api a;
+  olmoc_model *m = library_matches_jit(&a, so, "native", (mode){.q4 = true});
+  a.free(m);
+  dlclose(a.so);
+
+  must(sh("%s/olmoc run -m " MODEL " " PROMPT " --dtype q4", OLMOC_BUILD_DIR));
+  char want[sizeof stdout_text];
+  snprintf(want, sizeof want, "%s", stdout_text);
+  must(compile("--dtype q4 -o $OUT_DIR/tinyq4"));
+  must(sh("%s/tinyq4 " PROMPT, dir));
+  assert_string_equal(stdout_text, want);
+  must(compile("--dtype q8 -o $OUT_DIR/tinyq8b"));
+  assert_true(weights_bytes("tinyq4") < weights_bytes("tinyq8b"));
+  assert_int_equal(sh("%s/tinyq8b " PROMPT " --weights %s/tinyq4.weights", dir, dir), 1);
+  expect_stderr("tinyq4.weights: q4 weights, but this binary's kernels were compiled for q8 weights");
+}
+
 static int entries(const char *path) {
   DIR *d = opendir(path);
   assert_non_null(d);
@@ -514,8 +543,8 @@ static void test_errors(void **state) {
   assert_int_not_equal(access(path, F_OK), 0); /* and so is the pack */
   assert_int_equal(compile("-o $OUT_DIR/x --emit so"), 1);
   expect_stderr("--emit: expected exe or lib, found 'so'");
-  assert_int_equal(compile("-o $OUT_DIR/x --dtype q4"), 1);
-  expect_stderr("--dtype: expected f32, bf16 or q8, found 'q4'");
+  assert_int_equal(compile("-o $OUT_DIR/x --dtype q3"), 1);
+  expect_stderr("--dtype: expected f32, bf16, q8 or q4, found 'q3'");
   assert_int_equal(compile("-o $OUT_DIR/x --target arm"), 1);
   expect_stderr("--target: expected native or avx2, found 'arm'");
   assert_int_equal(compile("-o $OUT_DIR/x -O1 --passes=cse"), 1);
@@ -532,6 +561,7 @@ int main(void) {
       cmocka_unit_test(test_library),        cmocka_unit_test(test_bf16_compute),
       cmocka_unit_test(test_kv_bf16),
       cmocka_unit_test(test_q8),
+      cmocka_unit_test(test_q4),
       cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, setup, remove_tmpdir);

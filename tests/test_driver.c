@@ -60,7 +60,7 @@ static void test_refusals(void **state) {
   refused((drv_request){.o0 = true, .passes = "dce"}, DRV_JIT, "give one of -O0, -O1, -O2 and --passes");
   refused((drv_request){.backend = "gpu"}, DRV_JIT, "--backend: expected jit or interp, found 'gpu'");
   refused((drv_request){.backend = "jit"}, DRV_OBJECT, "--backend: a compiled model runs its own kernels");
-  refused((drv_request){.dtype = "q4"}, DRV_OBJECT, "--dtype: expected f32, bf16 or q8, found 'q4'");
+  refused((drv_request){.dtype = "q3"}, DRV_OBJECT, "--dtype: expected f32, bf16, q8 or q4, found 'q3'");
   refused((drv_request){.compute = "f16"}, DRV_JIT, "--compute: expected f32 or bf16, found 'f16'");
   refused((drv_request){.kv_cache = "q8"}, DRV_JIT, "--kv-cache: expected f32 or bf16, found 'q8'");
   refused((drv_request){.target = "arm"}, DRV_OBJECT, "--target: expected native or avx2, found 'arm'");
@@ -108,8 +108,9 @@ static void test_weights_dtype(void **state) {
   weights((drv_request){.dtype = "f32"}, DRV_OBJECT, IR_BF16, true, IR_F32, false);
   weights((drv_request){.dtype = "q8"}, DRV_OBJECT, IR_BF16, true, IR_BF16, true);
   weights_refused((drv_request){.dtype = "f32"}, IR_BF16, false,
-                  "--dtype: expected q8 or the checkpoint's own bf16, found 'f32'");
-  weights_refused((drv_request){.dtype = "f16"}, IR_BF16, true, "--dtype: expected f32, bf16 or q8, found 'f16'");
+                  "--dtype: expected q8, q4 or the checkpoint's own bf16, found 'f32'");
+  weights_refused((drv_request){.dtype = "f16"}, IR_BF16, true,
+                  "--dtype: expected f32, bf16, q8 or q4, found 'f16'");
   weights_refused((drv_request){.compute = "bf16"}, IR_F32, false,
                   "--compute bf16 needs bf16 weights, and these are f32 (use a bf16 checkpoint");
   weights_refused((drv_request){.compute = "bf16"}, IR_F32, true,
@@ -138,7 +139,7 @@ static void same_everywhere(const char *mistake, const char *words) {
 
 static void test_one_message_per_mistake(void **state) {
   (void)state;
-  same_everywhere("--dtype q4", "--dtype: expected f32, bf16 or q8, found 'q4'");
+  same_everywhere("--dtype q3", "--dtype: expected f32, bf16, q8 or q4, found 'q3'");
   same_everywhere("--compute fp8", "--compute: expected f32 or bf16, found 'fp8'");
   same_everywhere("--kv-cache int4", "--kv-cache: expected f32 or bf16, found 'int4'");
   same_everywhere("--target sse2", "--target: expected native or avx2, found 'sse2'");

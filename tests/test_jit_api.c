@@ -147,10 +147,10 @@ static void refused(olmoc_load_options o, const char *run_args, const char *word
 static void test_bad_options(void **state) {
   (void)state;
   olmoc_load_options o = olmoc_default_load_options();
-  o.dtype = "q4";
-  refused(o, "--dtype q4", "--dtype: expected f32, bf16 or q8, found 'q4'");
+  o.dtype = "q3";
+  refused(o, "--dtype q3", "--dtype: expected f32, bf16, q8 or q4, found 'q3'");
   o = olmoc_default_load_options(), o.dtype = "f16";
-  refused(o, "--dtype f16", "--dtype: expected q8 or the checkpoint's own bf16, found 'f16'");
+  refused(o, "--dtype f16", "--dtype: expected q8, q4 or the checkpoint's own bf16, found 'f16'");
   o = olmoc_default_load_options(), o.backend = "gpu";
   refused(o, "--backend gpu", "--backend: expected jit or interp, found 'gpu'");
   o = olmoc_default_load_options(), o.backend = "interp", o.kv_cache = "bf16";

@@ -3,8 +3,8 @@
  * (models/olmo2-tiny/reference.json): held-out perplexity within 0.1%, and
  * the greedy continuations of four prompts token for token, on the JIT (the
  * host's kernels and the portable AVX2 ones) and on the interpreter; with
- * --dtype q8, the whole held-out perplexity within 1% of bf16's and the same
- * logits bits on 1 and 2 threads; with --compute bf16 (on a CPU with
+ * --dtype q8 (q4), the whole held-out perplexity within 1% (3%) of bf16's and
+ * the same logits bits on 1 and 2 threads; with --compute bf16 (on a CPU with
  * AVX512_BF16) perplexity within 0.1% of f32 compute, logits within the
  * documented bound, the same bits on 1 and 2 threads, and its refusals;
  * with --kv-cache bf16, perplexity within 0.1% of the f32 cache's, logits
@@ -126,16 +126,28 @@ static void test_emit_llvm(void **state) {
   expect_output("--emit-llvm writes the JIT's kernels: it needs --backend jit");
 }
 
-/* ---- --dtype q8 ---- */
+/* ---- --dtype q8, q4 ---- */
+
+/* Held-out perplexity with --dtype dtype within `bound` (relative) of bf16's. */
+static void quantized_perplexity(const char *dtype, double bound) {
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit"), 0);
+  double own = perplexity_printed();
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit --dtype %s", dtype);
+  assert_int_equal(olmoc(cmd), 0);
+  double q = perplexity_printed();
+  printf("held-out perplexity, --ctx 256: bf16 %.4f, %s %.4f (%+.3f%%)\n", own, dtype, q, 100 * (q / own - 1));
+  assert_true(fabs(q - own) <= bound * own);
+}
 
 static void test_q8_perplexity(void **state) {
   (void)state;
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit"), 0);
-  double own = perplexity_printed();
-  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit --dtype q8"), 0);
-  double q8 = perplexity_printed();
-  printf("held-out perplexity, --ctx 256: bf16 %.4f, q8 %.4f (%+.3f%%)\n", own, q8, 100 * (q8 / own - 1));
-  assert_true(fabs(q8 - own) <= 0.01 * own);
+  quantized_perplexity("q8", 0.01);
+}
+
+static void test_q4_perplexity(void **state) {
+  (void)state;
+  quantized_perplexity("q4", 0.03);
 }
 
 /* The logits of `olmoc logits -m MODEL --backend jit ARGS` into
@@ -166,12 +178,23 @@ static void test_q8_threads_same_bits(void **state) {
   threads_same_bits("--dtype q8");
 }
 
+static void test_q4_threads_same_bits(void **state) {
+  (void)state;
+  threads_same_bits("--dtype q4");
+}
+
 static void test_q8_refusals(void **state) {
   (void)state;
   assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --backend interp --dtype q8"), 1);
-  expect_output("add --backend jit");
+  expect_output("--dtype q8 runs on the JIT's int8 kernels: add --backend jit");
+  assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --backend interp --dtype q4"), 1);
+  expect_output("--dtype q4 runs on the JIT's int8 kernels: add --backend jit");
   assert_int_equal(olmoc("run -p Hi -n 1 --dtype f16"), 1);
-  expect_output("expected q8 or the checkpoint's own bf16, found 'f16'");
+  expect_output("expected q8, q4 or the checkpoint's own bf16, found 'f16'");
+  assert_int_equal(olmoc("run -p Hi -n 1 --dtype q4 --compute bf16"), 1);
+  expect_output("--compute bf16 needs bf16 weights, and these are q4");
+  assert_int_equal(olmoc("run -p Hi -n 1 --dtype q3"), 1);
+  expect_output("--dtype: expected f32, bf16, q8 or q4, found 'q3'");
   assert_int_equal(olmoc("run -p Hi -n 4 --temp 0 --dtype q8"), 0);
 }
 
@@ -297,6 +320,8 @@ int main(void) {
       cmocka_unit_test(test_emit_llvm),
       cmocka_unit_test(test_q8_perplexity),
       cmocka_unit_test(test_q8_threads_same_bits),
+      cmocka_unit_test(test_q4_perplexity),
+      cmocka_unit_test(test_q4_threads_same_bits),
       cmocka_unit_test(test_q8_refusals),
       cmocka_unit_test(test_bf16_compute_perplexity),
       cmocka_unit_test(test_bf16_compute_logits),

@@ -27,13 +27,14 @@ static const char usage[] =
     "Builds MODEL's config.json with random weights in memory, JIT-compiles it at\n"
     "-O2 and measures read bandwidth, FMA, bf16 and int8 dot peaks, compile time,\n"
     "prefill tokens/s (T=128, 512) and decode tokens/s (P=0, 512, 2048), each\n"
-    "against its roofline (q8 prefill also against the int8 dot peak).\n"
+    "against its roofline (q8 and q4 prefill also against the int8 dot peak).\n"
     "T and P are clamped to the model's context.\n"
     "\n"
     "options:\n"
     "  -m, --model PATH     a model directory or config.json (e.g. models/olmo2-1b)\n"
-    "  --dtype f32|bf16|q8  weight dtype (default f32; q8: int8 matmul weights made\n"
-    "                       straight into their packed form, embedding and norms bf16)\n"
+    "  --dtype f32|bf16|q8|q4  weight dtype (default f32; q8, q4: int8 or 4-bit matmul\n"
+    "                       weights (q4: the LM head int8) made straight into their\n"
+    "                       packed form, embedding and norms bf16)\n"
     "  --compute f32|bf16   bf16: prefill matmuls on vdpbf16ps with inputs rounded to\n"
     "                       bf16 (needs --dtype bf16 and AVX512_BF16), its roofline the\n"
     "                       bf16 dot peak (default f32: the f32 FMA peak)\n"
@@ -86,10 +87,10 @@ static float noise(uint64_t tensor, uint64_t i) {
   return (float)(z >> 40) * 0x1.0p-23f - 1.0f;
 }
 
-/* Fills the packed q8 matrix w ([N,K] logically) with the values the other
- * dtypes get, quantized a chunk of rows at a time (whole panels: each chunk
- * packs into its own bytes), so no f32 copy of the matrix ever exists. */
-static int make_q8(const cg_jit *j, bench_weight *w, uint64_t tensor, float scale, int threads, oc_error *e) {
+/* Fills the packed q8 or q4 matrix w ([N,K] logically) with the values the
+ * other dtypes get, quantized a chunk of rows at a time (whole panels: each
+ * chunk packs into its own bytes), so no f32 copy of the matrix ever exists. */
+static int make_quantized(const cg_jit *j, bench_weight *w, uint64_t tensor, float scale, int threads, oc_error *e) {
   int64_t N = w->t.dims[0], K = w->t.dims[1], chunk = cg_matmul_panel(j) * 64;
   float *rows = malloc((size_t)(chunk * K) * sizeof *rows);
   if (!rows)
@@ -100,7 +101,8 @@ static int make_q8(const cg_jit *j, bench_weight *w, uint64_t tensor, float scal
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long long i = 0; i < count; i++)
       rows[i] = scale * noise(tensor, (uint64_t)(r0 * K + i));
-    cg_pack_matrix_q8(j, IR_F32, n, K, rows, (unsigned char *)(uintptr_t)w->t.data + cg_packed_bytes(j, IR_I8, r0, K));
+    cg_pack_quantized(j, w->t.dtype, IR_F32, n, K, rows,
+                      (unsigned char *)(uintptr_t)w->t.data + cg_packed_bytes(j, w->t.dtype, r0, K));
   }
   free(rows);
   return 0;
@@ -130,8 +132,8 @@ static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, 
       count *= (size_t)(w->t.dims[d] = node->type.shape.dim[d].c);
     w->bytes = count * ir_dtype_size(w->t.dtype);
     if (q8 && is_matrix(w)) {
-      w->t.dtype = IR_I8;
-      w->bytes = cg_packed_bytes(q8, IR_I8, w->t.dims[0], w->t.dims[1]);
+      w->t.dtype = cg_quantized_dtype(q8, w->name);
+      w->bytes = cg_packed_bytes(q8, w->t.dtype, w->t.dims[0], w->t.dims[1]);
     }
     ws->mem_bytes += (w->bytes + 4095) / 4096 * 4096;
   }
@@ -146,10 +148,10 @@ static int make_weights(const ir_graph *g, const cg_jit *q8, bench_weights *ws, 
     w->t.data = mem;
     bool norm = w->t.rank == 1, bf16 = w->t.dtype == IR_BF16;
     float scale = norm ? 0.1f : 1.7320508f / sqrtf((float)w->t.dims[w->t.rank - 1]);
-    long long count = (long long)(w->bytes / ir_dtype_size(w->t.dtype));
-    if (w->t.dtype == IR_I8) {
-      rc = make_q8(q8, w, (uint64_t)k + 1, scale, threads, e);
+    if (w->t.dtype == IR_I8 || w->t.dtype == IR_Q4) {
+      rc = make_quantized(q8, w, (uint64_t)k + 1, scale, threads, e);
     } else {
+      long long count = (long long)(w->bytes / ir_dtype_size(w->t.dtype));
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (long long i = 0; i < count; i++) {
         float x = (norm ? 1.0f : 0.0f) + scale * noise((uint64_t)k + 1, (uint64_t)i);
@@ -303,7 +305,7 @@ static void print_table(const char *model, const char *dtype, int threads, const
   printf("\nprefill roofline: %s peak / model FLOPs per token (2 x matmul params + "
          "causal attention);\n%sdecode roofline: read bandwidth / weight bytes per token "
          "(KV cache reads not counted).\n", f->bf16_compute ? "bf16 dot" : "f32 FMA",
-         int8 ? "int8 roofline (q8 prefill): int8 dot peak / the same count, as ops;\n" : "");
+         int8 ? "int8 roofline (q8, q4 prefill): int8 dot peak / the same count, as ops;\n" : "");
 }
 
 static cJSON *figures_json(const char *model, const char *dtype, int threads, const figures *f,

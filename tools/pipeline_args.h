@@ -15,8 +15,8 @@
   "  -q, --quiet             no progress on standard error (it shows for steps over 1 s)\n"        \
   "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"          \
   "  --passes=A,B            run these passes instead\n"                                            \
-  "  --dtype q8              int8 matmul weights, quantized at load (JIT only;\n"                   \
-  "                          default: the checkpoint's dtype)\n"                                    \
+  "  --dtype q8|q4           int8 or 4-bit matmul weights (q4: the LM head int8),\n"              \
+  "                          quantized at load (JIT only; default: the checkpoint's dtype)\n"      \
   "  --emit-llvm DIR         write each JIT kernel's optimized LLVM IR to DIR\n"                     \
   "  --target T              the JIT's instruction set: native (default) or avx2\n"                 \
   "  --pack-weights W        where the JIT packs the weights: auto (default:\n"                     \

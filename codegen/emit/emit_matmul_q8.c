@@ -1,6 +1,7 @@
 /* The q8 kernels: the activation quantizer (x rows -> int8 groups of 32 with
  * an f32 scale each, codegen.h) and the matmuls over q8 weights packed by
- * panels/panel_q8.c, with the f32 kernels' epilogues (+ r; silu(x.wg) * (x.wu)).
+ * panels/panel_q8.c, or q4 weights packed by panels/panel_q4.c, with the f32
+ * kernels' epilogues (+ r; silu(x.wg) * (x.wu)).
  *
  * Per group of 32 k, each output's int32 dot product of quantized x and w is
  * exact: with AVX512_VNNI, vpdpbusd (uint8 weights + 128 times int8 x, four
@@ -9,6 +10,10 @@
  * within int16: 2*127*127 < 32767) then vpmaddwd by 1s. Then, per group,
  * acc = fma((float)dot, sw * sx, acc): one f32 chain over the groups in order,
  * so the bits depend neither on the tile, the range nor the instruction set.
+ * q4 weights are the same int8 products once unpacked in registers: a byte's
+ * low nibble (quads 0-3 of a group) or high nibble (quads 4-7), each the
+ * weight + 8, so the VNNI correction is -8*sum(x), the stored -128*sum(x)
+ * shifted right by 4 (exact).
  *
  * Tiles as in emit_matmul.c: an outer product of R rows by a panel of 2*vw
  * columns (two int32 vectors, one lane per column), rows looping over a panel
@@ -21,6 +26,7 @@ typedef struct q8 {
   const cg_kernel_key *k;
   int mats;                   /* weight matrices: 2 for swiglu, else 1 */
   bool vnni;                  /* vpdpbusd, else vpmaddubsw + vpmaddwd */
+  bool q4;                    /* 4-bit weights (panel_q4.c), else 8-bit */
   int64_t nr, G, blk, row;    /* panel width, groups, bytes per group block and per x row */
   LLVMValueRef x, w[2], r, y; /* parameters (x: quantized rows) */
   LLVMValueRef n0, n1;        /* the column range */
@@ -44,14 +50,15 @@ static LLVMValueRef splat_of(cg_emit *e, LLVMValueRef v, unsigned n) {
   return LLVMBuildShuffleVector(e->b, one, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(e->i32, n)), "");
 }
 
-/* acc + the int32 dot products of the weight quads wv (uint8, +128) with the
- * broadcast x quad xb (int8), lane by lane; without VNNI the +128 is taken
- * off the weights here and acc carries no correction. */
+/* acc + the int32 dot products of the weight quads wv (uint8, +128 or +8 for
+ * q4) with the broadcast x quad xb (int8), lane by lane; without VNNI the
+ * offset is taken off the weights here and acc carries no correction. */
 static LLVMValueRef dot(cg_emit *e, const q8 *g, LLVMValueRef acc, LLVMValueRef wv, LLVMValueRef xb) {
   if (g->vnni)
     return cg_x86(e, "llvm.x86.avx512.vpdpbusd.512", (LLVMValueRef[]){acc, wv, xb}, 3);
   LLVMValueRef xs = LLVMBuildBitCast(e->b, xb, g->vi8, "");
-  LLVMValueRef ws = LLVMBuildXor(e->b, LLVMBuildBitCast(e->b, wv, g->vi8, ""), cg_iconst(g->vi8, 0x80), "");
+  LLVMValueRef wb = LLVMBuildBitCast(e->b, wv, g->vi8, "");
+  LLVMValueRef ws = g->q4 ? LLVMBuildSub(e->b, wb, cg_iconst(g->vi8, 8), "") : LLVMBuildXor(e->b, wb, cg_iconst(g->vi8, 0x80), "");
   LLVMValueRef xa = cg_intrinsic(e, "llvm.abs", g->vi8, (LLVMValueRef[]){xs, LLVMConstInt(e->i1, 0, 0)}, 2);
   LLVMValueRef signed_w, pairs, quads;
   LLVMTypeRef vi16 = LLVMVectorType(e->i16, (unsigned)(2 * e->vw));
@@ -66,6 +73,22 @@ static LLVMValueRef dot(cg_emit *e, const q8 *g, LLVMValueRef acc, LLVMValueRef 
     quads = cg_x86(e, "llvm.x86.avx512.pmaddw.d.512", (LLVMValueRef[]){pairs, cg_iconst(vi16, 1)}, 2);
   }
   return LLVMBuildAdd(e->b, acc, quads, "");
+}
+
+/* Where a group block's scales start, in units of nr bytes. */
+static int64_t scales_at(const q8 *g) { return g->q4 ? CG_Q8_GROUP / 2 : CG_Q8_GROUP; }
+
+/* The unsigned weights of quad `quad` of the group block at wblk of panel,
+ * columns h*vw .. h*vw+vw-1: four bytes a column, one int32 lane each. */
+static LLVMValueRef weights(cg_emit *e, const q8 *g, LLVMValueRef panel, LLVMValueRef wblk, int quad, int h) {
+  int pair = g->q4 ? quad % 4 : quad;
+  LLVMValueRef off = LLVMBuildNSWAdd(e->b, wblk, cg_i64(e, (pair * g->nr + h * e->vw) * 4), "");
+  LLVMValueRef wv = load(e, g->vi32, byte_at(e, g, panel, off));
+  if (!g->q4)
+    return wv;
+  if (quad >= 4)
+    wv = LLVMBuildLShr(e->b, wv, cg_iconst(g->vi32, 4), "");
+  return LLVMBuildAnd(e->b, wv, cg_iconst(g->vi32, 0x0f0f0f0f), "");
 }
 
 /* Rows m .. m+rows by panels p .. p+panels: per group, the exact int32 dots
@@ -91,6 +114,8 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
   for (int i = 0; i < rows; i++) {
     LLVMValueRef corr = g->vnni ? load(e, e->i32, byte_at(e, g, xrow[i], LLVMBuildNSWAdd(e->b, four, cg_i64(e, g->G * (CG_Q8_GROUP + 4)), "")))
                                        : LLVMConstInt(e->i32, 0, 0);
+    if (g->vnni && g->q4)
+      corr = LLVMBuildAShr(e->b, corr, LLVMConstInt(e->i32, 4, 0), "");
     for (int a = 0; a < panels * g->mats * 2; a++)
       idot[i * panels * g->mats * 2 + a] = splat_of(e, corr, (unsigned)e->vw);
   }
@@ -102,8 +127,7 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
     for (int q = 0; q < panels; q++)
       for (int t = 0; t < g->mats; t++)
         for (int h = 0; h < 2; h++) {
-          LLVMValueRef off = LLVMBuildNSWAdd(e->b, wblk, cg_i64(e, (quad * g->nr + h * e->vw) * 4), "");
-          LLVMValueRef wv = load(e, g->vi32, byte_at(e, g, panel[q][t], off));
+          LLVMValueRef wv = weights(e, g, panel[q][t], wblk, quad, h);
           for (int i = 0; i < rows; i++) {
             LLVMValueRef *a = &idot[((i * panels + q) * g->mats + t) * 2 + h];
             *a = dot(e, g, *a, wv, xb[i]);
@@ -114,7 +138,7 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
   for (int q = 0; q < panels; q++)
     for (int t = 0; t < g->mats; t++)
       for (int h = 0; h < 2; h++) {
-        LLVMValueRef off = LLVMBuildNSWAdd(e->b, wblk, cg_i64(e, CG_Q8_GROUP * g->nr + 2 * h * e->vw), "");
+        LLVMValueRef off = LLVMBuildNSWAdd(e->b, wblk, cg_i64(e, scales_at(g) * g->nr + 2 * h * e->vw), "");
         LLVMValueRef sw = LLVMBuildFPExt(e->b, load(e, vhalf, byte_at(e, g, panel[q][t], off)), e->vf32, "");
         for (int i = 0; i < rows; i++) {
           LLVMValueRef sx = load(e, e->f32, byte_at(e, g, xrow[i], LLVMBuildNSWAdd(e->b, four, cg_i64(e, g->G * CG_Q8_GROUP), "")));
@@ -155,9 +179,10 @@ LLVMModuleRef cg_emit_matmul_q8(const cg_emit_target *tgt, const cg_kernel_key *
   q8 g = {.k = k, .mats = k->op == IR_MATMUL_SWIGLU ? 2 : 1, .nr = 2 * e->vw, .G = (k->k + CG_Q8_GROUP - 1) / CG_Q8_GROUP,
           .x = cg_param(e, 0), .w = {cg_param(e, 1), cg_param(e, 2)}, .r = k->op == IR_MATMUL_ADD ? cg_param(e, 2) : NULL,
           .y = cg_param(e, np - 1), .n0 = cg_param(e, np + 2), .n1 = cg_param(e, np + 3),
-          .vnni = tgt->vnni, .i8 = LLVMInt8TypeInContext(e->ctx), .vi32 = LLVMVectorType(e->i32, (unsigned)e->vw)};
+          .vnni = tgt->vnni, .q4 = k->wtype == IR_Q4, .i8 = LLVMInt8TypeInContext(e->ctx),
+          .vi32 = LLVMVectorType(e->i32, (unsigned)e->vw)};
   g.vi8 = LLVMVectorType(g.i8, (unsigned)(4 * e->vw));
-  g.blk = cg_q8_block_bytes(g.nr);
+  g.blk = g.q4 ? cg_q4_block_bytes(g.nr) : cg_q8_block_bytes(g.nr);
   g.row = (int64_t)cg_q8_row_bytes(k->k);
   LLVMValueRef m0 = cg_param(e, np), m1 = cg_param(e, np + 1);
   /* registers: per row, panel and matrix, 2 int32 and 2 f32 accumulators */

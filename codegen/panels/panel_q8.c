@@ -36,14 +36,9 @@ size_t cg_panel_q8_bytes(const cg_panels *l, int64_t n, int64_t k) {
 
 size_t cg_q8_row_bytes(int64_t k) { return (size_t)(groups(k) * (CG_Q8_GROUP + 8)); }
 
-static float f16_to_f32(uint16_t h) {
-  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  float mag = exp == 0 ? ldexpf((float)man, -24) : ldexpf((float)(man | 0x400), (int)exp - 25);
-  return h & 0x8000 ? -mag : mag;
-}
+float cg_f16_value(uint16_t h) { return ir_load_f32(IR_F16, &h, 0); }
 
-/* The smallest f16 >= s, for s >= 0 (0 for NaN), saturating at 65504. */
-static uint16_t f16_up(float s) {
+uint16_t cg_f16_up(float s) {
   if (!(s > 0))
     return 0;
   if (s >= 65504.0f)
@@ -57,8 +52,7 @@ static uint16_t f16_up(float s) {
   return (uint16_t)(h > 0x7bff ? 0x7bff : h);
 }
 
-/* Column col's group g of w (zero past k or n) as f32. */
-static void load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t col, int64_t g, float *out) {
+void cg_load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t col, int64_t g, float *out) {
   int64_t k0 = g * CG_Q8_GROUP, len = col < n ? (k - k0 < CG_Q8_GROUP ? k - k0 : CG_Q8_GROUP) : 0;
   if (src == IR_F32 && len > 0)
     memcpy(out, (const float *)w + col * k + k0, (size_t)len * sizeof *out);
@@ -78,11 +72,11 @@ void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, co
       uint8_t *block = (uint8_t *)out + ((p - p0) * G + g) * blk;
       for (int64_t c = 0; c < nr; c++) {
         float v[CG_Q8_GROUP], a = 0;
-        load_group(src, w, n, k, p * nr + c, g, v);
+        cg_load_group(src, w, n, k, p * nr + c, g, v);
         for (int i = 0; i < CG_Q8_GROUP; i++)
           a = fmaxf(a, fabsf(v[i]));
-        uint16_t h = f16_up(a / 127.0f);
-        float s = f16_to_f32(h);
+        uint16_t h = cg_f16_up(a / 127.0f);
+        float s = cg_f16_value(h);
         for (int i = 0; i < CG_Q8_GROUP; i++) {
           float q = s > 0 ? rintf(v[i] / s) : 0.0f;
           q = q > 127 ? 127 : q < -127 ? -127 : q;
@@ -103,6 +97,6 @@ void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *pa
         q[col * G * CG_Q8_GROUP + g * CG_Q8_GROUP + i] = (int8_t)(block[((i / 4) * nr + c) * 4 + i % 4] - 128);
       uint16_t h;
       memcpy(&h, block + CG_Q8_GROUP * nr + 2 * c, sizeof h);
-      scales[col * G + g] = f16_to_f32(h);
+      scales[col * G + g] = cg_f16_value(h);
     }
 }

@@ -1,4 +1,5 @@
-/* The matmul weights' panel layouts (panel.c: f32 and bf16; panel_q8.c: q8),
+/* The matmul weights' panel layouts (panel.c: f32 and bf16; panel_q8.c: q8;
+ * panel_q4.c: q4),
  * never seen outside codegen/: what a panel holds and how a range of panels
  * is filled from a checkpoint's matrix. Invariant: these know a session only
  * through cg_panels, and fill the same bits whatever the range split. */
@@ -34,5 +35,19 @@ size_t cg_panel_q8_bytes(const cg_panels *l, int64_t n, int64_t k);
 void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
                       int64_t p1, void *out);
 void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales);
+
+/* q4: the same, in blocks of 18*nr bytes (4-bit codes, f16 scales). */
+int64_t cg_q4_block_bytes(int64_t nr);
+size_t cg_panel_q4_bytes(const cg_panels *l, int64_t n, int64_t k);
+void cg_panel_fill_q4(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                      int64_t p1, void *out);
+void cg_panel_unpack_q4(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales);
+
+/* Shared by the quantized layouts: the f16 value of h; the smallest f16 >= s
+ * for s >= 0 (0 for NaN, saturating at 65504); column col's group g of
+ * w[N,K] (zero past k or n) as f32. */
+float cg_f16_value(uint16_t h);
+uint16_t cg_f16_up(float s);
+void cg_load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t col, int64_t g, float *out);
 
 #endif

@@ -53,10 +53,16 @@ int cg_jit_lookup(cg_jit *j, const char *name, void **addr, oc_error *e);
 int cg_jit_vector_width(const cg_jit *j);
 
 /* Whether programs cg_lower makes with j from now on quantize their matmul
- * weights to q8 at load (from f32, bf16 or f16; see cg_pack_matrix_q8). Off
- * by default: each matrix stays in its checkpoint dtype. */
+ * weights at load (from f32, bf16 or f16; see cg_pack_quantized): to q8, or
+ * to q4 with the LM head in q8 (each setter replaces the other). Off by
+ * default: each matrix stays in its checkpoint dtype. cg_quantized_dtype:
+ * what the matrix named weight becomes, IR_I8 or IR_Q4 (IR_F32 when j
+ * does not quantize). */
 void cg_jit_set_q8(cg_jit *j, bool on);
 bool cg_jit_q8(const cg_jit *j);
+void cg_jit_set_q4(cg_jit *j, bool on);
+bool cg_jit_q4(const cg_jit *j);
+ir_dtype cg_quantized_dtype(const cg_jit *j, const char *weight);
 
 /* --compute bf16: whether bf16 matmul weights are packed (cg_pack_matrix,
  * cg_lower) in k pairs and their matmul kernels compute T > 1 rows with the
@@ -160,7 +166,7 @@ typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, cons
                             int64_t row0, int64_t row1);
 
 /* q8 (int8 weights, --dtype q8): a matmul key with wtype IR_I8 takes weights
- * packed by cg_pack_matrix_q8 and, instead of x, its rows quantized by the
+ * packed by cg_pack_quantized and, instead of x, its rows quantized by the
  * kernel keyed {CG_OP_Q8_QUANTIZE, k = K} (codegen/panels/panel_q8.c has the format):
  *
  *   q8_quantize    k(const float *x, void *xq, row0, row1)
@@ -172,7 +178,10 @@ typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, cons
  *   matmul (wtype IR_I8), matmul_add, matmul_swiglu: as above with x the
  *       quantized rows; y[m,n] = one f32 fma chain over the groups g in order,
  *       acc = fma((float)dot_g(q_x, q_w), sw[n,g] * sx[m,g], acc), from 0,
- *       dot_g the exact int32 dot product of the group's 32 int8 pairs. */
+ *       dot_g the exact int32 dot product of the group's 32 int8 pairs.
+ *   matmul (wtype IR_Q4), ...: the same with 4-bit weights q in [-8, 7]
+ *       (codegen/panels/panel_q4.c), read as int8: the same chain and bits as
+ *       q8 weights holding those q and scales. */
 #define CG_Q8_GROUP 32
 #define CG_OP_Q8_QUANTIZE IR_OP_COUNT /* a kernel op with no IR op of its own */
 
@@ -180,7 +189,7 @@ typedef struct cg_kernel_key {
   ir_op op;       /* IR_MATMUL, IR_MATMUL_ADD, IR_MATMUL_SWIGLU, IR_RMSNORM, IR_RMSNORM_ADD,
                      IR_SWIGLU, IR_ROPE, IR_ATTENTION, IR_GATHER, IR_ELTWISE, and the
                      shaped ones below */
-  ir_dtype wtype; /* matmul weights: IR_F32, IR_BF16 or IR_I8 (q8); gather table: IR_F32 or
+  ir_dtype wtype; /* matmul weights: IR_F32, IR_BF16, IR_I8 (q8) or IR_Q4; gather table: IR_F32 or
                      IR_BF16; ignored by the others */
   int64_t k, n;   /* matmul (n_in 0): x[M,K] . w[N,K]^T; rmsnorm, gather: k = row width D;
                      rope, attention: k = head dim D, n = heads H; else ignored */
@@ -208,7 +217,7 @@ typedef struct cg_kernel_key {
 
 /* Matmul weights w[N,K] (f32 or bf16) in the kernels' layout: panels of
  * cg_matmul_panel(j) columns (32 on AVX-512, 16 on AVX2), codegen/panels/panel.c.
- * out holds cg_packed_bytes (IR_I8: q8, see cg_pack_matrix_q8); packing uses
+ * out holds cg_packed_bytes (IR_I8, IR_Q4: see cg_pack_quantized); packing uses
  * the OpenMP threads. */
 int64_t cg_matmul_panel(const cg_jit *j);
 size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k);
@@ -217,13 +226,15 @@ void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const vo
 /* Whether key's kernel takes the shaped form k(arg, T, P, row0, row1). */
 bool cg_kernel_shaped(const cg_kernel_key *key);
 
-/* q8 matmul weights: w[N,K] (f32, bf16 or f16) quantized per group of 32
- * along K and packed into panels of cg_matmul_panel(j) columns; out holds
- * cg_packed_bytes(j, IR_I8, n, k). cg_q8_unpack reads a packed matrix back
- * as q[N,Kp] int8 and scales[N,G] (tests, tools). cg_q8_row_bytes: bytes of
- * one quantized activation row of K values. */
-void cg_pack_matrix_q8(const cg_jit *j, ir_dtype src, int64_t n, int64_t k, const void *w, void *out);
-void cg_q8_unpack(const cg_jit *j, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales);
+/* Quantized matmul weights: w[N,K] (f32, bf16 or f16) quantized to wt (IR_I8:
+ * q8, IR_Q4: q4) per group of 32 along K and packed into panels of
+ * cg_matmul_panel(j) columns; out holds cg_packed_bytes(j, wt, n, k).
+ * cg_unpack_quantized reads a packed matrix back as q[N,Kp] int8 and
+ * scales[N,G] (tests, tools). cg_q8_row_bytes: bytes of one quantized
+ * activation row of K values. */
+void cg_pack_quantized(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, void *out);
+void cg_unpack_quantized(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *packed, int8_t *q,
+                         float *scales);
 size_t cg_q8_row_bytes(int64_t k);
 
 /* The kernel for key, compiled on first use; the same key gives the same
@@ -236,10 +247,10 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * with its kernel from j (which must outlive the program; reshapes are their
  * source's bytes, as the plan aliases them), KV caches of ctx positions (plan->max_ctx >= ctx),
  * weights from `weights`: matmul matrices packed once into program memory
- * (or a file, below) in their dtype (or q8, cg_jit_set_q8: then each matmul reads its rows quantized
+ * (or a file, below) in their dtype (or q8/q4, cg_jit_set_q8/q4: then each matmul reads its rows quantized
  * by a q8_quantize step, shared by matmuls of the same input, into one
  * program-owned buffer; a lookup may then return a matmul weight already
- * packed: dtype IR_I8, dims [N,K], the bytes cg_pack_matrix_q8 makes for j,
+ * packed: dtype cg_quantized_dtype, dims [N,K], the bytes cg_pack_quantized makes for j,
  * used in place), the embedding table used in place, small vectors such as norm
  * weights converted to f32 once. An op without a kernel is an
  * error that names it. */

@@ -43,8 +43,9 @@ typedef struct drv_request {
 typedef enum drv_backend { DRV_INTERP, DRV_JIT, DRV_OBJECT } drv_backend;
 
 /* The matmul weights asked for: as the checkpoint stores them, converted
- * (f32, bf16: olmoc compile only), or quantized to int8 (q8). */
-typedef enum drv_weights { DRV_AS_STORED, DRV_F32, DRV_BF16, DRV_F16, DRV_Q8 } drv_weights;
+ * (f32, bf16: olmoc compile only), or quantized to int8 (q8) or to 4 bits
+ * with the LM head in int8 (q4). */
+typedef enum drv_weights { DRV_AS_STORED, DRV_F32, DRV_BF16, DRV_F16, DRV_Q8, DRV_Q4 } drv_weights;
 
 /* A validated request. */
 typedef struct drv_config {
@@ -69,7 +70,7 @@ typedef struct drv_config {
 int drv_configure(const drv_request *r, drv_backend backend, drv_config *c, oc_error *e);
 
 /* The graph's weight dtype for weights stored as `stored`, and whether its
- * matmuls quantize them to q8. convert: the caller can make the weights in
+ * matmuls quantize them (q8 or q4, as c->weights says). convert: the caller can make the weights in
  * f32 or bf16 whatever they are stored as (olmoc compile converts while
  * packing, olmoc bench makes them); otherwise a dtype other than the stored
  * one (or q8) is refused. Fails too on --compute bf16 without bf16 weights. */
@@ -81,7 +82,7 @@ int drv_weights_dtype(const drv_config *c, ir_dtype stored, bool convert, ir_dty
 int drv_run_passes(const drv_config *c, ir_graph *g, int64_t max_tokens, int64_t ctx, bool need_plan,
                    pass_result *r, oc_error *e);
 
-/* A JIT session for c (its target, q8, --compute, --kv-cache, --emit-llvm,
+/* A JIT session for c (its target, q8 or q4 when q8 is set, --compute, --kv-cache, --emit-llvm,
  * its progress). */
 int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e);
 

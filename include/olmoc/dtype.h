@@ -11,10 +11,13 @@
 
 #include "olmoc/error.h"
 
-typedef enum ir_dtype { IR_F32, IR_BF16, IR_F16, IR_I32, IR_I8, IR_DTYPE_COUNT } ir_dtype;
+/* IR_Q4 is no element type: it marks a matmul's weights packed in 4-bit
+ * panels (codegen/panels/panel_q4.c). Its size is 0, no name looks it up, and
+ * no tensor the IR or the interpreter reads has it. */
+typedef enum ir_dtype { IR_F32, IR_BF16, IR_F16, IR_I32, IR_I8, IR_Q4, IR_DTYPE_COUNT } ir_dtype;
 
 const char *ir_dtype_name(ir_dtype t);   /* "f32", ... */
-int ir_dtype_lookup(const char *name);   /* inverse, or -1 */
+int ir_dtype_lookup(const char *name);   /* inverse, or -1 (never IR_Q4) */
 size_t ir_dtype_size(ir_dtype t);        /* bytes per element */
 bool ir_dtype_is_float(ir_dtype t);
 

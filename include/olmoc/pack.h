@@ -46,6 +46,8 @@ typedef enum rt_pack_dtype {
   RT_PACK_BF16 = 2,
   RT_PACK_Q8 = 3, /* matmul weights int8 in groups of 32 with f16 scales (codegen/panels/panel_q8.c),
                      the embedding table in the checkpoint's f32 or bf16, norms f32 */
+  RT_PACK_Q4 = 4, /* as RT_PACK_Q8 with the matmul weights other than the LM head in 4 bits
+                     (codegen/panels/panel_q4.c) */
 } rt_pack_dtype;
 
 typedef struct rt_pack_header {

@@ -49,7 +49,7 @@ static int read_at(rt_pack *p, void *buf, size_t n, uint64_t offset, oc_error *e
 }
 
 static const char *dtype_name(uint32_t d) {
-  return d == RT_PACK_F32 ? "f32" : d == RT_PACK_BF16 ? "bf16" : d == RT_PACK_Q8 ? "q8" : "unknown";
+  return d == RT_PACK_F32 ? "f32" : d == RT_PACK_BF16 ? "bf16" : d == RT_PACK_Q8 ? "q8" : d == RT_PACK_Q4 ? "q4" : "unknown";
 }
 
 /* What the header says, checked in the order that gives the most useful
@@ -73,7 +73,7 @@ static int check_header(rt_pack *p, uint64_t file_bytes, const rt_pack_expect *x
     return oc_fail(e, "%s: packed for target CPU %s%s, but this binary's kernels were compiled for "
                    "%s: use the weights file compiled with this binary", p->path, h->cpu,
                    strcmp(h->cpu, x->cpu) ? "" : " with other CPU features", x->cpu);
-  if (h->dtype != RT_PACK_F32 && h->dtype != RT_PACK_BF16 && h->dtype != RT_PACK_Q8)
+  if (h->dtype != RT_PACK_F32 && h->dtype != RT_PACK_BF16 && h->dtype != RT_PACK_Q8 && h->dtype != RT_PACK_Q4)
     return oc_fail(e, "%s: weights in an unknown dtype (code %" PRIu32 "), which this binary cannot run",
                    p->path, h->dtype);
   if (x && x->dtype && h->dtype != x->dtype)
