@@ -271,7 +271,7 @@ static void test_pack_q4(void **state) {
           rtn[k - g * G32] = (int8_t)(r > 7 ? 7 : r < -8 ? -8 : r);
         }
         double got = group_error(w, K, n, g, code, s[n * groups(K) + g]), plain = group_error(w, K, n, g, rtn, rs);
-        if (!(got <= plain * (1 + 1e-9) + 1e-30))
+        if (!(got <= plain * (1 + 1e-5) + 1e-30)) /* the search sums its errors in f32 */
           fail_msg("column %lld group %lld: squared error %g, round-to-nearest's %g", (long long)n, (long long)g,
                    got, plain);
       }
