@@ -9,7 +9,7 @@
  * a / t for the value a of largest magnitude and t in CANDIDATES (t = -8 is
  * plain round-to-nearest, the most negative code on the largest value), each
  * also refitted by least squares (s' = sum w*q / sum q^2 for its q). The
- * search costs 14 passes over a group, on SSE2; docs/numerics.md has what
+ * search costs 8 passes over a group, on SSE2; docs/numerics.md has what
  * it buys over plain round-to-nearest.
  *
  * Layout: panels of nr = 2*vw columns as for q8; each panel is G = Kp/32
@@ -29,7 +29,7 @@
 
 enum { PAIRS = CG_Q8_GROUP / 8 };
 
-static const float CANDIDATES[] = {-8.0f, -7.5f, -7.0f, -6.5f, 7.0f, 6.5f, 6.0f};
+static const float CANDIDATES[] = {-8.0f, -7.25f, 7.0f, 6.5f};
 
 static int64_t groups(int64_t k) { return (k + CG_Q8_GROUP - 1) / CG_Q8_GROUP; }
 
