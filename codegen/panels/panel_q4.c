@@ -124,25 +124,19 @@ static uint16_t quantize_group(const float *v, int8_t *q) {
   return best;
 }
 
+/* Column c's codes and scale of one group, into its block. */
+static void write_q4(uint8_t *block, int64_t nr, int64_t c, const float *v) {
+  int8_t q[CG_Q8_GROUP];
+  uint16_t h = quantize_group(v, q);
+  for (int j = 0; j < PAIRS; j++)
+    for (int i = 0; i < 4; i++)
+      block[(j * nr + c) * 4 + i] = (uint8_t)((q[4 * j + i] + 8) | (q[CG_Q8_GROUP / 2 + 4 * j + i] + 8) << 4);
+  memcpy(block + CG_Q8_GROUP / 2 * nr + 2 * c, &h, sizeof h);
+}
+
 void cg_panel_fill_q4(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
                       int64_t p1, void *out) {
-  int64_t nr = cg_panel_width(l), G = groups(k), blk = cg_q4_block_bytes(nr);
-#pragma omp parallel for schedule(static)
-  for (int64_t p = p0; p < p1; p++)
-    for (int64_t g = 0; g < G; g++) {
-      uint8_t *block = (uint8_t *)out + ((p - p0) * G + g) * blk;
-      for (int64_t c = 0; c < nr; c++) {
-        float v[CG_Q8_GROUP];
-        int8_t q[CG_Q8_GROUP];
-        cg_load_group(src, w, n, k, p * nr + c, g, v);
-        uint16_t h = quantize_group(v, q);
-        for (int j = 0; j < PAIRS; j++)
-          for (int i = 0; i < 4; i++)
-            block[(j * nr + c) * 4 + i] =
-                (uint8_t)((q[4 * j + i] + 8) | (q[CG_Q8_GROUP / 2 + 4 * j + i] + 8) << 4);
-        memcpy(block + CG_Q8_GROUP / 2 * nr + 2 * c, &h, sizeof h);
-      }
-    }
+  cg_fill_groups(l, src, n, k, w, p0, p1, cg_q4_block_bytes(cg_panel_width(l)), write_q4, out);
 }
 
 void cg_panel_unpack_q4(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {

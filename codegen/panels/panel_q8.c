@@ -75,28 +75,39 @@ void cg_load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t co
     out[i] = 0.0f;
 }
 
-void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
-                      int64_t p1, void *out) {
-  int64_t nr = cg_panel_width(l), G = groups(k), blk = cg_q8_block_bytes(nr);
+void cg_fill_groups(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0, int64_t p1,
+                    int64_t blk, cg_group_writer *write, void *out) {
+  int64_t nr = cg_panel_width(l), G = groups(k);
 #pragma omp parallel for schedule(static)
   for (int64_t p = p0; p < p1; p++)
     for (int64_t g = 0; g < G; g++) {
       uint8_t *block = (uint8_t *)out + ((p - p0) * G + g) * blk;
       for (int64_t c = 0; c < nr; c++) {
-        float v[CG_Q8_GROUP], a = 0;
+        float v[CG_Q8_GROUP];
         cg_load_group(src, w, n, k, p * nr + c, g, v);
-        for (int i = 0; i < CG_Q8_GROUP; i++)
-          a = fmaxf(a, fabsf(v[i]));
-        uint16_t h = cg_f16_up(a / 127.0f);
-        float s = cg_f16_value(h);
-        for (int i = 0; i < CG_Q8_GROUP; i++) {
-          float q = s > 0 ? rintf(v[i] / s) : 0.0f;
-          q = q > 127 ? 127 : q < -127 ? -127 : q;
-          block[((i / 4) * nr + c) * 4 + i % 4] = (uint8_t)((int)q + 128);
-        }
-        memcpy(block + CG_Q8_GROUP * nr + 2 * c, &h, sizeof h);
+        write(block, nr, c, v);
       }
     }
+}
+
+/* Column c's codes and scale of one group, into its block. */
+static void write_q8(uint8_t *block, int64_t nr, int64_t c, const float *v) {
+  float a = 0;
+  for (int i = 0; i < CG_Q8_GROUP; i++)
+    a = fmaxf(a, fabsf(v[i]));
+  uint16_t h = cg_f16_up(a / 127.0f);
+  float s = cg_f16_value(h);
+  for (int i = 0; i < CG_Q8_GROUP; i++) {
+    float q = s > 0 ? rintf(v[i] / s) : 0.0f;
+    q = q > 127 ? 127 : q < -127 ? -127 : q;
+    block[((i / 4) * nr + c) * 4 + i % 4] = (uint8_t)((int)q + 128);
+  }
+  memcpy(block + CG_Q8_GROUP * nr + 2 * c, &h, sizeof h);
+}
+
+void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
+                      int64_t p1, void *out) {
+  cg_fill_groups(l, src, n, k, w, p0, p1, cg_q8_block_bytes(cg_panel_width(l)), write_q8, out);
 }
 
 void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {

@@ -49,5 +49,11 @@ void cg_panel_unpack_q4(const cg_panels *l, int64_t n, int64_t k, const void *pa
 float cg_f16_value(uint16_t h);
 uint16_t cg_f16_up(float s);
 void cg_load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t col, int64_t g, float *out);
+/* Panels [p0, p1) of w[N,K] in group blocks of blk bytes, from out on: write
+ * puts column c's group v (32 values as f32) into its block, for every
+ * column and group, on the OpenMP threads. */
+typedef void cg_group_writer(uint8_t *block, int64_t nr, int64_t c, const float *v);
+void cg_fill_groups(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0, int64_t p1,
+                    int64_t blk, cg_group_writer *write, void *out);
 
 #endif
