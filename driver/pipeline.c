@@ -43,7 +43,7 @@ int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const p
     fprintf(stderr, "--pack-weights file\n");
   else
     fprintf(stderr, "with %.2f GB of arena and caches they do not fit in the %.2f GB of memory "
-            "available (--ctx, --dtype q8 or --pack-weights memory change this)\n",
+            "available (--ctx, --dtype q8 or q4, or --pack-weights memory change this)\n",
             (double)at.other / 1e9, (double)at.available / 1e9);
   return 0;
 }
