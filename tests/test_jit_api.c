@@ -107,6 +107,32 @@ static void test_generate_is_run(void **state) {
   olmoc_free(m);
 }
 
+/* Threads as the command line bounds them: negative or above 1024 refused
+ * by name; above the cores run as many as the cores (100000 once overflowed
+ * the stack in the OpenMP runtime); the logits the same bits whatever. */
+static void test_threads(void **state) {
+  (void)state;
+  olmoc_model *m = load(NULL);
+  int32_t ids[64];
+  size_t n = tokenize(m, PROMPT, ids, 64), bytes = n * (size_t)olmoc_vocab_size(m) * sizeof(float);
+  assert_int_equal(olmoc_set_threads(m, -1), OLMOC_ERROR_ARGUMENT);
+  assert_non_null(strstr(olmoc_errmsg(m), "threads: -1 is negative"));
+  assert_int_equal(olmoc_set_threads(m, 100000), OLMOC_ERROR_ARGUMENT);
+  assert_non_null(strstr(olmoc_errmsg(m), "threads: 100000 is more than 1024"));
+  const float *got;
+  assert_int_equal(olmoc_set_threads(m, 1), OLMOC_OK);
+  assert_int_equal(olmoc_eval(m, ids, n, &got), OLMOC_OK);
+  float *one = malloc(bytes);
+  assert_non_null(one);
+  memcpy(one, got, bytes);
+  assert_int_equal(olmoc_set_threads(m, 1024), OLMOC_OK);
+  assert_int_equal(olmoc_rewind(m, 0), OLMOC_OK);
+  assert_int_equal(olmoc_eval(m, ids, n, &got), OLMOC_OK);
+  assert_memory_equal(got, one, bytes);
+  free(one);
+  olmoc_free(m);
+}
+
 static void test_context(void **state) {
   (void)state;
   olmoc_load_options o = olmoc_default_load_options();
@@ -207,7 +233,7 @@ int main(void) {
       cmocka_unit_test(test_eval_jit),        cmocka_unit_test(test_eval_interp),
       cmocka_unit_test(test_generate_is_run), cmocka_unit_test(test_context),
       cmocka_unit_test(test_bad_options),     cmocka_unit_test(test_missing_checkpoint),
-      cmocka_unit_test(test_example),
+      cmocka_unit_test(test_example),         cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -50,7 +50,8 @@ OLMOC_API const char *olmoc_errmsg(const olmoc_model *m);
 OLMOC_API int32_t olmoc_vocab_size(const olmoc_model *m); /* logits per position */
 OLMOC_API int64_t olmoc_context_size(const olmoc_model *m);
 OLMOC_API int64_t olmoc_position(const olmoc_model *m);    /* tokens in the KV cache */
-OLMOC_API olmoc_status olmoc_set_threads(olmoc_model *m, int threads); /* 0: all cores */
+/* 0: all cores; more than the cores run as many as the cores; above 1024 refused */
+OLMOC_API olmoc_status olmoc_set_threads(olmoc_model *m, int threads);
 
 /* ---- text ---- */
 

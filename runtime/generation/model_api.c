@@ -57,9 +57,13 @@ OLMOC_API int64_t olmoc_position(const olmoc_model *m) {
 OLMOC_API olmoc_status olmoc_set_threads(olmoc_model *m, int threads) {
   if (!usable(m))
     return OLMOC_ERROR_ARGUMENT;
+  enum { MAX_THREADS = 1024 }; /* the command line's bound on -t */
   if (threads < 0)
     return rt_api_fail(m, OLMOC_ERROR_ARGUMENT, "threads: %d is negative", threads);
-  m->model->set_threads(m->model->self, threads ? threads : rt_default_threads());
+  if (threads > MAX_THREADS)
+    return rt_api_fail(m, OLMOC_ERROR_ARGUMENT, "threads: %d is more than %d", threads, MAX_THREADS);
+  int cores = rt_default_threads(); /* more only wait on each other at every barrier, as olmoc -t says */
+  m->model->set_threads(m->model->self, threads && threads < cores ? threads : cores);
   return OLMOC_OK;
 }
 
