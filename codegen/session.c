@@ -100,17 +100,17 @@ int cg_jit_set_pack_dir(cg_jit *j, const char *dir, oc_error *e) { return set_di
 
 int cg_jit_vector_width(const cg_jit *j) { return j->vw; }
 void cg_jit_set_progress(cg_jit *j, const oc_progress *p) { j->progress = p; }
-void cg_jit_set_q8(cg_jit *j, bool on) { j->q8 = on, j->q4 = false; }
-bool cg_jit_q8(const cg_jit *j) { return j->q8 && !j->q4; }
-void cg_jit_set_q4(cg_jit *j, bool on) { j->q8 = j->q4 = on; }
-bool cg_jit_q4(const cg_jit *j) { return j->q4; }
+void cg_jit_set_q8(cg_jit *j, bool on) { j->quantized = on ? IR_I8 : IR_F32; }
+bool cg_jit_q8(const cg_jit *j) { return j->quantized == IR_I8; }
+void cg_jit_set_q4(cg_jit *j, bool on) { j->quantized = on ? IR_Q4 : IR_F32; }
+bool cg_jit_q4(const cg_jit *j) { return j->quantized == IR_Q4; }
 
 /* The LM head (its own matrix, or the tied embedding table) stays q8 under
  * q4: it is the most sensitive matrix, and 16% of the 1B's bytes. */
 ir_dtype cg_quantized_dtype(const cg_jit *j, const char *weight) {
-  if (!j->q8)
-    return IR_F32;
-  return j->q4 && !strstr(weight, "lm_head") && !strstr(weight, "embed_tokens") ? IR_Q4 : IR_I8;
+  if (j->quantized != IR_Q4)
+    return j->quantized;
+  return strstr(weight, "lm_head") || strstr(weight, "embed_tokens") ? IR_I8 : IR_Q4;
 }
 
 int cg_jit_set_bf16_compute(cg_jit *j, bool on, oc_error *e) {

@@ -52,8 +52,8 @@ struct cg_jit {
   char *cpu, *features;            /* what the target machines are for */
   int vw;                          /* floats per vector */
   bool vnni;                       /* AVX512_VNNI (vpdpbusd) at vw 16: the q8 kernels use it */
-  bool q8;                         /* cg_lower quantizes matmul weights (cg_jit_set_q8) */
-  bool q4;                         /* ... to q4, the LM head to q8 (cg_jit_set_q4) */
+  ir_dtype quantized;              /* what cg_lower quantizes matmul weights to: IR_I8 (q8),
+                                      IR_Q4 (the LM head IR_I8), or IR_F32 (none) */
   bool avx512bf16;                 /* AVX512_BF16 (vdpbf16ps) at vw 16: --compute bf16 can run */
   bool bf16_compute;               /* bf16 weights packed in k pairs, T > 1 on vdpbf16ps */
   bool kv_bf16;                    /* KV caches in bf16 (cg_jit_set_kv_bf16) */

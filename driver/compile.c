@@ -124,13 +124,9 @@ static int build(job *j, oc_error *e) {
       cg_jit_set_bf16_compute(j->jit, j->c->bf16_compute, e) || cg_jit_set_kv_bf16(j->jit, j->c->kv_bf16, e) ||
       (j->c->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->c->emit_llvm, e)))
     return -1;
-  bool q4 = j->q8 && j->c->weights == DRV_Q4;
-  if (q4)
-    cg_jit_set_q4(j->jit, true);
-  else
-    cg_jit_set_q8(j->jit, j->q8);
+  drv_set_quantized(j->c, j->jit, j->q8);
   cg_jit_set_progress(j->jit, j->c->progress);
-  rt_pack_dtype dtype = q4 ? RT_PACK_Q4 : j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
+  rt_pack_dtype dtype = cg_jit_q4(j->jit) ? RT_PACK_Q4 : j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
   rt_pack_target t = {j->target.cpu, j->target.features, build_id, dtype};
   if (rt_pack_create(j->out.pack, &t, &j->pack, e) ||
       cg_lower_packed(j->jit, j->graph, &j->passes.plan, j->ctx, j->weights, j->dtype, j->pack, e) ||

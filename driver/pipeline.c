@@ -14,6 +14,13 @@ int drv_run_passes(const drv_config *c, ir_graph *g, int64_t max_tokens, int64_t
   return pass_run_pipeline(g, &o, r, e);
 }
 
+void drv_set_quantized(const drv_config *c, cg_jit *j, bool quantized) {
+  if (quantized && c->weights == DRV_Q4)
+    cg_jit_set_q4(j, true);
+  else
+    cg_jit_set_q8(j, quantized);
+}
+
 int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e) {
   cg_jit *j = NULL;
   if (cg_jit_new_for_target(c->target, &j, e) || (c->emit_llvm && cg_jit_set_ir_dump_dir(j, c->emit_llvm, e)) ||
@@ -21,10 +28,7 @@ int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e) {
     cg_jit_free(j);
     return -1;
   }
-  if (q8 && c->weights == DRV_Q4)
-    cg_jit_set_q4(j, true);
-  else
-    cg_jit_set_q8(j, q8);
+  drv_set_quantized(c, j, q8);
   cg_jit_set_progress(j, c->progress);
   *out = j;
   return 0;

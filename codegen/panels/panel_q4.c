@@ -139,21 +139,16 @@ void cg_panel_fill_q4(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, co
   cg_fill_groups(l, src, n, k, w, p0, p1, cg_q4_block_bytes(cg_panel_width(l)), write_q4, out);
 }
 
-void cg_panel_unpack_q4(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
-  int64_t nr = cg_panel_width(l), G = groups(k), blk = cg_q4_block_bytes(nr);
-  for (int64_t col = 0; col < n; col++)
-    for (int64_t g = 0; g < G; g++) {
-      const uint8_t *block = (const uint8_t *)packed + ((col / nr) * G + g) * blk;
-      int64_t c = col % nr;
-      int8_t *out = q + col * G * CG_Q8_GROUP + g * CG_Q8_GROUP;
-      for (int j = 0; j < PAIRS; j++)
-        for (int i = 0; i < 4; i++) {
-          uint8_t b = block[(j * nr + c) * 4 + i];
-          out[4 * j + i] = (int8_t)((b & 15) - 8);
-          out[CG_Q8_GROUP / 2 + 4 * j + i] = (int8_t)((b >> 4) - 8);
-        }
-      uint16_t h;
-      memcpy(&h, block + CG_Q8_GROUP / 2 * nr + 2 * c, sizeof h);
-      scales[col * G + g] = cg_f16_value(h);
+/* Column c's codes of one group block. */
+static void read_q4(const uint8_t *block, int64_t nr, int64_t c, int8_t *q) {
+  for (int j = 0; j < PAIRS; j++)
+    for (int i = 0; i < 4; i++) {
+      uint8_t b = block[(j * nr + c) * 4 + i];
+      q[4 * j + i] = (int8_t)((b & 15) - 8);
+      q[CG_Q8_GROUP / 2 + 4 * j + i] = (int8_t)((b >> 4) - 8);
     }
+}
+
+void cg_panel_unpack_q4(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
+  cg_unpack_groups(l, n, k, packed, cg_q4_block_bytes(cg_panel_width(l)), CG_Q8_GROUP / 2, read_q4, q, scales);
 }

@@ -110,16 +110,26 @@ void cg_panel_fill_q8(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, co
   cg_fill_groups(l, src, n, k, w, p0, p1, cg_q8_block_bytes(cg_panel_width(l)), write_q8, out);
 }
 
-void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
-  int64_t nr = cg_panel_width(l), G = groups(k), blk = cg_q8_block_bytes(nr);
+void cg_unpack_groups(const cg_panels *l, int64_t n, int64_t k, const void *packed, int64_t blk, int64_t scales_at,
+                      cg_group_reader *read, int8_t *q, float *scales) {
+  int64_t nr = cg_panel_width(l), G = groups(k);
   for (int64_t col = 0; col < n; col++)
     for (int64_t g = 0; g < G; g++) {
       const uint8_t *block = (const uint8_t *)packed + ((col / nr) * G + g) * blk;
       int64_t c = col % nr;
-      for (int i = 0; i < CG_Q8_GROUP; i++)
-        q[col * G * CG_Q8_GROUP + g * CG_Q8_GROUP + i] = (int8_t)(block[((i / 4) * nr + c) * 4 + i % 4] - 128);
+      read(block, nr, c, q + (col * G + g) * CG_Q8_GROUP);
       uint16_t h;
-      memcpy(&h, block + CG_Q8_GROUP * nr + 2 * c, sizeof h);
+      memcpy(&h, block + scales_at * nr + 2 * c, sizeof h);
       scales[col * G + g] = cg_f16_value(h);
     }
+}
+
+/* Column c's codes of one group block. */
+static void read_q8(const uint8_t *block, int64_t nr, int64_t c, int8_t *q) {
+  for (int i = 0; i < CG_Q8_GROUP; i++)
+    q[i] = (int8_t)(block[((i / 4) * nr + c) * 4 + i % 4] - 128);
+}
+
+void cg_panel_unpack_q8(const cg_panels *l, int64_t n, int64_t k, const void *packed, int8_t *q, float *scales) {
+  cg_unpack_groups(l, n, k, packed, cg_q8_block_bytes(cg_panel_width(l)), CG_Q8_GROUP, read_q8, q, scales);
 }

@@ -55,5 +55,11 @@ void cg_load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t co
 typedef void cg_group_writer(uint8_t *block, int64_t nr, int64_t c, const float *v);
 void cg_fill_groups(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0, int64_t p1,
                     int64_t blk, cg_group_writer *write, void *out);
+/* The inverse, for a whole matrix: read puts column c's 32 codes of a block
+ * into q; the f16 scales start scales_at*nr bytes into each block. Out:
+ * q[N,Kp] and scales[N,G]. */
+typedef void cg_group_reader(const uint8_t *block, int64_t nr, int64_t c, int8_t *q);
+void cg_unpack_groups(const cg_panels *l, int64_t n, int64_t k, const void *packed, int64_t blk, int64_t scales_at,
+                      cg_group_reader *read, int8_t *q, float *scales);
 
 #endif

@@ -85,6 +85,9 @@ int drv_run_passes(const drv_config *c, ir_graph *g, int64_t max_tokens, int64_t
 /* A JIT session for c (its target, q8 or q4 when q8 is set, --compute, --kv-cache, --emit-llvm,
  * its progress). */
 int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e);
+/* j quantizes matmul weights when `quantized` is set (drv_weights_dtype's
+ * answer): to q4 for --dtype q4, else to q8. */
+void drv_set_quantized(const drv_config *c, cg_jit *j, bool quantized);
 
 /* Places j's packed weights as c->pack_weights says and, when into a file,
  * says where and why in one line on stderr. */
