@@ -129,3 +129,26 @@ int rt_output_close(rt_output *o, oc_error *e) {
   *o = (rt_output){0};
   return 0;
 }
+
+int rt_output_copy(const char *from, const char *to, oc_error *e) {
+  FILE *in = fopen(from, "rb");
+  if (!in)
+    return oc_fail(e, "%s: cannot open: %s", from, strerror(errno));
+  rt_output out;
+  if (rt_output_open(&out, to, e)) {
+    fclose(in);
+    return -1;
+  }
+  char buf[1 << 16];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+    if (fwrite(buf, 1, n, out.f) != n)
+      break;
+  int bad_read = ferror(in), bad_write = ferror(out.f);
+  fclose(in);
+  if (bad_read || bad_write) {
+    rt_output_abandon(&out);
+    return oc_fail(e, "%s: %s failed: %s", bad_read ? from : to, bad_read ? "read" : "write", strerror(errno));
+  }
+  return rt_output_close(&out, e);
+}

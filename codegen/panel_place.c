@@ -62,21 +62,17 @@ static void pack_range(const cg_jit *j, ir_dtype wt, const ir_tensor *w, int64_t
   fill_range(j, wt, w->dtype, w->dims[0], w->dims[1], w->data, p0, p1, out);
 }
 
-/* Matrix w packed piece by piece into a section of j's sink, each piece's
- * source rows given back once written (when the sink lent them, an AOT
- * checkpoint's mapping); the section mapped back. */
-static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, ir_dtype wt, const void **out,
-                         oc_error *e) {
-  rt_pack_writer *sink = j->sink;
+/* Matrix w packed piece by piece into a new buffer section `section` of
+ * sink, each piece's source rows given back once written (when the sink lent
+ * them, an AOT checkpoint's mapping). */
+static int write_packed(const cg_jit *j, rt_pack_writer *sink, const char *section, const ir_tensor *w, ir_dtype wt,
+                        int *index, oc_error *e) {
   int64_t n = w->dims[0], k = w->dims[1], nr = cg_matmul_panel(j), panels = (n + nr - 1) / nr;
   size_t elem = ir_dtype_size(w->dtype), from = (size_t)(nr * k) * elem; /* a panel's source bytes */
   size_t panel = cg_packed_bytes(j, wt, nr, k), larger = from > panel ? from : panel;
   int64_t per = larger < PIECE ? (int64_t)(PIECE / larger) : 1;
   void *buf = oc_malloc((size_t)per * panel);
-  char section[96];
-  snprintf(section, sizeof section, "%s, packed", name);
-  int index;
-  int rc = buf ? rt_pack_begin(sink, RT_PACK_BUFFER, section, &index, e) : oc_fail(e, "out of memory");
+  int rc = buf ? rt_pack_begin(sink, RT_PACK_BUFFER, section, index, e) : oc_fail(e, "out of memory");
   for (int64_t p0 = 0; !rc && p0 < panels; p0 += per) {
     int64_t p1 = p0 + per < panels ? p0 + per : panels, r1 = p1 * nr < n ? p1 * nr : n;
     pack_range(j, wt, w, p0, p1, buf);
@@ -85,9 +81,25 @@ static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, ir_dty
                     (size_t)((r1 - p0 * nr) * k) * elem);
   }
   free(buf);
-  if (rc || rt_pack_end(sink, e) || !(*out = rt_pack_map(sink, index, e)))
+  return rc || rt_pack_end(sink, e) ? -1 : 0;
+}
+
+/* The same into j's sink, the section mapped back. */
+static int stream_packed(cg_jit *j, const char *name, const ir_tensor *w, ir_dtype wt, const void **out,
+                         oc_error *e) {
+  char section[96];
+  snprintf(section, sizeof section, "%s, packed", name);
+  int index;
+  if (write_packed(j, j->sink, section, w, wt, &index, e) || !(*out = rt_pack_map(j->sink, index, e)))
     return oc_wrap(e, "packing %s", name);
   return 0;
+}
+
+int cg_write_quantized(const cg_jit *j, rt_pack_writer *out, const char *name, const ir_tensor *w, ir_dtype wt,
+                       int *index, oc_error *e) {
+  if (w->rank != 2 || (wt != IR_I8 && wt != IR_Q4))
+    return oc_fail(e, "%s: only matrices are quantized, to q8 or q4", name);
+  return write_packed(j, out, name, w, wt, index, e) ? oc_wrap(e, "quantizing %s", name) : 0;
 }
 
 int cg_packed_weight(cg_jit *j, rt_program *p, const char *name, const ir_tensor *w, ir_dtype wt,

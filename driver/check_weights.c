@@ -1,11 +1,14 @@
 /* drv_check_weights: does a checkpoint fit a model's graph? Every
- * weight node must find its tensor with the node's shape and dtype, and no
- * tensor may be left over. It needs the IR and the weights, so it lives
- * above both; messages name the file and the tensor. */
+ * weight node must find its tensor with the node's shape and dtype (or,
+ * from a quantized checkpoint, its matrices quantized), and no tensor may
+ * be left over; and does it fit the options and the session (a quantized
+ * one runs as it was quantized). It needs the IR and the weights, so it
+ * lives above both; messages name the file and the tensor. */
 #include <stdlib.h>
 
 #include "olmoc/alloc.h"
 #include "olmoc/check_weights.h"
+#include "olmoc/driver.h"
 
 /* The first problem between one weight node and the checkpoint, or 0. */
 static int check_weight(const rt_weights *w, const ir_node *node, int id, bool *used,
@@ -29,7 +32,8 @@ static int check_weight(const rt_weights *w, const ir_node *node, int id, bool *
   for (int i = 0; i < rt_weights_count(w); i++)
     if (rt_weights_at(w, i) == t)
       used[i] = true;
-  if (!ir_dtype_is_float(t->dtype))
+  bool quantized = (t->dtype == IR_Q4 || t->dtype == IR_I8) && rt_weights_quantized(w).dtype != IR_F32;
+  if (!ir_dtype_is_float(t->dtype) && !quantized)
     return oc_fail(e, "%s: tensor '%s' is %s; the model needs a float tensor (F32, BF16 or F16)",
                    t->file, t->name, rt_safetensors_dtype_name(t->dtype));
   bool same = t->rank == s->rank;
@@ -38,7 +42,7 @@ static int check_weight(const rt_weights *w, const ir_node *node, int id, bool *
     return oc_fail(e, "%s: tensor '%s' has shape %s but the model needs %s", t->file, t->name,
                    rt_dims_str(t->dims, t->rank, has, sizeof has), wants);
   /* The graph says what its kernels read; a bf16 checkpoint needs a bf16 graph. */
-  if (t->dtype != node->type.dtype)
+  if (t->dtype != node->type.dtype && !quantized)
     return oc_fail(e, "%s: tensor '%s' is %s but the graph reads it as %s", t->file, t->name,
                    rt_safetensors_dtype_name(t->dtype), ir_dtype_name(node->type.dtype));
   return 0;
@@ -57,4 +61,34 @@ int drv_check_weights(const rt_weights *w, const ir_graph *g, oc_error *e) {
                    rt_weights_at(w, i)->name, rt_weights_at(w, i)->file);
   free(used);
   return rc;
+}
+
+static const char *quantized_name(ir_dtype d) { return d == IR_Q4 ? "q4" : "q8"; }
+
+int drv_quantized_config(const char *dir, const rt_weights *w, const drv_config *c, drv_config *out, oc_error *e) {
+  rt_quantized q = rt_weights_quantized(w);
+  *out = *c;
+  if (q.dtype == IR_F32)
+    return 0;
+  drv_weights as = q.dtype == IR_Q4 ? DRV_Q4 : DRV_Q8;
+  if (c->backend == DRV_INTERP)
+    return oc_fail(e, "%s: %s weights quantized by olmoc quantize run on the JIT's kernels; the interpreter "
+                   "reads f32, bf16 or f16 checkpoints (give it the checkpoint this was made from)", dir,
+                   quantized_name(q.dtype)), 1;
+  if (c->weights != DRV_AS_STORED && c->weights != as)
+    return oc_fail(e, "%s: %s weights (quantized by olmoc quantize), so --dtype %s, or none; other dtypes "
+                   "need the checkpoint this was made from", dir, quantized_name(q.dtype),
+                   quantized_name(q.dtype)), 1;
+  out->weights = as;
+  return 0;
+}
+
+int drv_check_panels(const rt_weights *w, const cg_jit *j, oc_error *e) {
+  rt_quantized q = rt_weights_quantized(w);
+  if (q.dtype == IR_F32 || q.panel == cg_matmul_panel(j))
+    return 0;
+  return oc_fail(e, RT_QUANTIZED_FILE " is quantized for kernels that read panels of %lld columns; these read "
+                 "%lld (%s): quantize again with the --target these kernels are for",
+                 (long long)q.panel, (long long)cg_matmul_panel(j),
+                 cg_matmul_panel(j) == 16 ? "AVX2" : "AVX-512");
 }

@@ -72,6 +72,7 @@ typedef struct job {
   rt_pack_writer *pack;
   rt_aot_meta meta;
   bool packed, linked; /* the pack, the binary are in place (removed if a later step fails) */
+  drv_config as_quantized; /* c, for a quantized checkpoint its q4 or q8 */
 } job;
 
 /* Checkpoint, tokenizer, graph in the weights' dtype, the passes. */
@@ -79,6 +80,9 @@ static int open_model(job *j, oc_error *e) {
   if (drv_checkpoint_dir(j->dir, e) || olmo2_config_load(j->dir, &j->config, e) || rt_tokenizer_load(j->dir, &j->tokenizer, e) ||
       rt_weights_open(j->dir, &j->weights, e))
     return -1;
+  if (drv_quantized_config(j->dir, j->weights, j->c, &j->as_quantized, e))
+    return -1;
+  j->c = &j->as_quantized;
   const rt_tensor *embed = rt_weights_find(j->weights, "model.embed_tokens.weight");
   ir_dtype stored = embed ? embed->dtype : IR_F32;
   /* q8 as olmoc run --dtype q8: the graph in the checkpoint's dtype, its
@@ -121,7 +125,7 @@ static int build(job *j, oc_error *e) {
   if (getrandom(&build_id, sizeof build_id, 0) != (ssize_t)sizeof build_id)
     return oc_fail(e, "no random build id: %s", strerror(errno));
   if (cg_target_named(j->c->target, &j->target, e) || open_model(j, e) || cg_aot_new(&j->target, &j->jit, e) ||
-      cg_jit_set_bf16_compute(j->jit, j->c->bf16_compute, e) || cg_jit_set_kv_bf16(j->jit, j->c->kv_bf16, e) ||
+      drv_check_panels(j->weights, j->jit, e) || cg_jit_set_bf16_compute(j->jit, j->c->bf16_compute, e) || cg_jit_set_kv_bf16(j->jit, j->c->kv_bf16, e) ||
       (j->c->emit_llvm && cg_jit_set_ir_dump_dir(j->jit, j->c->emit_llvm, e)))
     return -1;
   drv_set_quantized(j->c, j->jit, j->q8);
@@ -185,7 +189,7 @@ int drv_compile(const char *dir, const drv_config *c, const drv_compile_request 
     return oc_wrap(e, "%s", j.dir);
   }
   fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %s KV cache, %d kernels, context %lld) in %.1f s: "
-          "%s%s%s%s%s\n", j.dir, j.target.cpu, j.q8 ? (c->weights == DRV_Q4 ? "q4" : "q8") : ir_dtype_name(j.dtype), c->bf16_compute ? "bf16" : "f32",
+          "%s%s%s%s%s\n", j.dir, j.target.cpu, j.q8 ? (j.c->weights == DRV_Q4 ? "q4" : "q8") : ir_dtype_name(j.dtype), c->bf16_compute ? "bf16" : "f32",
           c->kv_bf16 ? "bf16" : "f32", kernels, (long long)j.ctx, rt_seconds() - t0, j.out.binary,
           r->lib ? ", " : "", r->lib ? j.out.header : "", r->embed ? "" : ", ", r->embed ? "" : j.out.weights);
   return 0;

@@ -47,7 +47,8 @@ static void set_threads(void *self, int threads) { ((drv_model *)self)->threads 
  * load into memory or a file. */
 static int make_jit(drv_model *m, const drv_config *c, int64_t ctx, bool q8, const pass_plan *plan,
                     oc_error *e) {
-  if (drv_jit_new(c, q8, &m->jit, e) || drv_place_weights(c, m->jit, m->graph, plan, ctx, e) ||
+  if (drv_jit_new(c, q8, &m->jit, e) || drv_check_panels(m->weights, m->jit, e) ||
+      drv_place_weights(c, m->jit, m->graph, plan, ctx, e) ||
       cg_lower(m->jit, m->graph, plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;
@@ -92,10 +93,15 @@ int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want
   ir_dtype stored = embed ? embed->dtype : IR_F32, dtype;
   bool q8;
   int64_t limit = m->config.max_position_embeddings;
-  if (c->ctx > limit)
-    oc_fail(e, "%s: a context of %lld positions exceeds the model's %lld (max_position_embeddings)", dir,
-            (long long)c->ctx, (long long)limit);
-  if (c->ctx > limit || drv_weights_dtype(c, stored, false, &dtype, &q8, e)) {
+  drv_config quantized;
+  int unfit = drv_quantized_config(dir, m->weights, c, &quantized, e);
+  if (unfit < 0)
+    goto fail;
+  c = &quantized;
+  if (!unfit && c->ctx > limit)
+    unfit = oc_fail(e, "%s: a context of %lld positions exceeds the model's %lld (max_position_embeddings)", dir,
+                    (long long)c->ctx, (long long)limit);
+  if (unfit || drv_weights_dtype(c, stored, false, &dtype, &q8, e)) {
     drv_model_close(m);
     return DRV_UNFIT;
   }

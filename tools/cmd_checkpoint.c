@@ -90,16 +90,6 @@ static int write_text(const char *path, const char *text, size_t len, oc_error *
   return rt_output_close(&out, e);
 }
 
-static int copy_file(const char *from, const char *to, oc_error *e) {
-  char *data;
-  size_t len;
-  if (cli_read_file(from, &data, &len, e))
-    return -1;
-  int rc = write_text(to, data, len, e);
-  free(data);
-  return rc;
-}
-
 static int write_index(const char *dir, const rt_tensor_spec *specs, const int *shard_of, int n,
                        int shards, size_t total, oc_error *e) {
   unsigned long failures = oc_alloc_failures(); /* a node lost to memory drops its key */
@@ -193,14 +183,14 @@ static int checkpoint(const char *model, const char *dir, long shards, const cha
   bool model_is_dir = stat(model, &st) == 0 && S_ISDIR(st.st_mode);
   snprintf(config_path, sizeof config_path, "%s%s", model, model_is_dir ? "/config.json" : "");
   snprintf(to, sizeof to, "%s/config.json", dir);
-  int rc = specs ? copy_file(config_path, to, e) : oc_fail(e, "out of memory");
+  int rc = specs ? rt_output_copy(config_path, to, e) : oc_fail(e, "out of memory");
   if (!rc && !tokenizer && model_is_dir) {
     snprintf(from, sizeof from, "%s/tokenizer.json", model);
     tokenizer = access(from, R_OK) == 0 ? from : NULL;
   }
   snprintf(to, sizeof to, "%s/tokenizer.json", dir);
   if (!rc && tokenizer)
-    rc = copy_file(tokenizer, to, e);
+    rc = rt_output_copy(tokenizer, to, e);
   oc_progress_bar bar;
   if (!rc)
     rc = write_shards(dir, specs, n, (int)(shards < n ? shards : n), seed, oc_progress_stderr(&bar, quiet), e);

@@ -33,6 +33,7 @@ static const struct {
     {"perplexity", cmd_perplexity, "measure a model's perplexity on a text file"},
     {"logits", cmd_logits, "write the logits of every prompt position as a .npy file"},
     {"compile", cmd_compile, "compile a checkpoint into a model binary (no LLVM) or C library"},
+    {"quantize", cmd_quantize, "quantize a checkpoint's weights once (q4, q8): it then loads at once"},
     {"checkpoint", cmd_checkpoint, "write a random-weight checkpoint in the published layout"},
     {"bench", cmd_bench, "measure prefill and decode speed against the machine's roofline"},
     {"ir", cmd_ir, "build, verify, optimize and print a graph (text, DOT, summary)"},

@@ -31,13 +31,10 @@ enum { PAIRS = CG_Q8_GROUP / 8 };
 
 static const float CANDIDATES[] = {-8.0f, -7.25f, 7.0f, 6.5f};
 
-static int64_t groups(int64_t k) { return (k + CG_Q8_GROUP - 1) / CG_Q8_GROUP; }
-
-int64_t cg_q4_block_bytes(int64_t nr) { return (CG_Q8_GROUP / 2 + 2) * nr; }
+int64_t cg_q4_block_bytes(int64_t nr) { return oc_quant_block_bytes(IR_Q4, nr); }
 
 size_t cg_panel_q4_bytes(const cg_panels *l, int64_t n, int64_t k) {
-  int64_t nr = cg_panel_width(l), panels = (n + nr - 1) / nr;
-  return (size_t)(panels * groups(k) * cg_q4_block_bytes(nr));
+  return (size_t)oc_quant_matrix_bytes(IR_Q4, cg_panel_width(l), n, k);
 }
 
 /* f16 of s, rounded to nearest even (0 for NaN, saturating at 65504). */

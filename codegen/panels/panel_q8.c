@@ -27,11 +27,10 @@
 
 static int64_t groups(int64_t k) { return (k + CG_Q8_GROUP - 1) / CG_Q8_GROUP; }
 
-int64_t cg_q8_block_bytes(int64_t nr) { return (CG_Q8_GROUP + 2) * nr; }
+int64_t cg_q8_block_bytes(int64_t nr) { return oc_quant_block_bytes(IR_I8, nr); }
 
 size_t cg_panel_q8_bytes(const cg_panels *l, int64_t n, int64_t k) {
-  int64_t nr = cg_panel_width(l), panels = (n + nr - 1) / nr;
-  return (size_t)(panels * groups(k) * cg_q8_block_bytes(nr));
+  return (size_t)oc_quant_matrix_bytes(IR_I8, cg_panel_width(l), n, k);
 }
 
 size_t cg_q8_row_bytes(int64_t k) { return (size_t)(groups(k) * (CG_Q8_GROUP + 8)); }
@@ -78,16 +77,16 @@ void cg_load_group(ir_dtype src, const void *w, int64_t n, int64_t k, int64_t co
 void cg_fill_groups(const cg_panels *l, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0, int64_t p1,
                     int64_t blk, cg_group_writer *write, void *out) {
   int64_t nr = cg_panel_width(l), G = groups(k);
+  /* A column at a time, front to back: one stream of reads (nr at once
+   * outrun the prefetchers), the panel's blocks staying in cache meanwhile. */
 #pragma omp parallel for schedule(static)
   for (int64_t p = p0; p < p1; p++)
-    for (int64_t g = 0; g < G; g++) {
-      uint8_t *block = (uint8_t *)out + ((p - p0) * G + g) * blk;
-      for (int64_t c = 0; c < nr; c++) {
+    for (int64_t c = 0; c < nr; c++)
+      for (int64_t g = 0; g < G; g++) {
         float v[CG_Q8_GROUP];
         cg_load_group(src, w, n, k, p * nr + c, g, v);
-        write(block, nr, c, v);
+        write((uint8_t *)out + ((p - p0) * G + g) * blk, nr, c, v);
       }
-    }
 }
 
 /* Column c's codes and scale of one group, into its block. */

@@ -12,9 +12,11 @@
 #include "olmoc/error.h"
 #include "olmoc/executor.h"
 #include "olmoc/interp.h"
+#include "olmoc/pack.h"
 #include "olmoc/ir.h"
 #include "olmoc/plan.h"
 #include "olmoc/progress.h"
+#include "olmoc/quantized.h"
 
 typedef struct cg_host {
   char cpu[64];      /* LLVM's name for the host CPU, e.g. "skylake-avx512" */
@@ -182,7 +184,7 @@ typedef void cg_eltwise4_fn(const float *a, const float *b, const float *c, cons
  *   matmul (wtype IR_Q4), ...: the same with 4-bit weights q in [-8, 7]
  *       (codegen/panels/panel_q4.c), read as int8: the same chain and bits as
  *       q8 weights holding those q and scales. */
-#define CG_Q8_GROUP 32
+#define CG_Q8_GROUP OC_QUANT_GROUP
 #define CG_OP_Q8_QUANTIZE IR_OP_COUNT /* a kernel op with no IR op of its own */
 
 typedef struct cg_kernel_key {
@@ -236,6 +238,11 @@ void cg_pack_quantized(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, in
 void cg_unpack_quantized(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *packed, int8_t *q,
                          float *scales);
 size_t cg_q8_row_bytes(int64_t k);
+/* The same panels streamed into a new buffer section `name` of out, a few
+ * MiB at a time, w's mapped pages given back as they are read (olmoc
+ * quantize); *index is the section's number. */
+int cg_write_quantized(const cg_jit *j, rt_pack_writer *out, const char *name, const ir_tensor *w, ir_dtype wt,
+                       int *index, oc_error *e);
 
 /* The kernel for key, compiled on first use; the same key gives the same
  * pointer, valid until cg_jit_free. Fields an op ignores do not matter. */

@@ -77,6 +77,14 @@ int drv_configure(const drv_request *r, drv_backend backend, drv_config *c, oc_e
 int drv_weights_dtype(const drv_config *c, ir_dtype stored, bool convert, ir_dtype *dtype, bool *q8,
                       oc_error *e);
 
+/* A quantized checkpoint (olmoc quantize) runs as it was quantized: *out
+ * is c with its weights set to the checkpoint's q4 or q8 (or c itself for
+ * any other checkpoint). Returns 1 with a message when c asks for something
+ * else (another --dtype, the interpreter), -1 on error. */
+int drv_quantized_config(const char *dir, const rt_weights *w, const drv_config *c, drv_config *out, oc_error *e);
+/* A quantized checkpoint's panels are as wide as j's kernels read. */
+int drv_check_panels(const rt_weights *w, const cg_jit *j, oc_error *e);
+
 /* The passes c asks for over g (plan-memory appended when need_plan), sized
  * for calls of up to max_tokens tokens with ctx positions cached. */
 int drv_run_passes(const drv_config *c, ir_graph *g, int64_t max_tokens, int64_t ctx, bool need_plan,
@@ -140,5 +148,12 @@ typedef struct drv_compile_request {
 /* Compiles the checkpoint in dir for c (DRV_OBJECT) as r says. On failure
  * nothing it was writing is left behind. */
 int drv_compile(const char *dir, const drv_config *c, const drv_compile_request *r, oc_error *e);
+
+/* Writes the checkpoint in dir with its matmul weights quantized as
+ * c->weights says (DRV_Q4 or DRV_Q8, for c->target's panels) into the
+ * directory out (made if missing; not one holding safetensors weights): a
+ * quantized checkpoint that drv_model_open and drv_compile read as they read
+ * dir with --dtype q4 or q8, without quantizing again. */
+int drv_quantize(const char *dir, const drv_config *c, const char *out, oc_error *e);
 
 #endif

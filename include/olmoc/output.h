@@ -23,6 +23,8 @@ int rt_output_open(rt_output *o, const char *path, oc_error *e);
 int rt_output_close(rt_output *o, oc_error *e);
 /* Gives up: removes the temporary. */
 void rt_output_abandon(rt_output *o);
+/* Copies the file `from` to `to` as rt_output_open and close write it. */
+int rt_output_copy(const char *from, const char *to, oc_error *e);
 /* Makes dir and every directory above it that is missing. */
 int rt_output_make_dir(const char *dir, oc_error *e);
 

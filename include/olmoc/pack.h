@@ -38,6 +38,7 @@ typedef enum rt_pack_kind {
   RT_PACK_META = 2,      /* generation defaults, EOS ids, chat template (olmoc/aot.h) */
   RT_PACK_TOKENIZER = 3, /* the tokenizer, prebuilt (rt_tokenizer_pack) */
   RT_PACK_PROGRAM = 4,   /* the executor program (rt_program_pack) */
+  RT_PACK_TENSORS = 5,   /* a quantized checkpoint's tensor index (olmoc/quantized.h), JSON */
 } rt_pack_kind;
 
 /* The weights' dtype, as the header records it (stable codes, not ir_dtype). */
@@ -159,10 +160,12 @@ typedef struct rt_pack_expect {
 typedef enum rt_pack_load {
   RT_PACK_READ, /* buffers read into anonymous memory on 2 MiB pages (madvise), every checksum verified */
   RT_PACK_MMAP, /* buffers mmap'ed from the file: fast start, buffer checksums not verified */
+  RT_PACK_MMAP_CHECKED, /* mmap'ed, and every checksum verified (each page read once, into the page cache) */
 } rt_pack_load;
 
 /* Opens the pack at byte `at` of path, checks it against x and loads it;
- * RT_PACK_READ reports the buffer sections read to progress (NULL: silent). */
+ * RT_PACK_READ and RT_PACK_MMAP_CHECKED report the buffer sections read to
+ * progress (NULL: silent). */
 int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack_load how,
                  const oc_progress *progress, rt_pack **out, oc_error *e);
 void rt_pack_close(rt_pack *p);

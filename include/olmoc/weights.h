@@ -23,8 +23,19 @@ typedef struct rt_tensor {
 
 typedef struct rt_weights rt_weights;
 
-/* path: a model directory (index preferred over a single file), a
- * .safetensors file, or a model.safetensors.index.json. */
+/* How a checkpoint's matmul weights are stored: as its tensors say (dtype
+ * IR_F32: not quantized), or quantized by `olmoc quantize` into RT_QUANTIZED_FILE
+ * (dtype IR_Q4 or IR_I8): each such tensor is then [N,K] in panels `panel`
+ * columns wide (olmoc/quantized.h), the others as the source stored them. */
+#define RT_QUANTIZED_FILE "model.olmoc"
+typedef struct rt_quantized {
+  ir_dtype dtype;
+  int64_t panel;
+} rt_quantized;
+
+/* path: a model directory (its model.olmoc if quantized, else the index
+ * preferred over a single file), a .safetensors file, a
+ * model.safetensors.index.json, or a quantized checkpoint's model.olmoc. */
 int rt_weights_open(const char *path, rt_weights **out, oc_error *e);
 /* The same, with read: each file read whole into memory instead of mapped
  * (--no-mmap: no page of it is ever read from the file again). */
@@ -35,6 +46,7 @@ const char *rt_weights_path(const rt_weights *w); /* as opened, for messages */
 int rt_weights_count(const rt_weights *w);
 const rt_tensor *rt_weights_at(const rt_weights *w, int i);
 const rt_tensor *rt_weights_find(const rt_weights *w, const char *name);
+rt_quantized rt_weights_quantized(const rt_weights *w);
 
 /* The file's spelling of a dtype ("F32", ...), and dims as "[3,4]" into buf. */
 const char *rt_safetensors_dtype_name(ir_dtype t);

@@ -108,7 +108,7 @@ static int check_table(rt_pack *p, oc_error *e) {
   for (size_t i = 0; i < n; i++) {
     rt_pack_section *s = &p->table[i];
     s->name[sizeof s->name - 1] = '\0';
-    if (s->kind < RT_PACK_BUFFER || s->kind > RT_PACK_PROGRAM || s->offset % RT_PACK_ALIGN ||
+    if (s->kind < RT_PACK_BUFFER || s->kind > RT_PACK_TENSORS || s->offset % RT_PACK_ALIGN ||
         s->offset < RT_PACK_HEADER_BYTES || s->offset > h->table_offset ||
         s->bytes > h->table_offset - s->offset)
       return oc_fail(e, "%s: section %zu (%s) is not a known kind inside the pack: the file is damaged",
@@ -123,7 +123,8 @@ static int damaged(const rt_pack *p, int i, oc_error *e) {
 }
 
 /* Every buffer section, read into 2 MiB-aligned anonymous memory advised to
- * use huge pages (the host decides), or mapped from the file. */
+ * use huge pages (the host decides), or mapped from the file; verified
+ * unless mapped unchecked. */
 static int load_buffers(rt_pack *p, rt_pack_load how, const oc_progress *progress, oc_error *e) {
   int n = (int)p->header.n_sections, buffers = 0;
   uint64_t lo = UINT64_MAX, hi = 0;
@@ -136,7 +137,7 @@ static int load_buffers(rt_pack *p, rt_pack_load how, const oc_progress *progres
   if (hi <= lo)
     return 0;
   unsigned char *base;
-  if (how == RT_PACK_MMAP) {
+  if (how != RT_PACK_READ) {
     uint64_t start = (p->at + lo) / PAGE * PAGE;
     p->buffers_len = (size_t)(p->at + hi - start);
     p->buffers = mmap(NULL, p->buffers_len, PROT_READ, MAP_PRIVATE, p->fd, (off_t)start);
@@ -162,17 +163,18 @@ static int load_buffers(rt_pack *p, rt_pack_load how, const oc_progress *progres
       p->data[i] = base + (p->table[i].offset - lo);
   if (how == RT_PACK_MMAP)
     return 0;
+  bool copy = how == RT_PACK_READ;
   int bad = -1; /* the first section that failed, by index */
   oc_error err = {{0}};
   oc_step read;
-  oc_step_begin(&read, progress, "reading weights", buffers, "sections", "B");
+  oc_step_begin(&read, progress, copy ? "reading weights" : "checking weights", buffers, "sections", "B");
 #pragma omp parallel for schedule(dynamic, 1)
   for (int i = 0; i < n; i++) {
     const rt_pack_section *s = &p->table[i];
     if (s->kind != RT_PACK_BUFFER)
       continue;
     oc_error mine;
-    int rc = read_at(p, (void *)p->data[i], (size_t)s->bytes, s->offset, &mine);
+    int rc = copy ? read_at(p, (void *)p->data[i], (size_t)s->bytes, s->offset, &mine) : 0;
     if (!rc && rt_checksum64(p->data[i], (size_t)s->bytes) != s->checksum)
       rc = damaged(p, i, &mine);
 #pragma omp critical

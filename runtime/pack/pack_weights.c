@@ -5,7 +5,8 @@
  * checkpoint's pages as it goes. Either way the pack gets it only if the
  * program reads it in place, and memory stays near one piece however large
  * the model. f32, bf16 and f16 go to f32 (exactly) or bf16 (round to
- * nearest even). */
+ * nearest even). A quantized checkpoint's matrices are handed over as they
+ * are, already in panels. */
 #include <string.h>
 
 #include "olmoc/aot.h"
@@ -39,11 +40,12 @@ int rt_pack_weight(void *ctx, const char *name, ir_tensor *out, oc_error *e) {
   const rt_tensor *src = rt_weights_find(pw->src, name);
   if (!src)
     return oc_fail(e, "the checkpoint has no tensor %s", name);
-  if (!dtype_bytes(src->dtype) || (pw->dtype != IR_F32 && pw->dtype != IR_BF16))
+  bool quantized = src->dtype == IR_Q4 || src->dtype == IR_I8; /* panels from olmoc quantize, used as they are */
+  if ((!dtype_bytes(src->dtype) && !quantized) || (pw->dtype != IR_F32 && pw->dtype != IR_BF16))
     return oc_fail(e, "%s: tensor %s is %s; packed weights are f32 or bf16 made from f32, bf16 or "
                    "f16", src->file, name, ir_dtype_name(src->dtype));
   const void *data = src->data;
-  if (src->dtype == pw->dtype) {
+  if (src->dtype == pw->dtype || quantized) {
     if (rt_pack_offer(pw->w, data, src->nbytes, name, e))
       return -1;
   } else {
@@ -52,7 +54,7 @@ int rt_pack_weight(void *ctx, const char *name, ir_tensor *out, oc_error *e) {
     if (!(data = rt_pack_stage(pw->w, name, bytes, convert, &c, e)))
       return oc_wrap(e, "converting %s", name);
   }
-  *out = (ir_tensor){.dtype = pw->dtype, .rank = src->rank, .data = data};
+  *out = (ir_tensor){.dtype = quantized ? src->dtype : pw->dtype, .rank = src->rank, .data = data};
   memcpy(out->dims, src->dims, sizeof out->dims);
   return 0;
 }

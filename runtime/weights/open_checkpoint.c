@@ -1,6 +1,8 @@
-/* rt_weights_open: which files a path means. A directory is its
+/* rt_weights_open: which files a path means. A directory is its model.olmoc
+ * (a quantized checkpoint) if there is one, else its
  * model.safetensors.index.json if there is one, else its model.safetensors; a
- * .json file is an index; anything else is one safetensors file. Invariant: a
+ * .json file is an index, a .olmoc file a quantized checkpoint; anything else
+ * is one safetensors file. Invariant: a
  * failed open leaves nothing mapped or allocated (rt_weights_close undoes any
  * part). */
 #include <errno.h>
@@ -36,17 +38,22 @@ static int open_single(rt_weights *w, const char *path, oc_error *e) {
 static int open_path(rt_weights *w, const char *path, oc_error *e) {
   if (!is_dir(path)) {
     if (!exists(path)) return oc_fail(e, "%s: cannot open: %s", path, strerror(ENOENT));
-    return ends_with(path, ".json") ? st_open_index(w, path, e) : open_single(w, path, e);
+    return ends_with(path, ".json")    ? st_open_index(w, path, e)
+           : ends_with(path, ".olmoc") ? st_open_quantized(w, path, e)
+                                       : open_single(w, path, e);
   }
+  char *quantized = st_join(path, RT_QUANTIZED_FILE);
   char *index = st_join(path, "model.safetensors.index.json");
   char *single = st_join(path, "model.safetensors");
   int rc;
-  if (!index || !single) rc = oc_fail(e, "%s: out of memory", path);
+  if (!quantized || !index || !single) rc = oc_fail(e, "%s: out of memory", path);
+  else if (exists(quantized)) rc = st_open_quantized(w, quantized, e);
   else if (exists(index)) rc = st_open_index(w, index, e);
   else if (exists(single)) rc = open_single(w, single, e);
   else
-    rc = oc_fail(e, "%s: no model.safetensors.index.json or model.safetensors in this directory",
+    rc = oc_fail(e, "%s: no model.safetensors.index.json, model.safetensors or " RT_QUANTIZED_FILE " in this directory",
                  path);
+  free(quantized);
   free(index);
   free(single);
   return rc;

@@ -75,9 +75,7 @@ char *st_join(const char *dir, const char *name) {
   return s;
 }
 
-/* NULL if j is a JSON number holding a non-negative integer we can represent
- * exactly, else what is wrong with it. */
-static const char *as_count(const cJSON *j, uint64_t *out) {
+const char *st_as_count(const cJSON *j, uint64_t *out) {
   if (!cJSON_IsNumber(j)) return "is not a number";
   double d = j->valuedouble;
   if (d < 0) return "is negative";
@@ -159,7 +157,7 @@ int st_map(rt_weights *w, const char *path, oc_error *e) {
 
 /* ---- one header ---- */
 
-static int add_tensor(rt_weights *w, rt_tensor **out, const char *path) {
+int st_add_tensor(rt_weights *w, rt_tensor **out, const char *path) {
   if (w->n == w->cap) {
     int cap = w->cap ? 2 * w->cap : 64;
     rt_tensor *t = oc_realloc(w->tensors, (size_t)cap * sizeof *t);
@@ -216,7 +214,7 @@ static int parse_entry(const char *path, const cJSON *j, const unsigned char *da
   int k = 0;
   cJSON_ArrayForEach(d, shape) {
     uint64_t v;
-    const char *why = as_count(d, &v);
+    const char *why = st_as_count(d, &v);
     if (why) return bad_count(path, name, "shape dim", k, d, why, e);
     t->dims[k++] = (int64_t)v;
     if (v && numel > UINT64_MAX / v) overflow = true;
@@ -237,7 +235,7 @@ static int parse_entry(const char *path, const cJSON *j, const unsigned char *da
                    path, name, cJSON_GetArraySize(offs));
   for (int i = 0; i < 2; i++) {
     const cJSON *o = cJSON_GetArrayItem(offs, i);
-    const char *why = as_count(o, &be[i]);
+    const char *why = st_as_count(o, &be[i]);
     if (why) return bad_count(path, name, "data_offsets entry", i, o, why, e);
   }
   if (be[0] > be[1])
@@ -363,7 +361,7 @@ int st_parse(rt_weights *w, int file, oc_error *e) {
       continue;
     }
     rt_tensor *t;
-    if (add_tensor(w, &t, path)) {
+    if (st_add_tensor(w, &t, path)) {
       rc = oc_fail(e, "%s: out of memory", path);
       goto out;
     }
@@ -407,6 +405,7 @@ void rt_weights_close(rt_weights *w) {
     if (w->files[i].map) munmap((void *)w->files[i].map, w->files[i].size);
     free(w->files[i].path);
   }
+  rt_pack_close(w->pack);
   free(w->tensors);
   free(w->by_name);
   free(w->files);
@@ -417,6 +416,8 @@ void rt_weights_close(rt_weights *w) {
 int rt_weights_count(const rt_weights *w) { return w ? w->n : 0; }
 
 const char *rt_weights_path(const rt_weights *w) { return w->path; }
+
+rt_quantized rt_weights_quantized(const rt_weights *w) { return w->pack ? w->quantized : (rt_quantized){IR_F32, 0}; }
 
 const rt_tensor *rt_weights_at(const rt_weights *w, int i) {
   return w && i >= 0 && i < w->n ? &w->tensors[i] : NULL;

@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
+#include "olmoc/pack.h"
 #include "olmoc/weights.h"
 
 typedef struct st_file {
@@ -25,6 +28,8 @@ struct rt_weights {
   int n, cap;
   rt_tensor **by_name; /* [n], sorted by name */
   bool read;           /* files read into anonymous memory, not mapped */
+  rt_pack *pack;       /* a quantized checkpoint's model.olmoc (quantized_read.c), or NULL */
+  rt_quantized quantized;
 };
 
 /* Maps (or, w->read, reads) path as w->files[w->nfiles] (which must be
@@ -37,6 +42,14 @@ int st_index_names(rt_weights *w, oc_error *e);
 /* Opens the shards an index lists and checks them against it. */
 int st_open_index(rt_weights *w, const char *index_path, oc_error *e);
 
+/* Opens a quantized checkpoint's model.olmoc (quantized_read.c). */
+int st_open_quantized(rt_weights *w, const char *path, oc_error *e);
+
+/* A new tensor entry of w, zeroed but for file = path (-1: out of memory). */
+int st_add_tensor(rt_weights *w, rt_tensor **out, const char *path);
+/* NULL if j is a JSON number holding a non-negative integer we can represent
+ * exactly, else what is wrong with it. */
+const char *st_as_count(const cJSON *j, uint64_t *out);
 char *st_join(const char *dir, const char *name); /* malloc'ed "dir/name" */
 
 #endif
