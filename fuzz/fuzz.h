@@ -14,6 +14,7 @@
 #include <string.h>
 
 int fuzz_safetensors(const uint8_t *data, size_t size);
+int fuzz_quantized(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_tokenizer(const uint8_t *data, size_t size);
 int fuzz_tokenizer_dolma2(const uint8_t *data, size_t size);

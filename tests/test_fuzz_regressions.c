@@ -69,6 +69,11 @@ static void test_safetensors(void **state) {
   replay("safetensors", "safetensors", fuzz_safetensors, 1);
 }
 
+static void test_quantized(void **state) {
+  (void)state;
+  replay("quantized", "quantized", fuzz_quantized, 2);
+}
+
 static void test_config(void **state) {
   (void)state;
   replay("config", "config", fuzz_config, 1);
@@ -101,7 +106,7 @@ static void test_chat(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_safetensors), cmocka_unit_test(test_config),
+      cmocka_unit_test(test_safetensors), cmocka_unit_test(test_quantized), cmocka_unit_test(test_config),
       cmocka_unit_test(test_tokenizer),   cmocka_unit_test(test_tokenizer_dolma2),
       cmocka_unit_test(test_ir),          cmocka_unit_test(test_ir_passes),
       cmocka_unit_test(test_chat),
