@@ -91,26 +91,9 @@ static LLVMValueRef weights(cg_emit *e, const q8 *g, LLVMValueRef panel, LLVMVal
   return LLVMBuildAnd(e->b, wv, cg_iconst(g->vi32, 0x0f0f0f0f), "");
 }
 
-/* How far ahead a GEMV fetches its panels' group blocks, in bytes of each
- * panel (as the bf16 GEMV does, emit_matmul.c: one core keeps more lines in
- * flight than its prefetchers alone). */
-#define GEMV_PREFETCH_BYTES 3072
-
-/* Every line of the group block `ahead` blocks past wblk, in each panel. */
-static void prefetch_blocks(cg_emit *e, const q8 *g, LLVMValueRef panel[][2], int panels, LLVMValueRef wblk) {
-  int64_t ahead = (GEMV_PREFETCH_BYTES + g->blk - 1) / g->blk * g->blk;
-  for (int q = 0; q < panels; q++)
-    for (int t = 0; t < g->mats; t++)
-      for (int64_t line = 0; line < g->blk; line += 64) { /* a read, into all cache levels, of data */
-        LLVMValueRef at = byte_at(e, g, panel[q][t], LLVMBuildNSWAdd(e->b, wblk, cg_i64(e, ahead + line), ""));
-        LLVMValueRef args[] = {at, LLVMConstInt(e->i32, 0, 0), LLVMConstInt(e->i32, 3, 0), LLVMConstInt(e->i32, 1, 0)};
-        cg_intrinsic(e, "llvm.prefetch", e->ptr, args, 4);
-      }
-}
-
 /* Rows m .. m+rows by panels p .. p+panels: per group, the exact int32 dots
  * then one fma per output; the epilogue stores the columns of [n0, n1). */
-static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels, bool gemv) {
+static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels) {
   enum { MAX = 16 };
   LLVMValueRef acc[MAX], panel[4][2], xrow[8];
   int n_acc = rows * panels * g->mats * 2;
@@ -128,8 +111,6 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
   LLVMValueRef wblk = LLVMBuildNSWMul(e->b, gi, cg_i64(e, g->blk), ""), idot[MAX];
   LLVMValueRef xq = LLVMBuildNSWMul(e->b, gi, cg_i64(e, CG_Q8_GROUP), "");
   LLVMValueRef four = LLVMBuildNSWMul(e->b, gi, cg_i64(e, 4), "");
-  if (gemv)
-    prefetch_blocks(e, g, panel, panels, wblk);
   for (int i = 0; i < rows; i++) {
     LLVMValueRef corr = g->vnni ? load(e, e->i32, byte_at(e, g, xrow[i], LLVMBuildNSWAdd(e->b, four, cg_i64(e, g->G * (CG_Q8_GROUP + 4)), "")))
                                        : LLVMConstInt(e->i32, 0, 0);
@@ -186,7 +167,8 @@ static void tile(cg_emit *e, const q8 *g, LLVMValueRef m, LLVMValueRef p, int ro
 }
 
 static void q8_tile(cg_emit *e, const void *g, LLVMValueRef m, LLVMValueRef p, int rows, int panels, bool gemv) {
-  tile(e, g, m, p, rows, panels, gemv); /* one f32 chain over the groups either way */
+  (void)gemv; /* one f32 chain over the groups either way */
+  tile(e, g, m, p, rows, panels);
 }
 
 /* k(xq, w, [w2 | r,] y, m0, m1, n0, n1) */
