@@ -215,6 +215,12 @@ static void test_writers(void **state) {
   assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", strcat(args, " -q")), 0);
   assert_null(strstr(out, "writing checkpoint"));
 
+  snprintf(args, sizeof args, "quantize -m models/olmo2-tiny -o %s/q4", tmpdir);
+  assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", args), 0);
+  assert_true(!strncmp(last_line("quantizing weights ["), "quantizing weights [47/47 tensors] ", 35));
+  assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", strcat(args, " -q")), 0);
+  assert_null(strstr(out, "quantizing weights"));
+
   snprintf(args, sizeof args, "compile --embed-weights -o %s/tiny", tmpdir);
   assert_int_equal(olmoc_after("OLMOC_PROGRESS_DELAY=0", args), 0);
   assert_true(!strncmp(last_line("packing weights ["), "packing weights [29/29 tensors] ", 32));

@@ -504,8 +504,8 @@ int cmd_bench(int argc, char **argv) {
   oc_error e = {{0}};
   drv_config c;
   oc_progress_bar bar;
-  r.progress = oc_progress_stderr(&bar, quiet);
   int parsed = cli_parse(argc, argv, opts, NULL, &e);
+  r.progress = oc_progress_stderr(&bar, quiet); /* after parsing: -q decides */
   if (!parsed && !model)
     parsed = oc_fail(&e, "-m MODEL is required");
   if (!parsed) /* usage errors, before minutes of probing */
