@@ -47,7 +47,8 @@ static void set_threads(void *self, int threads) { ((drv_model *)self)->threads 
  * load into memory or a file. */
 static int make_jit(drv_model *m, const drv_config *c, int64_t ctx, bool q8, const pass_plan *plan,
                     oc_error *e) {
-  if (drv_jit_new(c, q8, &m->jit, e) || drv_place_weights(c, m->jit, m->graph, plan, ctx, e) ||
+  if (drv_jit_new(c, q8, &m->jit, e) ||
+      drv_place_weights(c, m->jit, m->graph, plan, ctx, rt_weights_lookup, m->weights, e) ||
       cg_lower(m->jit, m->graph, plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;

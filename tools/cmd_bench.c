@@ -449,7 +449,8 @@ static int bench(const char *model, const char *dtype_name, const drv_config *cf
   }
   t0 = rt_seconds();
   /* quantized matrices are made packed (make_weights): there is nothing to place */
-  if ((!q8 && drv_place_weights(cfg, jit, g, &r.plan, ctx, e)) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if ((!q8 && drv_place_weights(cfg, jit, g, &r.plan, ctx, lookup, &ws, e)) ||
+      cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;

@@ -89,10 +89,11 @@ int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e);
  * answer): to q4 for --dtype q4, else to q8. */
 void drv_set_quantized(const drv_config *c, cg_jit *j, bool quantized);
 
-/* Places j's packed weights as c->pack_weights says and, when into a file,
- * says where and why in one line on stderr. */
-int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const pass_plan *plan,
-                      int64_t ctx, oc_error *e);
+/* Places j's packed weights (from the lookup weights, as cg_lower will be
+ * given) as c->pack_weights says and, when into a file, says where and why
+ * in one line on stderr. */
+int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      ir_weight_fn weights, void *weights_ctx, oc_error *e);
 
 /* A checkpoint opened for running: the backend's program (JIT) or
  * interpreter, presented to the runtime as an rt_model. */
