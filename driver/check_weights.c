@@ -1,7 +1,9 @@
 /* drv_check_weights: does a checkpoint fit a model's graph? Every
  * weight node must find its tensor with the node's shape and dtype, and no
  * tensor may be left over. It needs the IR and the weights, so it lives
- * above both; messages name the file and the tensor. */
+ * above both; messages name the file and the tensor. A graph reading the
+ * weights in another dtype than stored is built after the check against
+ * the stored one (drv_checked_graph). */
 #include <stdlib.h>
 
 #include "olmoc/alloc.h"
@@ -57,4 +59,21 @@ int drv_check_weights(const rt_weights *w, const ir_graph *g, oc_error *e) {
                    rt_weights_at(w, i)->name, rt_weights_at(w, i)->file);
   free(used);
   return rc;
+}
+
+int drv_checked_graph(const olmo2_config *c, const rt_weights *w, ir_dtype stored, ir_dtype dtype, ir_graph **out,
+                      oc_error *e) {
+  ir_graph *g = NULL;
+  int rc = olmo2_build_graph(c, stored, &g, e) || drv_check_weights(w, g, e);
+  if (!rc && dtype != stored) {
+    ir_graph_free(g);
+    g = NULL;
+    rc = olmo2_build_graph(c, dtype, &g, e);
+  }
+  if (rc) {
+    ir_graph_free(g);
+    return -1;
+  }
+  *out = g;
+  return 0;
 }
