@@ -4,10 +4,13 @@
  * ones as one-op elementwise kernels), views (reshape, output) as their
  * source's bytes, KV caches as the program's, rope tables precomputed for every
  * position at load (exactly as the interpreter computes them) and indexed by P.
- * Matmul weights are packed into the kernels' panels once, at load.
+ * Matmul weights are packed into the kernels' panels once, at load. A
+ * weight the graph reads as bf16 but the checkpoint stores in f32 or f16 is
+ * rounded to nearest even where it is packed or copied, never converted
+ * whole, giving the bits of a checkpoint converted to bf16 first.
  * Invariant: every argument is a planned arena offset, a weight in place (the
- * embedding table), a program-owned table, packed weight or cache, or the
- * token ids; nothing is allocated per call. */
+ * embedding table, in the graph's dtype), a program-owned table, copy,
+ * packed weight or cache, or the token ids; nothing is allocated per call. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include "kv_layout.h"
 #include "olmoc/alloc.h"
 #include "olmoc/compile.h"
+#include "olmoc/weights.h"
 
 typedef struct lower {
   const ir_graph *g;
@@ -28,8 +32,8 @@ typedef struct lower {
   void *wctx;
   rt_arg *arg;       /* [n]: where each node's value lives */
   ir_tensor *weight; /* [n]: weight nodes' tensors */
-  rt_arg *f32;       /* [n]: a weight converted to f32 (for rmsnorm), once */
-  bool *has_f32;     /* [n] */
+  rt_arg *copy;      /* [n]: a weight copied once: to f32 (for rmsnorm), or a table rounded to bf16 */
+  bool *has_copy;    /* [n] */
   rt_arg *packed;    /* [n]: a matmul weight in the kernels' panels, once */
   bool *has_packed;  /* [n] */
   bool *matrix;      /* [n]: a weight some matmul reads packed (what `packing` counts) */
@@ -98,6 +102,12 @@ static int rope_table(lower *l, int id, oc_error *e) {
   return 0;
 }
 
+/* Weight node n's tensor w is f32 or f16 and the graph reads it as bf16:
+ * it is rounded where it is read (packed, copied). */
+static bool rounded(const ir_node *n, const ir_tensor *w) {
+  return n->type.dtype == IR_BF16 && (w->dtype == IR_F32 || w->dtype == IR_F16);
+}
+
 static int weight(lower *l, int id, oc_error *e) {
   const ir_node *n = &l->g->nodes[id];
   ir_tensor *w = &l->weight[id];
@@ -105,7 +115,7 @@ static int weight(lower *l, int id, oc_error *e) {
   if (l->weights(l->wctx, n->name, w, e))
     return oc_wrap(e, "weight \"%s\"", n->name);
   bool prepacked = l->q8 && w->dtype == cg_quantized_dtype(l->j, n->name) && w->rank == 2; /* see cg_lower */
-  bool ok = (w->dtype == n->type.dtype || prepacked) && w->rank == n->type.shape.rank && w->data;
+  bool ok = (w->dtype == n->type.dtype || prepacked || rounded(n, w)) && w->rank == n->type.shape.rank && w->data;
   for (int i = 0; ok && i < w->rank; i++)
     ok = ir_dim_is_const(n->type.shape.dim[i]) && w->dims[i] == n->type.shape.dim[i].c;
   if (!ok) {
@@ -113,7 +123,36 @@ static int weight(lower *l, int id, oc_error *e) {
     return oc_fail(e, "weight \"%s\": the graph expects %s", n->name,
                    ir_type_str(&n->type, want, sizeof want));
   }
-  l->arg[id] = (rt_arg){RT_ARG_PTR, 0, w->data, 0};
+  if (!rounded(n, w)) /* a rounded weight is read through its packed panels or its copy only */
+    l->arg[id] = (rt_arg){RT_ARG_PTR, 0, w->data, 0};
+  return 0;
+}
+
+/* Weight node src's tensor in `to` (f32, or bf16 for a rounded table), in
+ * program memory, once; a rounded weight is rounded first, so f32 holds
+ * the bf16 values the graph reads. */
+static int copy_arg(lower *l, int src, ir_dtype to, rt_arg *out, oc_error *e) {
+  if (!l->has_copy[src]) {
+    const ir_tensor *w = &l->weight[src];
+    bool round = rounded(&l->g->nodes[src], w);
+    int64_t total = 1;
+    for (int d = 0; d < w->rank; d++)
+      total *= w->dims[d];
+    void *y = rt_program_alloc(l->p, (size_t)total * ir_dtype_size(to), e);
+    if (!y)
+      return -1;
+    for (int64_t k = 0; k < total; k++) {
+      float x = ir_load_f32(w->dtype, w->data, k);
+      uint16_t h = rt_bf16_round(x);
+      if (to == IR_BF16)
+        ((uint16_t *)y)[k] = h;
+      else
+        ((float *)y)[k] = round ? ir_load_f32(IR_BF16, &h, 0) : x;
+    }
+    l->copy[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->has_copy[src] = true;
+  }
+  *out = l->copy[src];
   return 0;
 }
 
@@ -128,20 +167,15 @@ static int f32_arg(lower *l, const ir_node *n, int i, rt_arg *out, oc_error *e) 
   if (s->op != IR_WEIGHT)
     return oc_fail(e, "%s: input %d is %s; the JIT's kernels read f32", op_name(n), i,
                    ir_dtype_name(s->type.dtype));
-  if (!l->has_f32[src]) {
-    const ir_tensor *w = &l->weight[src];
-    int64_t total = 1;
-    for (int d = 0; d < w->rank; d++)
-      total *= w->dims[d];
-    float *y = rt_program_alloc(l->p, (size_t)total * sizeof *y, e);
-    if (!y)
-      return -1;
-    for (int64_t k = 0; k < total; k++)
-      y[k] = ir_load_f32(w->dtype, w->data, k);
-    l->f32[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
-    l->has_f32[src] = true;
-  }
-  *out = l->f32[src];
+  return copy_arg(l, src, IR_F32, out, e);
+}
+
+/* Input i of gather n, read in place: the table, or its bf16 copy when rounded. */
+static int table_arg(lower *l, const ir_node *n, int i, rt_arg *out, oc_error *e) {
+  int src = n->in[i];
+  if (i == 0 && rounded(&l->g->nodes[src], &l->weight[src]))
+    return copy_arg(l, src, IR_BF16, out, e);
+  *out = l->arg[src];
   return 0;
 }
 
@@ -184,8 +218,8 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
   if (l->q8)
     *wtype = cg_quantized_dtype(l->j, l->g->nodes[src].name);
   else if (*wtype != IR_BF16 && cg_jit_bf16_compute(l->j))
-    return oc_fail(e, "--compute bf16 multiplies bf16 weights, and \"%s\" is %s (use bf16 weights: --dtype bf16 "
-                   "or a bf16 checkpoint)", l->g->nodes[src].name, ir_dtype_name(*wtype));
+    return oc_fail(e, "--compute bf16 multiplies bf16 weights, and \"%s\" is %s (--dtype bf16 rounds f32 and "
+                   "f16 weights to bf16)", l->g->nodes[src].name, ir_dtype_name(*wtype));
   if (!l->has_packed[src] && l->q8 && l->weight[src].dtype == *wtype) { /* already packed, used in place */
     l->packed[src] = l->arg[src];
     l->has_packed[src] = true;
@@ -336,9 +370,10 @@ static int compute(lower *l, int id, oc_error *e) {
   cg_kernel_key key = {.op = n->op};
   int arity = ir_arity(n);
   for (int i = 0; i < arity; i++) {
-    if (n->op == IR_GATHER)
-      s.arg[i] = l->arg[n->in[i]];
-    else if (matmul_weight(l, n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e) : f32_arg(l, n, i, &s.arg[i], e))
+    int rc = n->op == IR_GATHER      ? table_arg(l, n, i, &s.arg[i], e)
+             : matmul_weight(l, n, i) ? packed_arg(l, n, i, &key.wtype, &s.arg[i], e)
+                                      : f32_arg(l, n, i, &s.arg[i], e);
+    if (rc)
       return -1;
   }
   s.n_args = arity + 1;
@@ -454,8 +489,17 @@ static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
   return rt_program_scratch(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
 }
 
-void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
-                      uint64_t *packed, uint64_t *other) {
+/* Whether the lookup hands over gather n's table in f32 or f16 for a graph reading bf16 (copied rounded). */
+static bool rounded_table(const ir_graph *g, const ir_node *n, ir_weight_fn weights, void *wctx) {
+  const ir_node *w = &g->nodes[n->in[0]];
+  ir_tensor t;
+  oc_error ignored; /* a missing weight fails the lowering, which says so */
+  return n->op == IR_GATHER && weights && w->op == IR_WEIGHT && !weights(wctx, w->name, &t, &ignored) &&
+         rounded(w, &t);
+}
+
+void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
+                      void *weights_ctx, uint64_t *packed, uint64_t *other) {
   lower l = {.g = g};
   bool *seen = oc_calloc((size_t)g->n, sizeof *seen); /* [n]: counted already (NULL: count each use) */
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx, K = 1;
@@ -479,6 +523,8 @@ void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan,
       *other += (uint64_t)(ctx * row.c) * (j->kv_bf16 ? sizeof(uint16_t) : sizeof(float));
     if (n->op == IR_ROPE_COS || n->op == IR_ROPE_SIN)
       *other += (uint64_t)(ctx * n->dim) * sizeof(float);
+    if (rounded_table(g, n, weights, weights_ctx))
+      *other += (uint64_t)(shape(&l, n->in[0])->dim[0].c * shape(&l, n->in[0])->dim[1].c) * sizeof(uint16_t);
   }
   if (quantizes(j))
     *other += (uint64_t)max_tokens * cg_q8_row_bytes(K);
@@ -501,7 +547,7 @@ static int64_t mark_matrices(lower *l) {
 static int scratch_sink(cg_jit *j, const lower *l, const pass_plan *plan, int64_t ctx, oc_error *e) {
   uint64_t packed = 0, other;
   if (j->pack_dir && !j->sink)
-    cg_program_bytes(j, l->g, plan, ctx, &packed, &other);
+    cg_program_bytes(j, l->g, plan, ctx, l->weights, l->wctx, &packed, &other);
   return cg_scratch_sink(j, l->p, packed, e);
 }
 
@@ -517,14 +563,14 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
              .q8 = quantizes(j), .q8_holds = -1};
   l.arg = oc_calloc((size_t)g->n, sizeof *l.arg);
   l.weight = oc_calloc((size_t)g->n, sizeof *l.weight);
-  l.f32 = oc_calloc((size_t)g->n, sizeof *l.f32);
-  l.has_f32 = oc_calloc((size_t)g->n, sizeof *l.has_f32);
+  l.copy = oc_calloc((size_t)g->n, sizeof *l.copy);
+  l.has_copy = oc_calloc((size_t)g->n, sizeof *l.has_copy);
   l.packed = oc_calloc((size_t)g->n, sizeof *l.packed);
   l.has_packed = oc_calloc((size_t)g->n, sizeof *l.has_packed);
   l.head_major = oc_calloc((size_t)g->n, sizeof *l.head_major);
   l.matrix = oc_calloc((size_t)g->n, sizeof *l.matrix);
   int64_t max_tokens = plan->max_tokens < ctx ? plan->max_tokens : ctx;
-  int rc = !l.arg || !l.weight || !l.f32 || !l.has_f32 || !l.packed || !l.has_packed || !l.head_major || !l.matrix
+  int rc = !l.arg || !l.weight || !l.copy || !l.has_copy || !l.packed || !l.has_packed || !l.head_major || !l.matrix
                ? oc_fail(e, "out of memory lowering the graph")
                : rt_program_new(plan->arena_bytes, max_tokens, ctx, &l.p, e);
   if (!rc)
@@ -557,8 +603,8 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   }
   free(l.arg);
   free(l.weight);
-  free(l.f32);
-  free(l.has_f32);
+  free(l.copy);
+  free(l.has_copy);
   free(l.packed);
   free(l.has_packed);
   free(l.head_major);

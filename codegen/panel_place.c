@@ -30,7 +30,8 @@ size_t cg_packed_bytes(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k) {
                        : (size_t)panels * cg_panel_bytes(&l, wt, k);
 }
 
-/* Panels [p0, p1) of w in wt (IR_I8, IR_Q4: quantized from w's dtype). */
+/* Panels [p0, p1) of w (in src) in wt (IR_I8, IR_Q4: quantized from src;
+ * bf16: rounded from an f32 or f16 src). */
 static void fill_range(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
                        int64_t p1, void *out) {
   cg_panels l = panels_of(j);
@@ -39,12 +40,12 @@ static void fill_range(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, in
   else if (wt == IR_Q4)
     cg_panel_fill_q4(&l, src, n, k, w, p0, p1, out);
   else
-    cg_panel_fill(&l, wt, n, k, w, p0, p1, out);
+    cg_panel_fill(&l, wt, src, n, k, w, p0, p1, out);
 }
 
 void cg_pack_matrix(const cg_jit *j, ir_dtype wt, int64_t n, int64_t k, const void *w, void *out) {
   cg_panels l = panels_of(j);
-  cg_panel_fill(&l, wt, n, k, w, 0, (n + cg_panel_width(&l) - 1) / cg_panel_width(&l), out);
+  cg_panel_fill(&l, wt, wt, n, k, w, 0, (n + cg_panel_width(&l) - 1) / cg_panel_width(&l), out);
 }
 
 void cg_pack_quantized(const cg_jit *j, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, void *out) {

@@ -16,9 +16,10 @@
  * what the program places in anonymous memory at full size (the arena
  * planned for a prompt the length of the context, the KV caches for the
  * context, rope tables, q8's rows: their pages appear as they are written,
- * but a long conversation writes them all), and the margin covers what is
- * not counted (LLVM and the kernels, the tokenizer, thread stacks, other
- * processes growing). Unknown MemAvailable (no /proc): memory.
+ * but a long conversation writes them all; an embedding table rounded to
+ * bf16 from f32 or f16), and the margin covers what is not counted (LLVM
+ * and the kernels, the tokenizer, thread stacks, other processes growing).
+ * Unknown MemAvailable (no /proc): memory.
  * Erring towards the file costs little: when memory was enough after all,
  * the page cache keeps the file's pages and they read at memory speed (on
  * 4 KiB pages rather than 2 MiB ones). */
@@ -33,15 +34,15 @@ int cg_pack_mode_check(const char *mode, oc_error *e) {
   return 0;
 }
 
-int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, const char *mode,
-                         cg_pack_place *out, oc_error *e) {
+int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
+                         void *weights_ctx, const char *mode, cg_pack_place *out, oc_error *e) {
   if (cg_pack_mode_check(mode, e))
     return -1;
   mode = mode ? mode : "auto";
   bool file = !strcmp(mode, "file"), autom = !strcmp(mode, "auto");
   const char *dir = getenv("OLMOC_PACK_DIR");
   *out = (cg_pack_place){.dir = dir && *dir ? dir : "/var/tmp", .available = rt_memory_available()};
-  cg_program_bytes(j, g, plan, ctx, &out->packed, &out->other);
+  cg_program_bytes(j, g, plan, ctx, weights, weights_ctx, &out->packed, &out->other);
   out->file = file || (autom && !cg_pack_fits(out->packed, out->other, out->available));
   return cg_jit_set_pack_dir(j, out->file ? out->dir : NULL, e);
 }

@@ -2,8 +2,10 @@
  * weight node must find its tensor with the node's shape and dtype (or,
  * from a quantized checkpoint, its matrices quantized), and no tensor may
  * be left over; and does it fit the options and the session (a quantized
- * one runs as it was quantized). It needs the IR and the weights, so it
- * lives above both; messages name the file and the tensor. */
+ * one runs as it was quantized). A graph reading the weights in another
+ * dtype than stored is built after the check against the stored one
+ * (drv_checked_graph). It needs the IR and the weights, so it lives above
+ * both; messages name the file and the tensor. */
 #include <stdlib.h>
 
 #include "olmoc/alloc.h"
@@ -91,4 +93,21 @@ int drv_check_panels(const rt_weights *w, const cg_jit *j, oc_error *e) {
                  "%lld (%s): quantize again with the --target these kernels are for",
                  (long long)q.panel, (long long)cg_matmul_panel(j),
                  cg_matmul_panel(j) == 16 ? "AVX2" : "AVX-512");
+}
+
+int drv_checked_graph(const olmo2_config *c, const rt_weights *w, ir_dtype stored, ir_dtype dtype, ir_graph **out,
+                      oc_error *e) {
+  ir_graph *g = NULL;
+  int rc = olmo2_build_graph(c, stored, &g, e) || drv_check_weights(w, g, e);
+  if (!rc && dtype != stored) {
+    ir_graph_free(g);
+    g = NULL;
+    rc = olmo2_build_graph(c, dtype, &g, e);
+  }
+  if (rc) {
+    ir_graph_free(g);
+    return -1;
+  }
+  *out = g;
+  return 0;
 }

@@ -95,15 +95,8 @@ static int open_model(job *j, oc_error *e) {
                    j->dir, (long long)j->c->ctx, (long long)limit);
   j->ctx = j->c->ctx > 0 ? j->c->ctx : limit;
   /* checked as stored, compiled as asked: rt_pack_weight converts */
-  if (olmo2_build_graph(&j->config, stored, &j->graph, e) || drv_check_weights(j->weights, j->graph, e))
-    return -1;
-  if (j->dtype != stored) {
-    ir_graph_free(j->graph);
-    j->graph = NULL;
-    if (olmo2_build_graph(&j->config, j->dtype, &j->graph, e))
-      return -1;
-  }
-  if (drv_run_passes(j->c, j->graph, j->ctx, j->ctx, true, &j->passes, e))
+  if (drv_checked_graph(&j->config, j->weights, stored, j->dtype, &j->graph, e) ||
+      drv_run_passes(j->c, j->graph, j->ctx, j->ctx, true, &j->passes, e))
     return -1;
   j->planned = true;
   return make_meta(j->dir, &j->config, j->ctx, &j->meta, e);

@@ -2,8 +2,10 @@
  * graph after the passes, run by the OpenMP executor) or the reference
  * interpreter, presented to the runtime as an rt_model. The graph reads
  * weights in the checkpoint's own dtype, so a bf16 checkpoint stays bf16 in
- * memory. Either backend is sized so that any call fits: a whole prompt of
- * up to the context's tokens. */
+ * memory, or (the JIT, --dtype bf16) f32 or f16 weights as bf16, each
+ * rounded where the lowering packs or copies it: no converted checkpoint is
+ * ever whole in memory. Either backend is sized so that any call fits: a
+ * whole prompt of up to the context's tokens. */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,7 +50,7 @@ static void set_threads(void *self, int threads) { ((drv_model *)self)->threads 
 static int make_jit(drv_model *m, const drv_config *c, int64_t ctx, bool q8, const pass_plan *plan,
                     oc_error *e) {
   if (drv_jit_new(c, q8, &m->jit, e) || drv_check_panels(m->weights, m->jit, e) ||
-      drv_place_weights(c, m->jit, m->graph, plan, ctx, e) ||
+      drv_place_weights(c, m->jit, m->graph, plan, ctx, rt_weights_lookup, m->weights, e) ||
       cg_lower(m->jit, m->graph, plan, ctx, rt_weights_lookup, m->weights, &m->program, e))
     return oc_wrap(e, "%s", m->dir);
   return 0;
@@ -105,7 +107,7 @@ int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want
     drv_model_close(m);
     return DRV_UNFIT;
   }
-  if (olmo2_build_graph(&m->config, dtype, &m->graph, e) || drv_check_weights(m->weights, m->graph, e))
+  if (drv_checked_graph(&m->config, m->weights, stored, dtype, &m->graph, e))
     goto fail;
   int64_t ctx = c->ctx > 0 ? c->ctx : limit;
   if (make_backend(m, c, ctx, q8, e))

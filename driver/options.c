@@ -100,23 +100,37 @@ static ir_dtype converted(drv_weights w, ir_dtype stored) {
   return stored == IR_BF16 ? IR_BF16 : IR_F32;
 }
 
+/* Running (not converting): the stored dtype, or bf16 rounded from f32 or
+ * f16 on the JIT, which rounds each weight where it packs or copies it. */
+static int running(const drv_config *c, drv_weights w, ir_dtype stored, ir_dtype *dtype, oc_error *e) {
+  static const ir_dtype asked[] = {[DRV_F32] = IR_F32, [DRV_BF16] = IR_BF16, [DRV_F16] = IR_F16};
+  *dtype = stored;
+  if (w == DRV_AS_STORED || w == DRV_Q8 || w == DRV_Q4 || asked[w] == stored)
+    return 0;
+  if (w != DRV_BF16)
+    return oc_fail(e, "--dtype: expected %sq8, q4 or the checkpoint's own %s, found '%s'",
+                   stored != IR_BF16 ? "bf16, " : "", ir_dtype_name(stored), ir_dtype_name(asked[w]));
+  if (c->backend != DRV_JIT)
+    return oc_fail(e, "--dtype bf16 rounds these %s weights as the JIT packs them: add --backend jit "
+                   "(the interpreter reads weights as stored)", ir_dtype_name(stored));
+  *dtype = IR_BF16;
+  return 0;
+}
+
 int drv_weights_dtype(const drv_config *c, ir_dtype stored, bool convert, ir_dtype *dtype, bool *q8,
                       oc_error *e) {
-  static const ir_dtype asked[] = {[DRV_F32] = IR_F32, [DRV_BF16] = IR_BF16, [DRV_F16] = IR_F16};
   *q8 = c->weights == DRV_Q8 || c->weights == DRV_Q4;
-  *dtype = stored;
-  if (convert && c->weights == DRV_F16)
+  /* --compute bf16 multiplies bf16 weights: without --dtype it asks for them */
+  drv_weights w = c->weights == DRV_AS_STORED && c->bf16_compute ? DRV_BF16 : c->weights;
+  if (convert && w == DRV_F16)
     return oc_fail(e, "--dtype: expected f32, bf16, q8 or q4, found 'f16'");
   if (convert)
-    *dtype = converted(c->weights, stored);
-  else if (c->weights != DRV_AS_STORED && !*q8 && asked[c->weights] != stored)
-    return oc_fail(e, "--dtype: expected q8, q4 or the checkpoint's own %s, found '%s'", ir_dtype_name(stored),
-                   ir_dtype_name(asked[c->weights]));
+    *dtype = converted(w, stored);
+  else if (running(c, w, stored, dtype, e))
+    return -1;
   if (c->bf16_compute && (*q8 || *dtype != IR_BF16))
     return oc_fail(e, "--compute bf16 needs bf16 weights, and these are %s%s",
                    *q8 ? (c->weights == DRV_Q4 ? "q4" : "q8") : ir_dtype_name(*dtype),
-                   *q8         ? ""
-                   : convert ? ": add --dtype bf16"
-                             : " (use a bf16 checkpoint, or `olmoc compile --dtype bf16`)");
+                   *q8 ? "" : ": give --dtype bf16 or none");
   return 0;
 }

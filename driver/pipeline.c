@@ -34,10 +34,10 @@ int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e) {
   return 0;
 }
 
-int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const pass_plan *plan,
-                      int64_t ctx, oc_error *e) {
+int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      ir_weight_fn weights, void *weights_ctx, oc_error *e) {
   cg_pack_place at;
-  if (cg_jit_place_weights(j, g, plan, ctx, c->pack_weights, &at, e))
+  if (cg_jit_place_weights(j, g, plan, ctx, weights, weights_ctx, c->pack_weights, &at, e))
     return -1;
   if (!at.file)
     return 0;

@@ -148,8 +148,8 @@ static int quantize(quantizing *q, const char *dir, const char *out, oc_error *e
   if (rt_weights_quantized(q->src).dtype != IR_F32)
     return oc_fail(e, "%s: already quantized (by olmoc quantize): quantize the checkpoint it was made from", dir);
   const rt_tensor *embed = rt_weights_find(q->src, "model.embed_tokens.weight");
-  if (olmo2_build_graph(&config, embed ? embed->dtype : IR_F32, &q->graph, e) ||
-      drv_check_weights(q->src, q->graph, e) || drv_jit_new(q->c, true, &q->jit, e))
+  ir_dtype stored = embed ? embed->dtype : IR_F32;
+  if (drv_checked_graph(&config, q->src, stored, stored, &q->graph, e) || drv_jit_new(q->c, true, &q->jit, e))
     return -1;
   char path[4096];
   rt_pack_target target = {.cpu = "", .features = "", .build_id = 0,

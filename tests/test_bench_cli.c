@@ -215,8 +215,8 @@ static void test_errors(void **state) {
   expect_output("--target: expected native or avx2, found 'sse2'");
   assert_int_equal(olmoc("bench --json"), 2);
   expect_output("-m MODEL is required");
-  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute bf16"), 1);
-  expect_output("--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
+  assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype f32 --compute bf16"), 1);
+  expect_output("--compute bf16 needs bf16 weights, and these are f32: give --dtype bf16 or none");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --dtype bf16 --compute bf16 --target avx2"), 1);
   expect_output("the target CPU lacks AVX512_BF16");
   assert_int_equal(olmoc("bench -m tests/data/dolma-tiny --compute f16"), 2);

@@ -366,7 +366,7 @@ static void test_avx2(void **state) {
 static void test_bf16_compute(void **state) {
   (void)state;
   assert_int_equal(compile("-o $OUT_DIR/x --dtype f32 --compute bf16"), 1);
-  expect_stderr("--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
+  expect_stderr("--compute bf16 needs bf16 weights, and these are f32: give --dtype bf16 or none");
   assert_int_equal(compile("-o $OUT_DIR/x --target avx2 --compute bf16"), 1);
   expect_stderr("the target CPU lacks AVX512_BF16");
   cg_host h;

@@ -97,26 +97,42 @@ static void weights_refused(drv_request r, ir_dtype stored, bool convert, const 
 
 static void test_weights_dtype(void **state) {
   (void)state;
-  /* the JIT and the interpreter: as stored, or q8 from it */
+  /* the JIT and the interpreter: as stored, or q8 from it; the JIT rounds
+   * f32 and f16 to bf16 (--compute bf16 alone asks for bf16 too) */
   weights((drv_request){0}, DRV_JIT, IR_F16, false, IR_F16, false);
   weights((drv_request){.dtype = "bf16"}, DRV_INTERP, IR_BF16, false, IR_BF16, false);
   weights((drv_request){.dtype = "q8"}, DRV_JIT, IR_BF16, false, IR_BF16, true);
   weights((drv_request){.dtype = "bf16", .compute = "bf16"}, DRV_JIT, IR_BF16, false, IR_BF16, false);
+  weights((drv_request){.dtype = "bf16"}, DRV_JIT, IR_F32, false, IR_BF16, false);
+  weights((drv_request){.dtype = "bf16"}, DRV_JIT, IR_F16, false, IR_BF16, false);
+  weights((drv_request){.compute = "bf16"}, DRV_JIT, IR_F32, false, IR_BF16, false);
+  weights((drv_request){.dtype = "bf16", .compute = "bf16"}, DRV_JIT, IR_F32, false, IR_BF16, false);
   /* compile: converted to f32 or bf16; f16 becomes f32 */
   weights((drv_request){0}, DRV_OBJECT, IR_F16, true, IR_F32, false);
   weights((drv_request){.dtype = "bf16"}, DRV_OBJECT, IR_F32, true, IR_BF16, false);
   weights((drv_request){.dtype = "f32"}, DRV_OBJECT, IR_BF16, true, IR_F32, false);
   weights((drv_request){.dtype = "q8"}, DRV_OBJECT, IR_BF16, true, IR_BF16, true);
+  weights((drv_request){.compute = "bf16"}, DRV_OBJECT, IR_F32, true, IR_BF16, false);
   weights_refused((drv_request){.dtype = "f32"}, IR_BF16, false,
                   "--dtype: expected q8, q4 or the checkpoint's own bf16, found 'f32'");
+  weights_refused((drv_request){.dtype = "f16"}, IR_F32, false,
+                  "--dtype: expected bf16, q8, q4 or the checkpoint's own f32, found 'f16'");
   weights_refused((drv_request){.dtype = "f16"}, IR_BF16, true,
                   "--dtype: expected f32, bf16, q8 or q4, found 'f16'");
-  weights_refused((drv_request){.compute = "bf16"}, IR_F32, false,
-                  "--compute bf16 needs bf16 weights, and these are f32 (use a bf16 checkpoint");
-  weights_refused((drv_request){.compute = "bf16"}, IR_F32, true,
-                  "--compute bf16 needs bf16 weights, and these are f32: add --dtype bf16");
+  weights_refused((drv_request){.compute = "bf16", .dtype = "f32"}, IR_F32, false,
+                  "--compute bf16 needs bf16 weights, and these are f32: give --dtype bf16 or none");
+  weights_refused((drv_request){.compute = "bf16", .dtype = "f32"}, IR_BF16, true,
+                  "--compute bf16 needs bf16 weights, and these are f32: give --dtype bf16 or none");
   weights_refused((drv_request){.compute = "bf16", .dtype = "q8"}, IR_BF16, true,
                   "--compute bf16 needs bf16 weights, and these are q8");
+  /* the interpreter reads weights as stored */
+  drv_config c = configure((drv_request){.backend = "interp", .dtype = "bf16"}, DRV_JIT);
+  ir_dtype dtype;
+  bool q8;
+  oc_error e = {{0}};
+  assert_int_equal(drv_weights_dtype(&c, IR_F32, false, &dtype, &q8, &e), -1);
+  assert_string_equal(e.msg, "--dtype bf16 rounds these f32 weights as the JIT packs them: add --backend jit "
+                             "(the interpreter reads weights as stored)");
 }
 
 /* The same mistake on every command that opens a model: the same words. */

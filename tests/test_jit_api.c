@@ -1,9 +1,12 @@
 /* The JIT's public C API (olmoc/olmoc.h) on the bundled model: the logits
  * of olmoc_eval are the pipeline's bits (the same as `olmoc logits`), the
  * greedy text of olmoc_generate is `olmoc run --temp 0`'s, the callback can
- * stop a generation, a bad option gets the command line's message, and the
- * example program examples/jit_generate.c prints what `olmoc run` prints. */
+ * stop a generation, a bad option gets the command line's message, the
+ * model widened to an f32 checkpoint and loaded with dtype "bf16" gives the
+ * bundled bf16 model's bits, and the example program examples/jit_generate.c
+ * prints what `olmoc run` prints. */
 #include "cli_harness.h"
+#include "checkpoint_harness.h"
 
 #include "olmoc/driver.h"
 #include "olmoc/olmoc.h"
@@ -191,6 +194,33 @@ static void test_bad_options(void **state) {
   refused(o, NULL, "must not be negative");
 }
 
+/* The bundled model's weights widened to f32 (exactly) and rounded back at
+ * load by dtype "bf16" (to the same bits): the bundled model's logits, on
+ * the JIT; the interpreter, which reads weights as stored, refuses. */
+static void test_bf16_from_f32(void **state) {
+  (void)state;
+  char f32[256];
+  snprintf(f32, sizeof f32, "%s/f32", tmpdir);
+  write_checkpoint(MODEL, f32, IR_F32, false);
+  olmoc_model *m = load(NULL), *w;
+  olmoc_load_options o = olmoc_default_load_options();
+  o.dtype = "bf16";
+  assert_int_equal(olmoc_load(f32, &o, &w), OLMOC_OK);
+  int32_t ids[64];
+  size_t n = tokenize(m, PROMPT, ids, 64), bytes = n * (size_t)olmoc_vocab_size(m) * sizeof(float);
+  const float *want, *got;
+  assert_int_equal(olmoc_eval(m, ids, n, &want), OLMOC_OK);
+  assert_int_equal(olmoc_eval(w, ids, n, &got), OLMOC_OK);
+  assert_memory_equal(got, want, bytes);
+  olmoc_free(w);
+  olmoc_free(m);
+  o.backend = "interp";
+  assert_int_equal(olmoc_load(f32, &o, &w), OLMOC_ERROR_ARGUMENT);
+  if (!strstr(olmoc_errmsg(w), "--dtype bf16 rounds these f32 weights as the JIT packs them: add --backend jit"))
+    fail_msg("errmsg: %s", olmoc_errmsg(w));
+  olmoc_free(w);
+}
+
 static void test_missing_checkpoint(void **state) {
   (void)state;
   olmoc_model *m;
@@ -234,6 +264,7 @@ int main(void) {
       cmocka_unit_test(test_generate_is_run), cmocka_unit_test(test_context),
       cmocka_unit_test(test_bad_options),     cmocka_unit_test(test_missing_checkpoint),
       cmocka_unit_test(test_example),         cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_bf16_from_f32),
   };
   return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

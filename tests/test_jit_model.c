@@ -4,11 +4,15 @@
  * the OpenMP executor, against PyTorch's logits and the reference interpreter
  * (both <= 1e-4 max abs), for a 7-token prefill, three decode steps and a
  * chunked prefill; bitwise the same logits for 1, 2 and 3 threads; clean
- * errors (context full, bad ids, a plan too small); and `olmoc logits
- * --backend jit` against `--backend interp`. */
+ * errors (context full, bad ids, a plan too small); `olmoc logits
+ * --backend jit` against `--backend interp`; and the f32 checkpoint run with
+ * --dtype bf16 (or --compute bf16) giving the bits of the same checkpoint
+ * converted to bf16 first, untied and tied, and from f16 too, and its
+ * refusals. */
 #include <math.h>
 
 #include "cli_harness.h"
+#include "checkpoint_harness.h"
 #include "olmoc/codegen.h"
 #include "olmoc/interp.h"
 #include "olmoc/ir_text.h"
@@ -66,11 +70,26 @@ static void close_backend(backend *b) {
   ir_graph_free(b->graph);
 }
 
+/* tests/data/tiny converted to a bf16 checkpoint, tied to its embedding in
+ * f32 and in bf16, in f16 and that f16 converted to bf16 (in tmpdir, made
+ * by setup). */
+static char bf16[256], tied32[256], tied16[256], f16[256], f16_bf16[256];
+
 static int setup(void **state) {
   static fixture f;
   oc_error e;
   if (make_tmpdir(state))
     return -1;
+  snprintf(bf16, sizeof bf16, "%s/bf16", tmpdir);
+  snprintf(tied32, sizeof tied32, "%s/tied-f32", tmpdir);
+  snprintf(tied16, sizeof tied16, "%s/tied-bf16", tmpdir);
+  snprintf(f16, sizeof f16, "%s/f16", tmpdir);
+  snprintf(f16_bf16, sizeof f16_bf16, "%s/f16-bf16", tmpdir);
+  write_checkpoint(TINY, bf16, IR_BF16, false);
+  write_checkpoint(TINY, tied32, IR_F32, true);
+  write_checkpoint(TINY, tied16, IR_BF16, true);
+  write_checkpoint(TINY, f16, IR_F16, false);
+  write_checkpoint(f16, f16_bf16, IR_BF16, false);
   check(olmo2_config_load(TINY, &f.config, &e), &e);
   f.ctx = f.config.max_position_embeddings;
   f.vocab = f.config.vocab_size;
@@ -383,11 +402,11 @@ static void test_errors(void **state) {
   ir_graph_free(g);
 }
 
-/* f32[7,256] logits of the golden prompt from `olmoc logits ARGS`. */
-static float *cli_logits(const char *args, int i) {
-  char cmd[512], path[256];
+/* f32[7,256] logits of the golden prompt from `olmoc logits -m MODEL ARGS`. */
+static float *model_logits(const char *model, const char *args, int i) {
+  char cmd[1024], path[256];
   snprintf(path, sizeof path, "%s/%d.npy", tmpdir, i);
-  snprintf(cmd, sizeof cmd, "logits -m " TINY " %s --ids 104,59,101,250,152,19,148 -o %s", args, path);
+  snprintf(cmd, sizeof cmd, "logits -m %s %s --ids 104,59,101,250,152,19,148 -o %s", model, args, path);
   if (olmoc(cmd))
     fail_msg("olmoc %s:\n%s", cmd, out);
   expect_output("f32[7,256]");
@@ -400,6 +419,8 @@ static float *cli_logits(const char *args, int i) {
   free(npy);
   return logits;
 }
+
+static float *cli_logits(const char *args, int i) { return model_logits(TINY, args, i); }
 
 /* The command line: --backend jit against --backend interp, and its errors. */
 static void test_cli_backends(void **state) {
@@ -429,6 +450,68 @@ static void test_cli_backends(void **state) {
   expect_output("--target picks the JIT's instruction set: it needs --backend jit");
 }
 
+/* ---- an f32 checkpoint run in bf16 ---- */
+
+static bool has_bf16_dot(void) {
+  cg_host h;
+  cg_host_detect(&h);
+  if (!h.avx512bf16)
+    print_message("skipped: this CPU has no AVX512_BF16\n");
+  return h.avx512bf16;
+}
+
+/* The logits of `-m A ARGS_A` and `-m B ARGS_B`, bit for bit. */
+static void same_bits(const char *a, const char *args_a, const char *b, const char *args_b) {
+  float *x = model_logits(a, args_a, 0), *y = model_logits(b, args_b, 1);
+  if (memcmp(x, y, 7 * 256 * sizeof *x))
+    fail_msg("-m %s %s and -m %s %s: logits differ (max abs %.3g)", a, args_a, b, args_b, max_abs(x, y, 7 * 256));
+  free(x), free(y);
+}
+
+/* tests/data/tiny (f32) with --dtype bf16 gives what the same weights
+ * converted to a bf16 checkpoint give: the matmul weights rounded as they
+ * are packed (into memory or streamed into a file, panels of 16 or 8
+ * columns), the embedding and the norms rounded where they are copied;
+ * unfused and fused, on 1 and 2 threads, with the head tied to the
+ * embedding too, and from f16. --compute bf16 alone rounds them as
+ * --dtype bf16 does. */
+static void test_bf16_from_f32(void **state) {
+  (void)state;
+  static const char *modes[] = {"-t 1", "-O0", "--target avx2", "--pack-weights file"};
+  for (int i = 0; i < COUNT(modes); i++) {
+    char args[128];
+    snprintf(args, sizeof args, "--dtype bf16 %s", modes[i]);
+    same_bits(TINY, args, bf16, modes[i]);
+  }
+  same_bits(TINY, "--dtype bf16 -t 2", bf16, "-t 1");
+  same_bits(tied32, "--dtype bf16", tied16, "");
+  same_bits(tied32, "--dtype bf16 -O0", tied16, "-O0");
+  same_bits(f16, "--dtype bf16", f16_bf16, "");
+  float *f32 = model_logits(TINY, "", 0), *rounded = model_logits(TINY, "--dtype bf16", 1);
+  assert_true(memcmp(f32, rounded, 7 * 256 * sizeof *f32) != 0); /* the rounding happened */
+  free(f32), free(rounded);
+  if (!has_bf16_dot())
+    return;
+  same_bits(TINY, "--dtype bf16 --compute bf16 -t 1", bf16, "--compute bf16 -t 1");
+  same_bits(TINY, "--compute bf16 -t 2", bf16, "--compute bf16 -t 1");
+  same_bits(tied32, "--compute bf16", tied16, "--compute bf16");
+  same_bits(f16, "--compute bf16", f16_bf16, "--compute bf16");
+}
+
+static void test_bf16_from_f32_refusals(void **state) {
+  (void)state;
+  assert_int_equal(olmoc("logits -m " TINY " --backend interp --dtype bf16 --ids 1 -o /dev/null"), 1);
+  expect_output("--dtype bf16 rounds these f32 weights as the JIT packs them: add --backend jit");
+  assert_int_equal(olmoc("logits -m " TINY " --dtype f16 --ids 1 -o /dev/null"), 1);
+  expect_output("--dtype: expected bf16, q8, q4 or the checkpoint's own f32, found 'f16'");
+  assert_int_equal(olmoc("logits -m " TINY " --dtype f32 --compute bf16 --ids 1 -o /dev/null"), 1);
+  expect_output("--compute bf16 needs bf16 weights, and these are f32: give --dtype bf16 or none");
+  char args[512];
+  snprintf(args, sizeof args, "logits -m %s --dtype f32 --ids 1 -o /dev/null", bf16);
+  assert_int_equal(olmoc(args), 1);
+  expect_output("--dtype: expected q8, q4 or the checkpoint's own bf16, found 'f32'");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_levels_and_targets),
@@ -440,6 +523,8 @@ int main(void) {
       cmocka_unit_test(test_chunked_prefill),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_cli_backends),
+      cmocka_unit_test(test_bf16_from_f32),
+      cmocka_unit_test(test_bf16_from_f32_refusals),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -185,7 +185,8 @@ static void test_rule(void **state) {
 }
 
 /* Packed bytes: the matmul matrices of the tiny model, each once, in panels
- * of the kernels' width; the rest at least the arena and the KV caches. */
+ * of the kernels' width; the rest at least the arena and the KV caches, and
+ * the embedding table when it is copied, rounded to bf16 from f32. */
 static void test_program_bytes(void **state) {
   (void)state;
   model m;
@@ -205,17 +206,32 @@ static void test_program_bytes(void **state) {
                          cg_packed_bytes(j, wt, H, I)) +
                     cg_packed_bytes(j, wt, c->vocab_size, H);
     uint64_t packed, other, caches = (uint64_t)(2 * c->num_hidden_layers * CTX * kv) * sizeof(float);
-    cg_program_bytes(j, m.graph, &m.passes.plan, CTX, &packed, &other);
+    cg_program_bytes(j, m.graph, &m.passes.plan, CTX, NULL, NULL, &packed, &other);
     assert_int_equal(packed, want);
     assert_true(other >= (uint64_t)m.passes.plan.arena_bytes + caches);
     assert_true(other < (uint64_t)m.passes.plan.arena_bytes + 2 * caches); /* plus small tables */
+    uint64_t with_lookup;
+    cg_program_bytes(j, m.graph, &m.passes.plan, CTX, rt_weights_lookup, m.weights, &packed, &with_lookup);
+    assert_int_equal(with_lookup, other); /* f32 read as f32: the table in place */
   }
+  cg_jit_set_q8(j, false);
+  ir_graph *g;
+  pass_result r;
+  pass_options o = {.level = 2, .max_tokens = CTX, .max_ctx = CTX};
+  check(olmo2_build_graph(c, IR_BF16, &g, &e), &e);
+  check(pass_run_pipeline(g, &o, &r, &e), &e);
+  uint64_t packed, in_place, rounded;
+  cg_program_bytes(j, g, &r.plan, CTX, NULL, NULL, &packed, &in_place);
+  cg_program_bytes(j, g, &r.plan, CTX, rt_weights_lookup, m.weights, &packed, &rounded);
+  assert_int_equal(rounded - in_place, (uint64_t)(c->vocab_size * H) * sizeof(uint16_t));
+  pass_result_free(&r);
+  ir_graph_free(g);
   cg_pack_place at;
-  check(cg_jit_place_weights(j, m.graph, &m.passes.plan, CTX, "file", &at, &e), &e);
+  check(cg_jit_place_weights(j, m.graph, &m.passes.plan, CTX, NULL, NULL, "file", &at, &e), &e);
   assert_true(at.file && at.packed > 0);
-  check(cg_jit_place_weights(j, m.graph, &m.passes.plan, CTX, NULL, &at, &e), &e);
+  check(cg_jit_place_weights(j, m.graph, &m.passes.plan, CTX, NULL, NULL, NULL, &at, &e), &e);
   assert_false(at.file); /* kilobytes fit */
-  assert_int_equal(cg_jit_place_weights(j, m.graph, &m.passes.plan, CTX, "disk", &at, &e), -1);
+  assert_int_equal(cg_jit_place_weights(j, m.graph, &m.passes.plan, CTX, NULL, NULL, "disk", &at, &e), -1);
   expect_error(e.msg, "--pack-weights: expected auto, memory or file, found 'disk'");
   cg_jit_free(j);
   close_model(&m);

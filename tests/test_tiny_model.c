@@ -269,8 +269,8 @@ static void test_bf16_compute_threads_same_bits(void **state) {
 
 static void test_bf16_compute_refusals(void **state) {
   (void)state;
-  assert_int_equal(olmoc("logits -m tests/data/tiny --backend jit --compute bf16 --ids 1,2 -o /dev/null"), 1);
-  expect_output("--compute bf16 needs bf16 weights, and these are f32");
+  assert_int_equal(olmoc("logits -m tests/data/tiny --dtype f32 --compute bf16 --ids 1,2 -o /dev/null"), 1);
+  expect_output("--compute bf16 needs bf16 weights, and these are f32: give --dtype bf16 or none");
   assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --backend interp --compute bf16"), 1);
   expect_output("add --backend jit");
   assert_int_equal(olmoc("run -p Hi -n 1 --compute bf16 --dtype q8"), 1);

@@ -36,8 +36,8 @@ static const char usage[] =
     "                       weights (q4: the LM head int8) made straight into their\n"
     "                       packed form, embedding and norms bf16)\n"
     "  --compute f32|bf16   bf16: prefill matmuls on vdpbf16ps with inputs rounded to\n"
-    "                       bf16 (needs --dtype bf16 and AVX512_BF16), its roofline the\n"
-    "                       bf16 dot peak (default f32: the f32 FMA peak)\n"
+    "                       bf16 (bf16 weights, made so without --dtype; AVX512_BF16),\n"
+    "                       its roofline the bf16 dot peak (default f32: the f32 FMA peak)\n"
     "  --kv-cache f32|bf16  the KV caches' dtype (default f32)\n"
     "  -t, --threads N      threads for the model and the probes (default: all cores)\n"
     "  --target T           the JIT's instruction set: native (default) or avx2\n"
@@ -379,8 +379,9 @@ static int print_json(cJSON *o, bool lost, oc_error *e) {
   return 0;
 }
 
-/* The weights bench makes: f32 unless bf16 is asked for, and for q8 bf16
- * where they are not quantized (embedding, norms). */
+/* The weights bench makes: f32 unless bf16 is asked for (--dtype bf16, or
+ * --compute bf16 alone), and for q8 bf16 where they are not quantized
+ * (embedding, norms). */
 static int bench_dtype(const drv_config *cfg, ir_dtype *dtype, bool *q8, oc_error *e) {
   ir_dtype made = cfg->weights == DRV_AS_STORED || cfg->weights == DRV_F32 ? IR_F32 : IR_BF16;
   return drv_weights_dtype(cfg, made, true, dtype, q8, e);
@@ -394,6 +395,7 @@ static int bench(const char *model, const char *dtype_name, const drv_config *cf
   int threads = cfg->threads;
   if (bench_dtype(cfg, &dtype, &q8, e) || olmo2_config_load(model, &c, e))
     return -1;
+  dtype_name = q8 ? dtype_name : ir_dtype_name(dtype); /* --compute bf16 alone makes bf16 */
   int64_t ctx = c.max_position_embeddings < 2048 + DECODE_STEPS ? c.max_position_embeddings
                                                                  : 2048 + DECODE_STEPS;
   int64_t max_tokens = ctx < 512 ? ctx : 512;
@@ -449,7 +451,8 @@ static int bench(const char *model, const char *dtype_name, const drv_config *cf
   }
   t0 = rt_seconds();
   /* quantized matrices are made packed (make_weights): there is nothing to place */
-  if ((!q8 && drv_place_weights(cfg, jit, g, &r.plan, ctx, e)) || cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
+  if ((!q8 && drv_place_weights(cfg, jit, g, &r.plan, ctx, lookup, &ws, e)) ||
+      cg_lower(jit, g, &r.plan, ctx, lookup, &ws, &prog, e))
     goto done;
   f.compile_s = cg_jit_compile_seconds(jit);
   f.pack_s = rt_seconds() - t0 - f.compile_s;
@@ -511,5 +514,5 @@ int cmd_bench(int argc, char **argv) {
   if (!parsed) /* usage errors, before minutes of probing */
     parsed = cli_configure("bench", &r, DRV_JIT, &c, &e);
   return cli_exit("bench", usage, parsed,
-                  !parsed && bench(model, r.dtype ? r.dtype : "f32", &c, json, profile, quiet, &e), &e);
+                  !parsed && bench(model, r.dtype, &c, json, profile, quiet, &e), &e);
 }

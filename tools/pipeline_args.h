@@ -15,15 +15,17 @@
   "  -q, --quiet             no progress on standard error (it shows for steps over 1 s)\n"        \
   "  -O0, -O1, -O2           pass pipeline before running (default -O2; `olmoc passes`)\n"          \
   "  --passes=A,B            run these passes instead\n"                                            \
-  "  --dtype q8|q4           int8 or 4-bit matmul weights (q4: the LM head int8),\n"              \
-  "                          quantized at load (JIT only; default: the checkpoint's dtype)\n"      \
+  "  --dtype bf16|q8|q4      bf16: f32 or f16 weights rounded to bf16; q8, q4: int8 or\n"         \
+  "                          4-bit matmul weights (q4: the LM head int8); at load (JIT\n"          \
+  "                          only; default: the checkpoint's dtype)\n"                             \
   "  --emit-llvm DIR         write each JIT kernel's optimized LLVM IR to DIR\n"                     \
   "  --target T              the JIT's instruction set: native (default) or avx2\n"                 \
   "  --pack-weights W        where the JIT packs the weights: auto (default:\n"                     \
   "                          memory, or a file when they do not fit), memory or\n"                  \
   "                          file (deleted at once, in $OLMOC_PACK_DIR or /var/tmp)\n"              \
   "  --compute f32|bf16      matmuls of T > 1 tokens on vdpbf16ps with the inputs\n"                \
-  "                          rounded to bf16 (JIT, bf16 weights, AVX512_BF16; default f32)\n"     \
+  "                          rounded to bf16 (JIT, AVX512_BF16, bf16 weights: f32 or f16\n"      \
+  "                          ones are rounded as by --dtype bf16; default f32)\n"                  \
   "  --kv-cache f32|bf16     the JIT's KV caches: bf16 halves what a long context costs\n"          \
   "                          in memory and in reads per token (-O1/-O2; default f32)\n"
 

@@ -23,8 +23,9 @@ typedef struct cg_panels {
 int64_t cg_panel_width(const cg_panels *l);
 /* Bytes of one panel of a matrix of K columns in wt (f32 or bf16). */
 size_t cg_panel_bytes(const cg_panels *l, ir_dtype wt, int64_t k);
-/* Panels [p0, p1) of w[N,K] in wt (f32 or bf16), from out on. */
-void cg_panel_fill(const cg_panels *l, ir_dtype wt, int64_t n, int64_t k, const void *w, int64_t p0,
+/* Panels [p0, p1) of w[N,K] in wt (f32 or bf16), from out on; w is in src,
+ * which is wt, or (wt bf16) f32 or f16 rounded to nearest even. */
+void cg_panel_fill(const cg_panels *l, ir_dtype wt, ir_dtype src, int64_t n, int64_t k, const void *w, int64_t p0,
                    int64_t p1, void *out);
 
 /* q8: bytes of one group block of a panel nr wide, and of a matrix's panels;

@@ -259,8 +259,10 @@ int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e);
  * program-owned buffer; a lookup may then return a matmul weight already
  * packed: dtype cg_quantized_dtype, dims [N,K], the bytes cg_pack_quantized makes for j,
  * used in place), the embedding table used in place, small vectors such as norm
- * weights converted to f32 once. An op without a kernel is an
- * error that names it. */
+ * weights converted to f32 once. A weight the lookup gives in f32 or f16 where
+ * g reads bf16 is rounded to nearest even where it is packed or copied (the
+ * embedding table then into a bf16 copy), as if the checkpoint held bf16.
+ * An op without a kernel is an error that names it. */
 int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
              void *weights_ctx, rt_program **out, oc_error *e);
 
@@ -271,12 +273,14 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
  * needs, so a model larger than memory runs, at disk speed once it does
  * not fit. The logits are the same bits either way. */
 
-/* Bytes a program cg_lower would make from g would hold: *packed of matmul
- * panels (q8 if j quantizes; an upper bound when the lookup hands over
- * matrices packed already), *other in anonymous memory besides (the arena,
- * the KV caches and rope tables for ctx positions, q8's rows). */
-void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
-                      uint64_t *packed, uint64_t *other);
+/* Bytes a program cg_lower would make from g with the lookup `weights`
+ * would hold: *packed of matmul panels (q8 if j quantizes; an upper bound
+ * when the lookup hands over matrices packed already), *other in anonymous
+ * memory besides (the arena, the KV caches and rope tables for ctx
+ * positions, q8's rows, a table rounded to bf16 from the lookup's f32 or
+ * f16; weights NULL: no table is rounded). */
+void cg_program_bytes(const cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
+                      void *weights_ctx, uint64_t *packed, uint64_t *other);
 /* From now on cg_lower packs into a scratch file in dir (NULL: into memory),
  * refusing, naming dir and the sizes, a directory without room for it or in
  * memory (tmpfs). */
@@ -295,9 +299,10 @@ typedef struct cg_pack_place {
 
 /* mode is NULL, "auto", "memory" or "file", or the error says so. */
 int cg_pack_mode_check(const char *mode, oc_error *e);
-/* Decides where cg_lower packs j's weights for g, and sets it: mode "memory",
- * "file", or "auto" (NULL too: a file when !cg_pack_fits). */
-int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, const char *mode,
-                         cg_pack_place *out, oc_error *e);
+/* Decides where cg_lower packs j's weights for g (from the lookup weights,
+ * as cg_program_bytes), and sets it: mode "memory", "file", or "auto" (NULL
+ * too: a file when !cg_pack_fits). */
+int cg_jit_place_weights(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, ir_weight_fn weights,
+                         void *weights_ctx, const char *mode, cg_pack_place *out, oc_error *e);
 
 #endif

@@ -42,9 +42,10 @@ typedef struct drv_request {
  * (olmoc compile) kernels in an object file linked into a model binary. */
 typedef enum drv_backend { DRV_INTERP, DRV_JIT, DRV_OBJECT } drv_backend;
 
-/* The matmul weights asked for: as the checkpoint stores them, converted
- * (f32, bf16: olmoc compile only), or quantized to int8 (q8) or to 4 bits
- * with the LM head in int8 (q4). */
+/* The weights asked for: as the checkpoint stores them, converted (to f32
+ * or bf16 by olmoc compile; to bf16 from f32 or f16 by the JIT), or the
+ * matmul weights quantized to int8 (q8) or to 4 bits with the LM head in
+ * int8 (q4). */
 typedef enum drv_weights { DRV_AS_STORED, DRV_F32, DRV_BF16, DRV_F16, DRV_Q8, DRV_Q4 } drv_weights;
 
 /* A validated request. */
@@ -70,10 +71,12 @@ typedef struct drv_config {
 int drv_configure(const drv_request *r, drv_backend backend, drv_config *c, oc_error *e);
 
 /* The graph's weight dtype for weights stored as `stored`, and whether its
- * matmuls quantize them (q8 or q4, as c->weights says). convert: the caller can make the weights in
- * f32 or bf16 whatever they are stored as (olmoc compile converts while
- * packing, olmoc bench makes them); otherwise a dtype other than the stored
- * one (or q8) is refused. Fails too on --compute bf16 without bf16 weights. */
+ * matmuls quantize them (q8 or q4, as c->weights says). convert: the caller
+ * can make the weights in f32 or bf16 whatever they are stored as (olmoc
+ * compile converts while packing, olmoc bench makes them); otherwise the
+ * stored dtype, or (the JIT) bf16 rounded from f32 or f16, and any other
+ * dtype is refused. --compute bf16 without --dtype asks for bf16; with
+ * weights that are not bf16 it is refused. */
 int drv_weights_dtype(const drv_config *c, ir_dtype stored, bool convert, ir_dtype *dtype, bool *q8,
                       oc_error *e);
 
@@ -97,10 +100,11 @@ int drv_jit_new(const drv_config *c, bool q8, cg_jit **out, oc_error *e);
  * answer): to q4 for --dtype q4, else to q8. */
 void drv_set_quantized(const drv_config *c, cg_jit *j, bool quantized);
 
-/* Places j's packed weights as c->pack_weights says and, when into a file,
- * says where and why in one line on stderr. */
-int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const pass_plan *plan,
-                      int64_t ctx, oc_error *e);
+/* Places j's packed weights (from the lookup weights, as cg_lower will be
+ * given) as c->pack_weights says and, when into a file, says where and why
+ * in one line on stderr. */
+int drv_place_weights(const drv_config *c, cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx,
+                      ir_weight_fn weights, void *weights_ctx, oc_error *e);
 
 /* A checkpoint opened for running: the backend's program (JIT) or
  * interpreter, presented to the runtime as an rt_model. */

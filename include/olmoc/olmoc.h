@@ -24,7 +24,7 @@ typedef struct olmoc_load_options {
   const char *backend;      /* "jit" (NULL: the default) or "interp", the reference interpreter */
   const char *opt_level;    /* the pass pipeline: "0", "1" or "2" (NULL: 2), as -O */
   const char *passes;       /* "a,b,...": these passes instead of opt_level, as --passes */
-  const char *dtype;        /* matmul weights: NULL (as stored), "q8" or "q4", as --dtype */
+  const char *dtype;        /* NULL (as stored), "bf16" (f32 or f16 rounded), "q8" or "q4", as --dtype */
   const char *compute;      /* "f32" (NULL) or "bf16", as --compute */
   const char *kv_cache;     /* "f32" (NULL) or "bf16", as --kv-cache */
   const char *target;       /* "native" (NULL) or "avx2", as --target */
