@@ -2,7 +2,9 @@
  * attributes and type as an earlier node is replaced by that node. Leaves with
  * a name (inputs, weights, caches) and effects are never merged; consts are,
  * by the bits of their value. Invariant: when node i is visited its inputs are
- * already the canonical ones, so one pass in order finds every duplicate. */
+ * made the canonical ones first (the kept copy of each merged node), so one
+ * pass in order finds every duplicate, and the merged copies are killed at
+ * the end: linear in the nodes, however many merge. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,32 +46,46 @@ static bool same(const ir_graph *g, const ir_node *a, const ir_node *b) {
 
 int pass_cse(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   size_t cap = 64;
   while (cap < 2 * (size_t)g->n)
     cap *= 2;
   int *table = oc_malloc(cap * sizeof *table); /* node ids, -1 empty */
-  if (!table) {
+  int *canon = oc_malloc(((size_t)g->n + 1) * sizeof *canon); /* [n]: the node each one is merged into, or itself */
+  if (!table || !canon) {
+    free(table);
+    free(canon);
     rw_finish(&r);
     return oc_fail(e, "out of memory for cse's table");
   }
   memset(table, -1, cap * sizeof *table);
+  for (int id = 0; id < g->n; id++)
+    canon[id] = id;
   for (int id = 0; id < g->n; id++) {
-    const ir_node *n = &g->nodes[id];
-    if (r.dead[id] || !mergeable(n))
+    ir_node *n = &g->nodes[id];
+    if (r.dead[id])
+      continue;
+    for (int i = 0; i < ir_arity(n); i++) { /* read the kept copy of a merged input */
+      int from = n->in[i], to = canon[from];
+      if (to != from)
+        n->in[i] = to, r.uses[to]++, r.uses[from]--;
+    }
+    if (!mergeable(n))
       continue;
     size_t at = hash(n) & (cap - 1);
     while (table[at] >= 0 && !same(g, &g->nodes[table[at]], n))
       at = (at + 1) & (cap - 1);
-    if (table[at] < 0) {
+    if (table[at] < 0)
       table[at] = id;
-      continue;
-    }
-    rw_forward(&r, id, table[at]);
-    env->changes++;
+    else
+      canon[id] = table[at], env->changes++;
   }
+  for (int id = g->n - 1; id >= 0; id--) /* the merged copies, read by nothing now */
+    if (canon[id] != id)
+      rw_kill_if_unused(&r, id);
   free(table);
+  free(canon);
   rw_finish(&r);
   return 0;
 }

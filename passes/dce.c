@@ -4,7 +4,7 @@
 
 int pass_dce(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   int before = g->n;
   for (int id = g->n - 1; id >= 0; id--)

@@ -43,7 +43,7 @@ static int no_op_source(const rw *r, int id) {
 
 int pass_fold_constants(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++) {
     if (r.dead[id])

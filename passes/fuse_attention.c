@@ -60,7 +60,7 @@ static bool match(const rw *r, int id, int *in, double *scale) {
 
 int pass_fuse_attention(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++) {
     int in[3];

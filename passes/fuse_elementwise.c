@@ -105,7 +105,7 @@ static void expr_string(const expr *x, char *buf, size_t cap) {
 
 int pass_fuse_elementwise(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++) {
     expr x;

@@ -18,7 +18,7 @@ static bool fold(rw *r, int id, int side) {
 
 int pass_fuse_residual(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++)
     if (rw_is(&r, id, IR_ADD) && g->nodes[id].in[0] != g->nodes[id].in[1])

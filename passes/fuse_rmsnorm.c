@@ -33,7 +33,7 @@ static bool match_normed(const rw *r, int id, int *y, double *eps) {
 
 int pass_fuse_rmsnorm(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++) {
     if (!rw_is(&r, id, IR_MUL))

@@ -51,7 +51,7 @@ static bool match(const rw *r, int id, int *in) {
 
 int pass_fuse_rope(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++) {
     int in[3];

@@ -18,7 +18,7 @@ static int match_silu(const rw *r, int id) {
 
 int pass_fuse_swiglu(ir_graph *g, pass_env *env, oc_error *e) {
   rw r;
-  if (rw_begin(&r, g, e))
+  if (rw_begin(&r, g, env, e))
     return -1;
   for (int id = 0; id < g->n; id++) {
     if (!rw_is(&r, id, IR_MUL))

@@ -124,7 +124,7 @@ int pass_run_pipeline(ir_graph *g, const pass_options *o, pass_result *r, oc_err
     double t0 = now();
     if (list[k]->run(g, &env, e) || ir_graph_status(g, e))
       return oc_wrap(e, "pass %s", list[k]->name);
-    *rec = (pass_record){list[k]->name, rec->nodes_before, g->n, env.changes, now() - t0};
+    *rec = (pass_record){list[k]->name, rec->nodes_before, g->n, env.changes, env.work, now() - t0};
     if (ir_verify(g, e))
       return oc_wrap(e, "pass %s produced an invalid graph", list[k]->name);
     if ((o->print_after_all || listed(o->print_after, list[k]->name)) &&

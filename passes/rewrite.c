@@ -7,14 +7,16 @@
 #include "rewrite.h"
 #include "olmoc/alloc.h"
 
-int rw_begin(rw *r, ir_graph *g, oc_error *e) {
-  *r = (rw){.g = g};
+int rw_begin(rw *r, ir_graph *g, pass_env *env, oc_error *e) {
+  *r = (rw){.g = g, .env = env};
   size_t n = (size_t)g->n + 1;
   r->uses = oc_calloc(n, sizeof *r->uses);
   r->dead = oc_calloc(n, sizeof *r->dead);
-  if (!r->uses || !r->dead) {
+  r->pending = oc_malloc(n * sizeof *r->pending);
+  if (!r->uses || !r->dead || !r->pending) {
     free(r->uses);
     free(r->dead);
+    free(r->pending);
     return oc_fail(e, "out of memory for the use counts of %d nodes", g->n);
   }
   for (int id = 0; id < g->n; id++)
@@ -39,8 +41,10 @@ void rw_finish(rw *r) {
     g->nodes[k++] = n;
   }
   g->n = k;
+  r->env->work += r->steps;
   free(r->uses);
   free(r->dead);
+  free(r->pending);
   *r = (rw){0};
 }
 
@@ -53,14 +57,26 @@ bool rw_is_scalar_const(const rw *r, int id) {
   return rw_is(r, id, IR_CONST) && n->type.dtype == IR_F32 && n->type.shape.rank == 0;
 }
 
-void rw_kill_if_unused(rw *r, int id) {
+/* Marks id dead and pending if nothing reads it and it may die. A node's
+ * count reaches 0 once, so each is pending at most once: n slots suffice. */
+static void kill(rw *r, int id, int *top) {
   const ir_node *n = &r->g->nodes[id];
+  r->steps++;
   if (r->dead[id] || r->uses[id] > 0 || n->op == IR_INPUT || (ir_op_table[n->op].flags & IR_EFFECT))
     return;
   r->dead[id] = true;
-  for (int i = 0; i < ir_arity(n); i++) {
-    r->uses[n->in[i]]--;
-    rw_kill_if_unused(r, n->in[i]);
+  r->pending[(*top)++] = id;
+}
+
+void rw_kill_if_unused(rw *r, int id) {
+  int top = 0;
+  kill(r, id, &top);
+  while (top > 0) {
+    const ir_node *n = &r->g->nodes[r->pending[--top]];
+    for (int i = 0; i < ir_arity(n); i++) {
+      r->uses[n->in[i]]--;
+      kill(r, n->in[i], &top);
+    }
   }
 }
 
@@ -94,6 +110,7 @@ void rw_forward(rw *r, int from, int to) {
   ir_graph *g = r->g;
   for (int id = from + 1; id < g->n; id++) {
     ir_node *n = &g->nodes[id];
+    r->steps++;
     for (int i = 0; !r->dead[id] && i < ir_arity(n); i++)
       if (n->in[i] == from) {
         n->in[i] = to;

@@ -11,12 +11,16 @@
 
 typedef struct rw {
   ir_graph *g;
-  int *uses;  /* [n]: input slots reading each node (mul %x, %x counts 2) */
-  bool *dead; /* [n] */
+  pass_env *env;
+  int *uses;     /* [n]: input slots reading each node (mul %x, %x counts 2) */
+  bool *dead;    /* [n] */
+  int *pending;  /* [n]: nodes found dead whose inputs are still to visit (a stack) */
+  int64_t steps; /* nodes visited forwarding and killing, for env->work */
 } rw;
 
-int rw_begin(rw *r, ir_graph *g, oc_error *e);
-/* Drops the dead nodes, renumbers the rest in order, frees r. */
+int rw_begin(rw *r, ir_graph *g, pass_env *env, oc_error *e);
+/* Drops the dead nodes, renumbers the rest in order, adds the steps to
+ * the pass's work, frees r. */
 void rw_finish(rw *r);
 
 /* Node id, live, of op `op`, read by exactly one input slot. */
@@ -32,11 +36,14 @@ bool rw_is_scalar_const(const rw *r, int id);
  * and returns false. */
 bool rw_try_replace(rw *r, int id, const ir_node *proto);
 
-/* Points every reader of `from` at `to` (to < from): `from` dies. */
+/* Points every reader of `from` at `to` (to < from): `from` dies. It scans
+ * every later node: a pass forwarding many nodes keeps its own map instead
+ * (cse). */
 void rw_forward(rw *r, int from, int to);
 
 /* Kills node id if nothing reads it and it is neither an effect nor an input,
- * then its inputs the same way. */
+ * then its inputs the same way: without recursion, so a dead chain of any
+ * length is killed in time and stack linear in it. */
 void rw_kill_if_unused(rw *r, int id);
 
 #endif

@@ -31,6 +31,7 @@ typedef struct pass_record {
   const char *name;
   int nodes_before, nodes_after;
   int changes; /* fusions, folds, merges or removals the pass made */
+  int64_t work; /* nodes its rewrites visited (passes/rewrite.h): its cost, counted, for tests */
   double seconds;
 } pass_record;
 
@@ -46,6 +47,7 @@ typedef struct pass_env {
   const pass_options *options;
   pass_result *result;
   int changes;
+  int64_t work; /* added to by rw_finish */
 } pass_env;
 
 typedef int (*pass_fn)(ir_graph *g, pass_env *env, oc_error *e);
