@@ -237,12 +237,46 @@ static void test_smaller_context(void **state) {
   rt_pack_close(pack);
 }
 
+/* An unpacker over a copy of a section: 0 or -1 with a message. */
+typedef int (*unpacker)(const void *data, size_t n, oc_error *e);
+
+static int unpack_tokenizer(const void *data, size_t n, oc_error *e) {
+  rt_tokenizer *t = NULL;
+  int rc = rt_tokenizer_unpack(data, n, "x", &t, e);
+  rt_tokenizer_free(t);
+  return rc;
+}
+
+static int unpack_meta(const void *data, size_t n, oc_error *e) {
+  rt_aot_meta m;
+  return rt_aot_meta_unpack(data, n, "x", &m, e);
+}
+
+/* Every refusal has a message: the section cut at many lengths, and one
+ * byte of it changed at many places (every byte of its first 4 KiB, then
+ * strided), each unpacked from a copy. */
+static void expect_refusals_said(const void *section, size_t n, unpacker unpack) {
+  unsigned char *copy = malloc(n + 1);
+  assert_non_null(copy);
+  for (size_t at = 0; at < n; at += at < 4096 ? 1 : 509)
+    for (int cut = 0; cut < 2; cut++) {
+      memcpy(copy, section, n);
+      copy[at] ^= 0x5a;
+      oc_error e = {{0}};
+      if (unpack(copy, cut ? at : n, &e) && !e.msg[0])
+        fail_msg("refused without a message: byte %zu changed%s", at, cut ? ", cut there" : "");
+    }
+  free(copy);
+}
+
 static void test_tokenizer_and_meta(void **state) {
   fixture *f = *state;
   oc_error e;
   rt_pack *pack = open_pack(f, f->pack, 0, RT_PACK_READ);
   int tok = rt_pack_find(pack, RT_PACK_TOKENIZER), meta = rt_pack_find(pack, RT_PACK_META);
   assert_true(tok >= 0 && meta >= 0);
+  expect_refusals_said(rt_pack_data(pack, tok), rt_pack_section_at(pack, tok)->bytes, unpack_tokenizer);
+  expect_refusals_said(rt_pack_data(pack, meta), rt_pack_section_at(pack, meta)->bytes, unpack_meta);
   rt_tokenizer *t;
   check(rt_tokenizer_unpack(rt_pack_data(pack, tok), rt_pack_section_at(pack, tok)->bytes, "x", &t, &e), &e);
   const char *texts[] = {"Language modeling is ", "The jury said, \"I'd rather not.\" 1984<|endoftext|>x",

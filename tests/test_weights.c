@@ -105,10 +105,15 @@ static float f32_at(const rt_tensor *t, int i) {
 }
 
 /* Opening path must fail with a message containing every word (NULL-ended). */
+static char last_msg[sizeof(oc_error)]; /* expect_open_error's message */
+
+static const char *last_error(void) { return last_msg; }
+
 static void expect_open_error(const char *path, ...) {
   rt_weights *w = (rt_weights *)1;
   oc_error e = {{0}};
   int rc = rt_weights_open(path, &w, &e);
+  snprintf(last_msg, sizeof last_msg, "%s", e.msg);
   if (rc != -1) fail_msg("%s: opened, expected an error", path);
   assert_null(w);
   va_list ap;
@@ -410,7 +415,8 @@ static void test_bad_lengths(void **state) {
 
   unsigned char huge[10] = {0x00, 0xc2, 0xeb, 0x0b, 0, 0, 0, 0, '{', '}'}; /* 200,000,000 */
   write_bytes("huge.safetensors", huge, sizeof huge);
-  expect_open_error(tmp_path("huge.safetensors"), "200000000", "100000000-byte limit", NULL);
+  expect_open_error(tmp_path("huge.safetensors"), "not a safetensors file", "100000000-byte limit", NULL);
+  assert_null(strstr(last_error(), "200000000")); /* the file's bytes are not shown as a length */
 
   unsigned char top[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, '{', '}'};
   write_bytes("top.safetensors", top, sizeof top);
@@ -515,6 +521,15 @@ static void test_bad_index(void **state) {
   expect_open_error(tmp_path("ix_nomap"), "weight_map", NULL);
   write_sharded("ix_notstr", shard1, shard2, "{\"weight_map\":{\"a.weight\":3}}");
   expect_open_error(tmp_path("ix_notstr"), "'a.weight'", "shard file name", NULL);
+  /* shards are files of the index's directory: nothing above it, nothing elsewhere */
+  const char *outside[] = {"../ix_twice/model-00002-of-00002.safetensors", "/etc/passwd", "..", "sub/x"};
+  for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+    char index[256];
+    snprintf(index, sizeof index, "{\"weight_map\":{\"a.weight\":\"%s\"}}", outside[i]);
+    write_sharded("ix_outside", shard1, shard2, index);
+    expect_open_error(tmp_path("ix_outside"), "'a.weight'", "is not a shard file name in the index's directory",
+                      NULL);
+  }
   write_sharded("ix_twice", shard1, shard2,
                 "{\"weight_map\":{\"a.weight\":\"x\",\"a.weight\":\"x\"}}");
   expect_open_error(tmp_path("ix_twice"), "'a.weight' twice", NULL);

@@ -231,7 +231,9 @@ int rt_tokenizer_unpack(const void *data, size_t n, const char *source, rt_token
       memcpy(tr->first, first, sizeof tr->first);
     tr->count = (int32_t)rt_read_u32(&r);
   }
-  int rc = r.bad || !tables_ok(t) ? -1 : get_steps(&r, t, source, e);
+  if (!r.bad && !tables_ok(t)) /* malformed too, and said so (it once failed without a message) */
+    r.bad = true;
+  int rc = r.bad ? -1 : get_steps(&r, t, source, e);
   if (!rc && (r.bad || r.at != r.n))
     rc = -1, r.bad = true;
   if (rc) {

@@ -305,10 +305,10 @@ int st_parse(rt_weights *w, int file, oc_error *e) {
   const unsigned char *p = f->map;
   uint64_t hlen = 0;
   for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
-  if (hlen > ST_MAX_HEADER)
-    return oc_fail(e, "%s: header length %llu is more than the %llu-byte limit "
-                      "(not a safetensors file?)",
-                   path, (unsigned long long)hlen, ST_MAX_HEADER);
+  if (hlen > ST_MAX_HEADER) /* not a length: its bytes are the file's, not to be shown */
+    return oc_fail(e, "%s: not a safetensors file (its first 8 bytes are no header length within the "
+                      "%llu-byte limit)",
+                   path, ST_MAX_HEADER);
   if (hlen > f->size - 8)
     return oc_fail(e, "%s: header length %llu runs past the end of the file (%zu bytes)", path,
                    (unsigned long long)hlen, f->size);

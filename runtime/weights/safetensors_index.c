@@ -116,10 +116,12 @@ static int read_map(const char *path, const cJSON *root, ix_entry **entries, int
   const cJSON *j;
   cJSON_ArrayForEach(j, wm) {
     const char *file = cJSON_IsString(j) ? j->valuestring : NULL;
-    if (!file || !file[0] || file[0] == '/') {
+    /* a plain name in the index's directory: "../other/model.safetensors" or
+     * "/etc/passwd" would read files the checkpoint does not hold */
+    if (!file || !file[0] || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..")) {
       free(files);
-      return oc_fail(e, "%s: \"weight_map\" entry for tensor '%s' is not a shard file name "
-                        "relative to the index's directory",
+      return oc_fail(e, "%s: \"weight_map\" entry for tensor '%s' is not a shard file name in the index's "
+                        "directory (no '/', not '..')",
                      path, j->string);
     }
     files[i] = (ix_file){file, i};
