@@ -54,6 +54,34 @@ static void test_disk_full(void **state) {
   expect_device("/dev/full");
 }
 
+/* A reply nobody can read ends at the first lost write, with the error:
+ * a model binary on /dev/full (it exited 0), and olmoc run with SIGPIPE
+ * ignored once the reader is gone (it generated to the end and only the
+ * final flush noticed). */
+static void test_reader_gone(void **state) {
+  (void)state;
+  char args[1024];
+  snprintf(args, sizeof args, "compile -o %s/tiny -q", tmpdir);
+  assert_int_equal(olmoc(args), 0);
+  snprintf(args, sizeof args, "%s/tiny -p x -n 200 --ignore-eos >/dev/full 2>%s/err", tmpdir, tmpdir);
+  int status = system(args);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  snprintf(args, sizeof args, "%s/err", tmpdir);
+  size_t n;
+  char *err = slurp(args, &n);
+  assert_non_null(strstr(err, "tiny: standard output: cannot write: No space left on device"));
+  free(err);
+  snprintf(args, sizeof args,
+           "bash -c \"trap '' PIPE; %s/olmoc run -p x -n 400 --ignore-eos 2>%s/err | head -c 1 >/dev/null; "
+           "exit \\${PIPESTATUS[0]}\"", OLMOC_BUILD_DIR, tmpdir);
+  status = system(args);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  snprintf(args, sizeof args, "%s/err", tmpdir);
+  err = slurp(args, &n);
+  assert_non_null(strstr(err, "olmoc run: standard output: cannot write: Broken pipe"));
+  free(err);
+}
+
 /* A command that must fail: its arguments and what its message says, with
  * DIR standing for the directory and CAUSE for the error's cause; `also`,
  * when not NULL, is said too. */
@@ -195,7 +223,7 @@ static void test_directories_made(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_disk_full),
+      cmocka_unit_test(test_disk_full), cmocka_unit_test(test_reader_gone),
       cmocka_unit_test(test_unwritable_directory),
       cmocka_unit_test(test_write_cut_short),
       cmocka_unit_test(test_directories_made),

@@ -5,6 +5,7 @@
  * model's log-softmax, before any temperature, penalty or truncation: what
  * `olmoc logits` gives, whatever the sampler then does with it. */
 #define _GNU_SOURCE /* memmem */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,13 @@ static double score(const reply_stream *r, int32_t id, stream_alternative *top) 
 /* --json: {"token": id, "text": "...", "logprob": x, "top": [{"token": id,
  * "text": "...", "logprob": x}, ...]} on stdout ("top" with --n-probs only);
  * else a line on stderr: token id "text": logprob x | top: id "text" x, ... */
-static void report(const reply_stream *r, const stream_token *k, const stream_alternative *top) {
+/* Flushes f; the first failure on stdout is kept (stderr's are not the reply). */
+static void flush(reply_stream *r, FILE *f) {
+  if ((fflush(f) || ferror(f)) && f == stdout && !r->write_error)
+    r->write_error = errno ? errno : EIO;
+}
+
+static void report(reply_stream *r, const stream_token *k, const stream_alternative *top) {
   FILE *f = r->json ? stdout : stderr;
   fprintf(f, r->json ? "{\"token\": %d, \"text\": " : "token %d ", k->id);
   json_string(f, r->text + k->start, k->end - k->start);
@@ -135,14 +142,14 @@ static void report(const reply_stream *r, const stream_token *k, const stream_al
     fprintf(f, r->json ? ", \"logprob\": %.9g}" : " %.4f", top[i].logprob);
   }
   fputs(!r->json ? "\n" : r->n_probs ? "]}\n" : "}\n", f);
-  fflush(f);
+  flush(r, f);
 }
 
 /* Prints text up to `upto` and reports the tokens whose text lies before it. */
 static void release(reply_stream *r, size_t upto) {
   if (!r->json && upto > r->released) {
     fwrite(r->text + r->released, 1, upto - r->released, stdout);
-    fflush(stdout);
+    flush(r, stdout);
   }
   r->released = upto > r->released ? upto : r->released;
   size_t done = 0;
@@ -229,7 +236,7 @@ int stream_token_add(reply_stream *r, int32_t id) {
     return 1;
   }
   release(r, r->stop->n ? held_from(r) : r->len);
-  return 0;
+  return r->write_error != 0;
 }
 
 void stream_finish(reply_stream *r) {

@@ -117,6 +117,8 @@ int session_generate(session *s, const char *text, const int32_t *ids, size_t n,
                      .on_token = on_token, .on_logits = r->per_token ? on_logits : NULL, .user = &k};
   int rc = rt_generate(m, s->sampler, ids + keep, (int64_t)n - keep, &g, stats, e);
   stream_finish(r);
+  if (!rc && r->write_error) /* stopped at the first lost write, as for nobody to read */
+    rc = oc_fail(e, "standard output: cannot write: %s", strerror(r->write_error));
   /* What the cache holds is what it was fed: the last sampled token never was. */
   s->n_cached = m->position(m->self);
   return rc;

@@ -46,6 +46,7 @@ typedef struct reply_stream {
   char *text;       /* the reply so far, NUL-terminated */
   size_t len, cap, released;
   bool stopped;     /* a stop string ended it: text ends before it */
+  int write_error;  /* errno of the first write to stdout that failed (the reader gone, a full disk), or 0 */
   int32_t vocab;
   float *logits;    /* [vocab]: this step's logits as the model gave them */
   stream_token *tokens; /* [n_tokens] not yet reported, in order */
@@ -57,7 +58,9 @@ int stream_init(reply_stream *r, const session *s, oc_error *e);
 void stream_free(reply_stream *r);
 /* This step's logits, as the model gave them, for the next token's report. */
 void stream_logits(reply_stream *r, const float *logits);
-/* A generated token: streams what it releases; 1 when it completes a stop string. */
+/* A generated token: streams what it releases; 1 when it completes a stop
+ * string or its text cannot be written (write_error: generating more would
+ * be for nobody). */
 int stream_token_add(reply_stream *r, int32_t id);
 /* The end of the reply: whatever was held back goes out (unless stopped). */
 void stream_finish(reply_stream *r);
