@@ -122,7 +122,7 @@ int cli_exit(const char *command, const char *usage, int parsed, int failed, con
 int cli_read_file(const char *path, char **data, size_t *len, oc_error *e) {
   if (strcmp(path, "-")) {
     oc_file f;
-    if (oc_file_read(&f, path, NULL, (size_t)1 << 40, false, e))
+    if (oc_file_read(&f, path, NULL, CLI_TEXT_MAX_BYTES, false, e))
       return -1;
     *data = f.data, *len = f.len;
     free(f.path);
@@ -131,6 +131,10 @@ int cli_read_file(const char *path, char **data, size_t *len, oc_error *e) {
   size_t n = 0, cap = 0;
   char *buf = NULL;
   for (size_t got = 1; got;) {
+    if (n > CLI_TEXT_MAX_BYTES) { /* `yes | olmoc run` would read until the OOM killer came */
+      free(buf);
+      return oc_fail(e, "standard input: more than the %zu MiB olmoc reads as a text", CLI_TEXT_MAX_BYTES >> 20);
+    }
     if (n + 1 >= cap) {
       char *grown = realloc(buf, cap = cap ? 2 * cap : 65536);
       if (!grown) {

@@ -1,9 +1,11 @@
 /* oc_file_read and oc_text_where: one reader for every small model file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "olmoc/alloc.h"
 #include "olmoc/file.h"
@@ -16,6 +18,25 @@ static char *join(const char *dir, const char *name) {
   return p;
 }
 
+FILE *oc_open_regular(const char *path, oc_error *e) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO's open would wait for a writer */
+  if (fd < 0) {
+    int err = errno;
+    oc_fail(e, "%s: cannot open: %s", path, strerror(err));
+    errno = err;
+    return NULL;
+  }
+  struct stat st;
+  FILE *f = NULL;
+  if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+    oc_fail(e, "%s: not a regular file", path), errno = EINVAL;
+  else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) || !(f = fdopen(fd, "rb")))
+    oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
+  if (!f)
+    close(fd);
+  return f;
+}
+
 int oc_file_read(oc_file *f, const char *path, const char *name, size_t max_bytes, bool optional,
                  oc_error *e) {
   *f = (oc_file){0};
@@ -24,18 +45,16 @@ int oc_file_read(oc_file *f, const char *path, const char *name, size_t max_byte
   f->path = is_dir && name ? join(path, name) : oc_strdup(path);
   if (!f->path)
     return oc_fail(e, "%s: out of memory", path);
-  FILE *in = fopen(f->path, "rb");
+  FILE *in = oc_open_regular(f->path, e);
   if (!in) {
-    int err = errno;
-    if (optional && err == ENOENT)
+    if (optional && errno == ENOENT)
       return 0;
-    oc_fail(e, "%s: cannot open: %s", f->path, strerror(err));
     oc_file_free(f);
     return -1;
   }
   int rc = 0;
-  if (fstat(fileno(in), &st) != 0 || !S_ISREG(st.st_mode))
-    rc = oc_fail(e, "%s: not a regular file", f->path);
+  if (fstat(fileno(in), &st) != 0)
+    rc = oc_fail(e, "%s: cannot read: %s", f->path, strerror(errno));
   else if ((size_t)st.st_size > max_bytes)
     rc = oc_fail(e, "%s: %lld bytes, more than the %zu olmoc reads in such a file", f->path,
                  (long long)st.st_size, max_bytes);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "olmoc/alloc.h"
+#include "olmoc/file.h"
 #include "olmoc/output.h"
 
 /* Makes every missing directory of the first n bytes of path, one mkdir a
@@ -131,9 +132,9 @@ int rt_output_close(rt_output *o, oc_error *e) {
 }
 
 int rt_output_copy(const char *from, const char *to, oc_error *e) {
-  FILE *in = fopen(from, "rb");
+  FILE *in = oc_open_regular(from, e);
   if (!in)
-    return oc_fail(e, "%s: cannot open: %s", from, strerror(errno));
+    return -1;
   rt_output out;
   if (rt_output_open(&out, to, e)) {
     fclose(in);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "olmoc/alloc.h"
+#include "olmoc/file.h"
 #include "olmoc/ir_text.h"
 
 /* Bounds that keep the verifier's dim arithmetic (concat sums, repeat
@@ -531,30 +532,12 @@ int ir_parse(const char *text, const char *source, ir_graph **out, oc_error *e) 
 }
 
 int ir_parse_file(const char *path, ir_graph **out, oc_error *e) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return oc_fail(e, "%s: %s", path, strerror(errno));
-  size_t len = 0, cap = 1 << 16;
-  char *text = oc_malloc(cap);
-  while (text && !ferror(f) && !feof(f)) {
-    len += fread(text + len, 1, cap - len - 1, f);
-    char *more = len + 1 < cap ? text : cap > SIZE_MAX / 2 ? NULL : oc_realloc(text, cap *= 2);
-    if (!more)
-      free(text);
-    text = more;
-  }
-  int rc;
-  if (!text)
-    rc = oc_fail(e, "%s: out of memory", path);
-  else if (ferror(f))
-    rc = oc_fail(e, "%s: %s", path, strerror(errno));
-  else if (strnlen(text, len) < len)
-    rc = oc_fail(e, "%s: byte %zu is NUL; IR text has none", path, strnlen(text, len));
-  else {
-    text[len] = '\0';
-    rc = ir_parse(text, path, out, e);
-  }
-  fclose(f);
-  free(text);
+  oc_file f;
+  if (oc_file_read(&f, path, NULL, IR_TEXT_MAX_BYTES, false, e))
+    return -1;
+  int rc = strnlen(f.data, f.len) < f.len
+               ? oc_fail(e, "%s: byte %zu is NUL; IR text has none", path, strnlen(f.data, f.len))
+               : ir_parse(f.data, path, out, e);
+  oc_file_free(&f);
   return rc;
 }

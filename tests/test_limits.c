@@ -11,7 +11,8 @@
  * post-processors), read recursively, nest at most 4 deep. (Other limits have their tests beside their loaders:
  * the 100 MB safetensors header in test_weights.c, config sizes in
  * test_olmo2_config.c, IR dims in test_ir_text.c, token ids and texts in
- * test_tokenizer.c.) */
+ * test_tokenizer.c.) A FIFO where a file is expected is refused, not
+ * waited on; standard input is read up to CLI_TEXT_MAX_BYTES. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <cmocka.h>
 
 #include "cli_harness.h"
+#include "olmoc/args.h"
 #include "olmoc/chat.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/plan.h"
@@ -289,8 +291,61 @@ static void test_plan_total(void **state) {
   ir_graph_free(g);
 }
 
+/* Each command given a FIFO for a file ends within its timeout with "not a
+ * regular file" (it waited for a writer forever). */
+static void test_fifo_inputs(void **state) {
+  (void)state;
+  char cmd[2048], fifo[128], model[128];
+  snprintf(fifo, sizeof fifo, "%s/fifo", tmpdir);
+  snprintf(model, sizeof model, "%s/fifo_model", tmpdir);
+  snprintf(cmd, sizeof cmd, "mkfifo %s && mkdir -p %s && cp models/olmo2-tiny/* %s/ && %s/olmoc compile -q -o %s/bin",
+           fifo, model, model, OLMOC_BUILD_DIR, tmpdir);
+  assert_int_equal(system(cmd), 0);
+  const char *const uses[] = {"run -f FIFO -n 1", "perplexity -f FIFO", "tokenize -f FIFO", "ir FIFO"};
+  for (size_t i = 0; i < sizeof uses / sizeof *uses; i++) {
+    char args[512];
+    const char *at = strstr(uses[i], "FIFO");
+    snprintf(args, sizeof args, "%.*s%s%s", (int)(at - uses[i]), uses[i], fifo, at + 4);
+    assert_int_equal(olmoc_after("timeout 60", args), 1);
+    expect_output("fifo: not a regular file");
+  }
+  const char *const files[] = {"config.json", "tokenizer.json", "generation_config.json", "tokenizer_config.json"};
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    snprintf(cmd, sizeof cmd, "rm -f %s/* && cp models/olmo2-tiny/* %s/ && rm %s/%s && mkfifo %s/%s", model, model,
+             model, files[i], model, files[i]); /* cp would wait on the last FIFO */
+    assert_int_equal(system(cmd), 0);
+    char args[512], says[256];
+    snprintf(args, sizeof args, "run -m %s --chat -p x -n 1", model); /* --chat reads tokenizer_config.json */
+    assert_int_equal(olmoc_after("timeout 60", args), 1);
+    snprintf(says, sizeof says, "%s: not a regular file", files[i]);
+    expect_output(says);
+  }
+  for (int mmap = 0; mmap < 2; mmap++) {
+    snprintf(cmd, sizeof cmd, "timeout 60 %s/bin --weights %s %s -p x >%s/log 2>&1", tmpdir, fifo,
+             mmap ? "--mmap" : "", tmpdir);
+    int status = system(cmd);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    snprintf(cmd, sizeof cmd, "%s/log", tmpdir);
+    size_t n;
+    char *log = slurp(cmd, &n);
+    assert_non_null(strstr(log, "fifo: not a regular file"));
+    free(log);
+  }
+}
+
+/* `yes | olmoc run` read until the OOM killer came: now up to the limit. */
+static void test_endless_stdin(void **state) {
+  (void)state;
+  assert_int_equal(olmoc_after("yes 'The jury said' | timeout 120", "run -n 1"), 1);
+  char says[128];
+  snprintf(says, sizeof says, "standard input: more than the %zu MiB olmoc reads as a text", CLI_TEXT_MAX_BYTES >> 20);
+  expect_output(says);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fifo_inputs),
+      cmocka_unit_test(test_endless_stdin),
       cmocka_unit_test(test_json_nesting),
       cmocka_unit_test(test_tokenizer_sequences),
       cmocka_unit_test(test_plan_peak),

@@ -144,7 +144,7 @@ static void print_config(const char *path, const olmo2_config *c, FILE *out) {
 
 static int load_graph(const ir_options *o, olmo2_config *c, ir_graph **g, oc_error *e) {
   if (o->file)
-    return ir_parse_file(o->file, g, e) || ir_verify(*g, e) ? oc_wrap(e, "%s", o->file) : 0;
+    return ir_parse_file(o->file, g, e) ? -1 : ir_verify(*g, e) ? oc_wrap(e, "%s", o->file) : 0; /* parse errors name it */
   if (olmo2_config_load(o->model, c, e) || olmo2_build_graph(c, o->dtype, g, e))
     return -1;
   return ir_verify(*g, e) ? oc_wrap(e, "%s: the built graph does not verify", o->model) : 0;

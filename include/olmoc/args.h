@@ -51,7 +51,9 @@ int cli_exit(const char *command, const char *usage, int parsed, int failed, con
 int cli_int(const char *opt, const char *text, long min, long max, long *out, oc_error *e);
 
 /* Reads a whole file ("-": standard input) as raw bytes into a malloc'ed,
- * NUL-terminated buffer. */
+ * NUL-terminated buffer: a regular file, or standard input, of at most
+ * CLI_TEXT_MAX_BYTES (a FIFO or device given by name is refused). */
+#define CLI_TEXT_MAX_BYTES ((size_t)256 << 20)
 int cli_read_file(const char *path, char **data, size_t *len, oc_error *e);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "olmoc/error.h"
 
@@ -15,6 +16,11 @@ typedef struct oc_file {
   char *data; /* [len + 1], NUL-terminated; NULL when an optional file is absent */
   size_t len;
 } oc_file;
+
+/* path opened for reading if it is a regular file: a FIFO, a device or a
+ * directory is refused by name ("not a regular file") without waiting on
+ * it. NULL with the message in e, errno ENOENT when there is no such file. */
+FILE *oc_open_regular(const char *path, oc_error *e);
 
 /* Reads `path`, or `path/name` when path is a directory (name may be NULL:
  * then a directory is an error). At most max_bytes. With optional, a file

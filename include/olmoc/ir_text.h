@@ -42,6 +42,8 @@ char *ir_print_string(const ir_graph *g);
  * problem"). Nodes get exactly the declared types (nothing is inferred), so
  * the result is not verified; call ir_verify. *out is set only on success. */
 int ir_parse(const char *text, const char *source, ir_graph **out, oc_error *e);
+/* The same for a file: a regular file of at most IR_TEXT_MAX_BYTES. */
+#define IR_TEXT_MAX_BYTES ((size_t)1 << 30)
 int ir_parse_file(const char *path, ir_graph **out, oc_error *e);
 
 /* Graphviz DOT of the whole graph (layer < 0) or of one layer's nodes and the

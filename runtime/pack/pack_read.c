@@ -201,7 +201,8 @@ int rt_pack_open(const char *path, uint64_t at, const rt_pack_expect *x, rt_pack
   p->at = at;
   p->fd = -1;
   struct stat st;
-  if ((p->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(p->fd, &st)) {
+  /* non-blocking, so a FIFO is refused below rather than waited on */
+  if ((p->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(p->fd, &st)) {
     oc_fail(e, "%s: cannot open: %s", path, strerror(errno));
     goto fail;
   }
