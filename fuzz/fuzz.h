@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int fuzz_safetensors(const uint8_t *data, size_t size);
 int fuzz_quantized(const uint8_t *data, size_t size);
@@ -52,6 +53,17 @@ static inline char *fuzz_cstring(const uint8_t *data, size_t size) {
     s[n] = '\0';
   }
   return s;
+}
+
+/* A private temporary directory (in memory when /dev/shm allows), made
+ * once into dir[64] and removed at exit by `cleanup` (which also empties it),
+ * for harnesses whose readers open files by path. */
+static inline void fuzz_make_dir(char *dir, size_t n, void (*cleanup)(void)) {
+  if (dir[0]) return;
+  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+  snprintf(dir, n, "%s/olmoc-fuzz-XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+  FUZZ_CHECK(mkdtemp(dir), "cannot make a directory %s", dir);
+  atexit(cleanup);
 }
 
 #endif

@@ -23,15 +23,6 @@ static void remove_dir(void) {
   rmdir(dir);
 }
 
-static void make_dir(void) {
-  if (dir[0]) return;
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/olmoc-fuzz-XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
-  FUZZ_CHECK(mkdtemp(dir), "cannot make a directory %s", dir);
-  snprintf(path, sizeof path, "%s/" RT_QUANTIZED_FILE, dir);
-  atexit(remove_dir);
-}
-
 static void write_pack(const uint8_t *data, size_t size) {
   static unsigned char bytes[4096];
   const size_t sizes[] = {256, (size_t)oc_quant_matrix_bytes(IR_Q4, 32, 64, 64),
@@ -48,7 +39,8 @@ static void write_pack(const uint8_t *data, size_t size) {
 }
 
 int fuzz_quantized(const uint8_t *data, size_t size) {
-  make_dir();
+  fuzz_make_dir(dir, sizeof dir, remove_dir);
+  snprintf(path, sizeof path, "%s/" RT_QUANTIZED_FILE, dir);
   write_pack(data, size);
   rt_weights *w = NULL;
   oc_error e = {{0}};

@@ -39,14 +39,6 @@ static void remove_dir(void) {
   rmdir(dir);
 }
 
-static void make_dir(void) {
-  if (dir[0]) return;
-  const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/olmoc-fuzz-XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
-  FUZZ_CHECK(mkdtemp(dir), "cannot make a directory %s", dir);
-  atexit(remove_dir);
-}
-
 static void write_part(int part, const uint8_t *data, size_t n) {
   char path[128];
   path_of(path, sizeof path, part);
@@ -86,7 +78,7 @@ static bool write_files(const uint8_t *data, size_t size) {
 }
 
 int fuzz_safetensors(const uint8_t *data, size_t size) {
-  make_dir();
+  fuzz_make_dir(dir, sizeof dir, remove_dir);
   remove_all();
   if (!write_files(data, size)) return 0;
 

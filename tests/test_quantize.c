@@ -201,30 +201,33 @@ static void test_crafted_index(void **state) {
   expect_file_refused(dir, "the tensor index is not JSON");
 }
 
+/* dir, a fresh copy of q4, with `damage` run on its model.olmoc (the shell
+ * command's %s). */
+static void damaged_copy(const char *dir, const char *damage) {
+  char file[128], cmd[4096];
+  snprintf(file, sizeof file, "%s/" RT_QUANTIZED_FILE, dir);
+  int n = snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s && ", dir, q4, dir);
+  snprintf(cmd + n, sizeof cmd - (size_t)n, damage, file);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* The file itself damaged: the pack's checks name it. */
 static void test_damaged_file(void **state) {
   (void)state;
-  char dir[64], cmd[4096];
+  char dir[64], args[256], damage[256];
   snprintf(dir, sizeof dir, "%s/damaged", tmpdir);
-  snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s && truncate -s -100 %s/" RT_QUANTIZED_FILE, dir, q4, dir, dir);
-  assert_int_equal(system(cmd), 0);
+  damaged_copy(dir, "truncate -s -100 %s");
   expect_file_refused(dir, "truncated");
   /* one byte of the first tensor's codes, after the 4096-byte header */
-  snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s && printf '\\377' | dd of=%s/" RT_QUANTIZED_FILE
-           " bs=1 seek=5000 conv=notrunc status=none", dir, q4, dir, dir);
-  assert_int_equal(system(cmd), 0);
+  damaged_copy(dir, "printf '\\377' | dd of=%s bs=1 seek=5000 conv=notrunc status=none");
   expect_file_refused(dir, "fails its checksum: the file is damaged");
-  snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s && printf 'X' | dd of=%s/" RT_QUANTIZED_FILE
-           " bs=1 seek=0 conv=notrunc status=none", dir, q4, dir, dir);
-  assert_int_equal(system(cmd), 0);
+  damaged_copy(dir, "printf 'X' | dd of=%s bs=1 seek=0 conv=notrunc status=none");
   expect_file_refused(dir, "not an olmoc packed weights file");
   /* a model binary's weights, put where a quantized checkpoint's go */
-  char args[256];
   snprintf(args, sizeof args, "compile -m " TINY " --dtype q4 -o %s/bin -q", tmpdir);
   assert_int_equal(olmoc(args), 0);
-  snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s %s && cp %s/bin.weights %s/" RT_QUANTIZED_FILE, dir, q4, dir,
-           tmpdir, dir);
-  assert_int_equal(system(cmd), 0);
+  snprintf(damage, sizeof damage, "cp %s/bin.weights %%s", tmpdir);
+  damaged_copy(dir, damage);
   expect_file_refused(dir, "a model binary's weights file, not a quantized checkpoint");
 }
 
