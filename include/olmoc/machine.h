@@ -8,9 +8,13 @@
 
 #include "olmoc/error.h"
 
-/* MemAvailable from /proc/meminfo in bytes (what the kernel could give
- * without swapping), or 0 when unknown. */
+/* Bytes the kernel could give this process without swapping: the least of
+ * MemAvailable (/proc/meminfo) and the room left under each memory cgroup
+ * limit it is in (v2 or v1, up to the root), or 0 when unknown.
+ * rt_memory_available_under reads the same files under root ("" for the
+ * real ones; tests give a directory of fake ones). */
 uint64_t rt_memory_available(void);
+uint64_t rt_memory_available_under(const char *root);
 
 /* Fails, naming the first missing one, unless this CPU (and the OS, for AVX
  * state) has every feature that `features` ("+avx2,+fma,-sse4a,...", LLVM's
