@@ -85,29 +85,14 @@ static float quantize(const float *v, float s, int8_t *q, float *vq, float *qq) 
   return (lanes[0][0] + lanes[0][1]) + (lanes[0][2] + lanes[0][3]);
 }
 
-/* The scales tried so far for one group, and the best of them. */
-typedef struct tries {
-  uint16_t h[2 * sizeof CANDIDATES / sizeof *CANDIDATES];
-  int n;
-  uint16_t best;
-  float best_err;
-} tries;
-
-static bool tried(const tries *t, uint16_t h) {
-  for (int i = 0; i < t->n; i++)
-    if (t->h[i] == h)
-      return true;
-  return false;
-}
-
-/* Quantizes v under scale h into q (and its refit sums); keeps h in t->best
+/* Quantizes v under scale h into q (and its refit sums); keeps h in *best
  * (and q in best_q) when its error is the lowest so far. */
-static void try_scale(const float *v, uint16_t h, int8_t *q, float *vq, float *qq, tries *t, int8_t *best_q) {
-  t->h[t->n++] = h;
+static void try_scale(const float *v, uint16_t h, int8_t *q, float *vq, float *qq, uint16_t *best, float *best_err,
+                      int8_t *best_q) {
   float err = quantize(v, cg_f16_value(h), q, vq, qq);
-  if (err < t->best_err) {
-    t->best_err = err;
-    t->best = h;
+  if (err < *best_err) {
+    *best_err = err;
+    *best = h;
     memcpy(best_q, q, CG_Q8_GROUP);
   }
 }
@@ -121,21 +106,19 @@ static uint16_t quantize_group(const float *v, int8_t *q) {
   _mm_storeu_ps(hi, mx), _mm_storeu_ps(lo, mn);
   float top = fmaxf(fmaxf(hi[0], hi[1]), fmaxf(hi[2], hi[3])), bottom = fminf(fminf(lo[0], lo[1]), fminf(lo[2], lo[3]));
   float a = top >= -bottom ? top : bottom; /* the value of largest magnitude (the positive one on a tie) */
-  tries t = {.best = 0, .best_err = INFINITY};
+  uint16_t best = 0;
+  float best_err = INFINITY;
   memset(q, 0, CG_Q8_GROUP);
   if (a == 0 || !isfinite(a))
     return 0;
   for (size_t c = 0; c < sizeof CANDIDATES / sizeof *CANDIDATES; c++) {
     int8_t cq[CG_Q8_GROUP], refit_q[CG_Q8_GROUP];
     float vq, qq, unused[2];
-    try_scale(v, f16_near(a / CANDIDATES[c]), cq, &vq, &qq, &t, q);
-    uint16_t refit = qq > 0 ? f16_near(vq / qq) : 0;
-    /* a scale tried already (a refit often lands on one) has the same
-     * error, which never beats itself: skipping it changes nothing */
-    if (qq > 0 && !tried(&t, refit))
-      try_scale(v, refit, refit_q, &unused[0], &unused[1], &t, q);
+    try_scale(v, f16_near(a / CANDIDATES[c]), cq, &vq, &qq, &best, &best_err, q);
+    if (qq > 0)
+      try_scale(v, f16_near(vq / qq), refit_q, &unused[0], &unused[1], &best, &best_err, q);
   }
-  return t.best;
+  return best;
 }
 
 /* Column c's codes and scale of one group, into its block. */
