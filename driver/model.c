@@ -12,6 +12,7 @@
 
 #include "olmoc/check_weights.h"
 #include "olmoc/driver.h"
+#include "olmoc/machine.h"
 
 #ifndef OLMOC_SOURCE_DIR
 #define OLMOC_SOURCE_DIR "."
@@ -69,6 +70,20 @@ static int make_backend(drv_model *m, const drv_config *c, int64_t ctx, bool q8,
   return rc ? -1 : 0;
 }
 
+/* The KV caches of ctx positions must fit in the memory available: refused
+ * at once, before the planner (a context of 2^24 once took 11 s to be found
+ * too large for an arena). The caches alone are a lower bound of what the
+ * program needs. */
+static int caches_fit(const char *dir, const olmo2_config *c, int64_t ctx, bool bf16, oc_error *e) {
+  double bytes = 2.0 * (double)c->num_hidden_layers * (double)(c->num_key_value_heads * c->head_dim) *
+                 (double)ctx * (bf16 ? 2 : 4);
+  uint64_t available = rt_memory_available();
+  if (!available || bytes <= (double)available)
+    return 0;
+  return oc_fail(e, "%s: a context of %lld positions needs %.1f GB of KV cache, more than the %.1f GB of memory "
+                 "available: give a shorter --ctx", dir, (long long)ctx, bytes / 1e9, (double)available / 1e9);
+}
+
 int drv_checkpoint_dir(const char *dir, oc_error *e) {
   struct stat st;
   if (stat(dir, &st))
@@ -110,7 +125,7 @@ int drv_model_open(drv_model *m, const char *dir, const drv_config *c, bool want
   if (drv_checked_graph(&m->config, m->weights, stored, dtype, &m->graph, e))
     goto fail;
   int64_t ctx = c->ctx > 0 ? c->ctx : limit;
-  if (make_backend(m, c, ctx, q8, e))
+  if (caches_fit(dir, &m->config, ctx, c->kv_bf16, e) || make_backend(m, c, ctx, q8, e))
     goto fail;
   for (int i = 0; i < m->config.n_eos; i++)
     m->eos[i] = (int32_t)m->config.eos_token_id[i];

@@ -227,6 +227,11 @@ static void test_missing_checkpoint(void **state) {
   assert_int_equal(olmoc_load("/nonexistent/model", NULL, &m), OLMOC_ERROR_WEIGHTS);
   if (!strstr(olmoc_errmsg(m), "/nonexistent/model"))
     fail_msg("errmsg: %s", olmoc_errmsg(m));
+  const float *logits;
+  int32_t id = 1;
+  assert_int_equal(olmoc_eval(m, &id, 1, &logits), OLMOC_ERROR_ARGUMENT);
+  if (!strstr(olmoc_errmsg(m), "/nonexistent/model")) /* not "needs ids": the open's message stays */
+    fail_msg("errmsg after eval: %s", olmoc_errmsg(m));
   olmoc_free(m);
   assert_int_equal(olmoc_load(NULL, NULL, &m), OLMOC_ERROR_ARGUMENT);
   olmoc_free(m);

@@ -28,6 +28,7 @@
 #include "cli_harness.h"
 #include "olmoc/args.h"
 #include "olmoc/chat.h"
+#include "olmoc/machine.h"
 #include "olmoc/olmo2.h"
 #include "olmoc/plan.h"
 #include "olmoc/sampler.h"
@@ -342,8 +343,30 @@ static void test_endless_stdin(void **state) {
   expect_output(says);
 }
 
+/* A context the KV caches alone cannot fit in memory is refused at once,
+ * before the planner (2^24 positions took 11 s to be found too large). */
+static void test_context_too_large(void **state) {
+  (void)state;
+  if (rt_memory_available() > (uint64_t)70e9) {
+    print_message("skipped: this machine has room for 68.7 GB of KV cache\n");
+    skip();
+  }
+  char cmd[1024], args[512];
+  snprintf(cmd, sizeof cmd, "mkdir -p %s/big && cp models/olmo2-tiny/* %s/big/ && sed -i "
+           "'s/\"max_position_embeddings\": [0-9]*/\"max_position_embeddings\": 16777216/' %s/big/config.json",
+           tmpdir, tmpdir, tmpdir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(args, sizeof args, "run -m %s/big -p x -n 1", tmpdir);
+  assert_int_equal(olmoc_after("timeout 60", args), 1);
+  expect_output("a context of 16777216 positions needs 68.7 GB of KV cache, more than the");
+  expect_output("give a shorter --ctx");
+  snprintf(args, sizeof args, "run -m %s/big -p x -n 1 --ctx 64", tmpdir);
+  assert_int_equal(olmoc_after("timeout 60", args), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_context_too_large),
       cmocka_unit_test(test_fifo_inputs),
       cmocka_unit_test(test_endless_stdin),
       cmocka_unit_test(test_json_nesting),

@@ -402,6 +402,12 @@ static void test_bad_headers(void **state) {
 
 static void test_bad_lengths(void **state) {
   (void)state;
+  /* a symlink loop where the weights go is named with its error, not "no model.safetensors" */
+  char loop[256];
+  snprintf(loop, sizeof loop, "mkdir -p %s && ln -sf model.safetensors %s/model.safetensors", tmp_path("loop"),
+           tmp_path("loop"));
+  assert_int_equal(system(loop), 0);
+  expect_open_error(tmp_path("loop"), "model.safetensors", "Too many levels of symbolic links", NULL);
   write_bytes("empty.safetensors", "", 0);
   expect_open_error(tmp_path("empty.safetensors"), tmp_path("empty.safetensors"), "too short",
                     NULL);

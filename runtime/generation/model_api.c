@@ -104,8 +104,10 @@ OLMOC_API int olmoc_is_eos(const olmoc_model *m, int32_t id) {
 }
 
 OLMOC_API olmoc_status olmoc_eval(olmoc_model *m, const int32_t *ids, size_t n, const float **logits) {
-  if (!usable(m) || !ids || !logits || !n)
-    return m ? rt_api_fail(m, OLMOC_ERROR_ARGUMENT, "eval: needs ids, at least one, and logits") : OLMOC_ERROR_ARGUMENT;
+  if (!usable(m)) /* the open's own message stays */
+    return OLMOC_ERROR_ARGUMENT;
+  if (!ids || !logits || !n)
+    return rt_api_fail(m, OLMOC_ERROR_ARGUMENT, "eval: needs ids, at least one, and logits");
   int64_t room = m->model->ctx - m->model->position(m->model->self);
   if ((int64_t)n > room)
     return rt_api_fail(m, OLMOC_ERROR_CONTEXT, "eval: %zu tokens do not fit: the KV cache has room for %lld "

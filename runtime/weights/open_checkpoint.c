@@ -18,9 +18,11 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* lstat: a symlink that loops or dangles is there, and opening it says why
+ * (stat said "no model.safetensors" of a loop). */
 static int exists(const char *path) {
   struct stat st;
-  return stat(path, &st) == 0;
+  return lstat(path, &st) == 0;
 }
 
 static int ends_with(const char *s, const char *suffix) {
