@@ -19,8 +19,22 @@
 
 #include <cmocka.h>
 
+#include "olmoc/codegen.h"
+
 static char tmpdir[] = "/tmp/olmoc_cli_XXXXXX";
 static char out[1 << 20]; /* the last command's stdout and stderr */
+
+/* Runs the shell command cmd, which sends its output to LOG (tmpdir/log),
+ * and reads that into `out`; returns the exit code. */
+static inline int run_logged(const char *cmd, const char *log) {
+  int status = system(cmd);
+  FILE *f = fopen(log, "rb");
+  assert_non_null(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  fclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 /* Runs `olmoc ARGS` in the shell after the shell commands PREFIX (a ulimit,
  * say), with stdout and stderr captured into `out` (ARGS may send stdout
@@ -29,13 +43,17 @@ static inline int olmoc_after(const char *prefix, const char *args) {
   char cmd[4096], log[256];
   snprintf(log, sizeof log, "%s/log", tmpdir);
   snprintf(cmd, sizeof cmd, "%s %s/olmoc >%s 2>&1 %s", prefix, OLMOC_BUILD_DIR, log, args);
-  int status = system(cmd);
-  FILE *f = fopen(log, "rb");
-  assert_non_null(f);
-  size_t n = fread(out, 1, sizeof out - 1, f);
-  out[n] = '\0';
-  fclose(f);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run_logged(cmd, log);
+}
+
+/* Runs the shell command CMD (a model binary, a pipeline) with what it
+ * writes to stdout and stderr, where it does not send them elsewhere,
+ * captured into `out`; returns the exit code. */
+static inline int shell(const char *cmd) {
+  char full[4096], log[256];
+  snprintf(log, sizeof log, "%s/log", tmpdir);
+  snprintf(full, sizeof full, "( %s ) >%s 2>&1", cmd, log);
+  return run_logged(full, log);
 }
 
 /* Runs `olmoc ARGS` with stdout and stderr captured into `out`; returns the exit code. */
@@ -85,6 +103,15 @@ static inline int remove_tmpdir(void **state) {
   char cmd[256];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Whether this CPU has vdpbf16ps (--compute bf16); says so when it skips. */
+static inline bool has_bf16_dot(void) {
+  cg_host h;
+  cg_host_detect(&h);
+  if (!h.avx512bf16)
+    print_message("skipped: this CPU has no AVX512_BF16\n");
+  return h.avx512bf16;
 }
 
 #endif

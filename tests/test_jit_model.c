@@ -452,14 +452,6 @@ static void test_cli_backends(void **state) {
 
 /* ---- an f32 checkpoint run in bf16 ---- */
 
-static bool has_bf16_dot(void) {
-  cg_host h;
-  cg_host_detect(&h);
-  if (!h.avx512bf16)
-    print_message("skipped: this CPU has no AVX512_BF16\n");
-  return h.avx512bf16;
-}
-
 /* The logits of `-m A ARGS_A` and `-m B ARGS_B`, bit for bit. */
 static void same_bits(const char *a, const char *args_a, const char *b, const char *args_b) {
   float *x = model_logits(a, args_a, 0), *y = model_logits(b, args_b, 1);

@@ -200,14 +200,6 @@ static void test_q8_refusals(void **state) {
 
 /* ---- --compute bf16 ---- */
 
-static bool has_bf16_dot(void) {
-  cg_host h;
-  cg_host_detect(&h);
-  if (!h.avx512bf16)
-    print_message("skipped: this CPU has no AVX512_BF16\n");
-  return h.avx512bf16;
-}
-
 /* Held-out perplexity on the JIT with `option` bf16 within 0.1% of f32's. */
 static void perplexity_within(const char *option) {
   assert_int_equal(olmoc("perplexity -f " MODEL "/heldout.txt --ctx 256 --backend jit"), 0);
