@@ -76,6 +76,7 @@ static bool same(const cg_kernel_key *a, const cg_kernel_key *b) {
 void cg_kernel_cache_free(cg_jit *j) {
   for (int i = 0; i < j->n_kernels; i++) {
     free((char *)j->kernels[i].key.expr);
+    free(j->kernels[i].contract);
     if (j->kernels[i].pending)
       j->backend->dispose_module(j, j->kernels[i].pending);
   }
@@ -101,11 +102,20 @@ int cg_kernel_request(cg_jit *j, const cg_kernel_key *key, int *index, oc_error 
     j->kernels = grown;
     j->cap_kernels = cap;
   }
-  if (k.expr && !(k.expr = oc_strdup(k.expr)))
+  rt_kernel_contract *contract = oc_malloc(sizeof *contract);
+  if (!contract)
     return oc_fail(e, "out of memory for the kernel cache");
+  if (cg_kernel_contract(j, &k, contract, e)) {
+    free(contract);
+    return -1;
+  }
+  if (k.expr && !(k.expr = oc_strdup(k.expr))) {
+    free(contract);
+    return oc_fail(e, "out of memory for the kernel cache");
+  }
   double t0 = rt_seconds();
   cg_kernel_entry *entry = &j->kernels[j->n_kernels];
-  *entry = (cg_kernel_entry){.key = k};
+  *entry = (cg_kernel_entry){.key = k, .contract = contract};
   const cg_kernel_op *r = cg_kernel_op_of(&k);
   r->symbol(j, &k, r->name, entry->symbol, sizeof entry->symbol);
   cg_emit_target t = {.ctx = j->backend->context(j), .vw = j->vw, .vnni = j->vnni, .bf16_compute = j->bf16_compute};
@@ -146,6 +156,7 @@ int cg_kernel_compile_pending(cg_jit *j, oc_error *e) {
 }
 
 void *cg_kernel_fn(const cg_jit *j, int index) { return j->kernels[index].fn; }
+const rt_kernel_contract *cg_kernel_contract_at(const cg_jit *j, int index) { return j->kernels[index].contract; }
 
 int cg_kernel_get(cg_jit *j, const cg_kernel_key *key, void **fn, oc_error *e) {
   int index;
@@ -160,7 +171,7 @@ int cg_kernel_symbols(const cg_jit *j, rt_kernel_symbol **list, int *n, oc_error
   if (!(*list = oc_malloc((size_t)(j->n_kernels + 1) * sizeof **list)))
     return oc_fail(e, "out of memory");
   for (int i = 0; i < j->n_kernels; i++)
-    (*list)[i] = (rt_kernel_symbol){j->kernels[i].symbol, j->kernels[i].fn};
+    (*list)[i] = (rt_kernel_symbol){j->kernels[i].symbol, j->kernels[i].fn, *j->kernels[i].contract};
   *n = j->n_kernels;
   return 0;
 }

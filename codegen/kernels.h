@@ -63,5 +63,7 @@ const cg_kernel_op *cg_kernel_op_of(const cg_kernel_key *key);
 void cg_kernel_op_names(char *buf, size_t n);
 /* How the executor calls key's kernel (RT_CALL_SHAPED when cg_kernel_shaped). */
 rt_call cg_kernel_call(const cg_kernel_key *key);
+/* What key's kernel may touch (kernel_contracts.c), for a key the table has. */
+int cg_kernel_contract(const cg_jit *j, const cg_kernel_key *key, rt_kernel_contract *c, oc_error *e);
 
 #endif

@@ -40,8 +40,8 @@ typedef struct lower {
   oc_step packing;   /* the matrices packed so far */
   bool q8;           /* matmul weights quantized, q8 or q4 (their rows in q8) */
   bool *head_major;  /* [n]: kv_cache nodes laid out [KV][ctx][D] (cg_kv_layouts) */
-  void *q8_rows;     /* q8: [max_tokens] rows of cg_q8_row_bytes(the largest K) */
-  int q8_holds;      /* the node whose rows the steps so far leave in q8_rows, or -1 */
+  rt_arg q8_arg;     /* q8: the scratch of [max_tokens] rows of cg_q8_row_bytes(the largest K) */
+  int q8_holds;      /* the node whose rows the steps so far leave in q8_arg, or -1 */
   int tokens;        /* the input node of the token ids, or -1 */
   int64_t vocab;     /* rows of the table the token ids index */
   char expr[32];     /* the node being lowered: a primitive op as a one-op expr (the cache copies it) */
@@ -98,7 +98,7 @@ static int rope_table(lower *l, int id, oc_error *e) {
       float angle = (float)(int32_t)t * inv_freq;
       y[t * n->dim + i] = (float)(n->op == IR_ROPE_COS ? cos(angle) : sin(angle));
     }
-  l->arg[id] = (rt_arg){RT_ARG_PTR, 0, y, n->dim * (int64_t)sizeof *y};
+  l->arg[id] = (rt_arg){.kind = RT_ARG_PTR, .ptr = y, .p_stride = n->dim * (int64_t)sizeof *y, .room = (uint64_t)(l->ctx * n->dim) * sizeof *y};
   return 0;
 }
 
@@ -123,8 +123,13 @@ static int weight(lower *l, int id, oc_error *e) {
     return oc_fail(e, "weight \"%s\": the graph expects %s", n->name,
                    ir_type_str(&n->type, want, sizeof want));
   }
+  uint64_t bytes = ir_dtype_size(w->dtype);
+  for (int i = 0; i < w->rank; i++)
+    bytes *= (uint64_t)w->dims[i];
+  if (prepacked)
+    bytes = cg_packed_bytes(l->j, w->dtype, w->dims[0], w->dims[1]);
   if (!rounded(n, w)) /* a rounded weight is read through its packed panels or its copy only */
-    l->arg[id] = (rt_arg){RT_ARG_PTR, 0, w->data, 0};
+    l->arg[id] = (rt_arg){.kind = RT_ARG_PTR, .ptr = w->data, .room = bytes};
   return 0;
 }
 
@@ -149,7 +154,7 @@ static int copy_arg(lower *l, int src, ir_dtype to, rt_arg *out, oc_error *e) {
       else
         ((float *)y)[k] = round ? ir_load_f32(IR_BF16, &h, 0) : x;
     }
-    l->copy[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->copy[src] = (rt_arg){.kind = RT_ARG_PTR, .ptr = y, .room = (uint64_t)total * ir_dtype_size(to)};
     l->has_copy[src] = true;
   }
   *out = l->copy[src];
@@ -195,7 +200,7 @@ static int bind_kernels(lower *l, oc_error *e) {
   for (int64_t i = 0; i < rt_program_steps(l->p); i++) {
     uintptr_t index = (uintptr_t)rt_program_step(l->p, i)->fn;
     if (index)
-      rt_program_set_kernel(l->p, i, cg_kernel_fn(l->j, (int)(index - 1)));
+      rt_program_set_kernel(l->p, i, cg_kernel_fn(l->j, (int)(index - 1)), cg_kernel_contract_at(l->j, (int)(index - 1)));
   }
   return 0;
 }
@@ -230,7 +235,7 @@ static int packed_arg(lower *l, const ir_node *n, int i, ir_dtype *wtype, rt_arg
     const ir_tensor *w = &l->weight[src];
     if (cg_packed_weight(l->j, l->p, l->g->nodes[src].name, w, *wtype, &y, e))
       return -1;
-    l->packed[src] = (rt_arg){RT_ARG_PTR, 0, y, 0};
+    l->packed[src] = (rt_arg){.kind = RT_ARG_PTR, .ptr = y, .room = cg_packed_bytes(l->j, *wtype, w->dims[0], w->dims[1])};
     l->has_packed[src] = true;
     oc_step_add(&l->packing, 1, (double)(w->dims[0] * w->dims[1]) * (double)ir_dtype_size(w->dtype));
   }
@@ -268,17 +273,17 @@ static cg_kernel_key shaped_key(const lower *l, const ir_node *n, char *expr) {
   return key;
 }
 
-/* q8: matmul step s of node n reads its rows from q8_rows, quantized by a
+/* q8: matmul step s of node n reads its rows from q8_arg, quantized by a
  * step before it unless the last quantization there was of the same input. */
 static int q8_input(lower *l, const ir_node *n, rt_step *s, int64_t K, oc_error *e) {
   if (l->q8_holds != n->in[0]) {
-    rt_step q = {.call = RT_CALL_RANGE, .n_args = 2, .arg = {s->arg[0], {RT_ARG_PTR, 0, l->q8_rows, 0}},
+    rt_step q = {.call = RT_CALL_RANGE, .n_args = 2, .arg = {s->arg[0], l->q8_arg},
                  .work = s->rows, .grain = 1, .what = "q8_quantize", .layer = n->layer};
     if (kernel(l, &(cg_kernel_key){.op = CG_OP_Q8_QUANTIZE, .k = K}, &q.fn, e) || rt_program_add_step(l->p, &q, e))
       return -1;
     l->q8_holds = n->in[0];
   }
-  s->arg[0] = (rt_arg){RT_ARG_PTR, 0, l->q8_rows, 0};
+  s->arg[0] = l->q8_arg;
   return 0;
 }
 
@@ -365,7 +370,7 @@ static int compute(lower *l, int id, oc_error *e) {
   int64_t off = l->plan->offset[id];
   if (off < 0 || n->type.dtype != IR_F32)
     return oc_fail(e, "%s: the JIT needs an f32 value placed in the arena", op_name(n));
-  l->arg[id] = (rt_arg){RT_ARG_ARENA, off, NULL, 0};
+  l->arg[id] = (rt_arg){.kind = RT_ARG_ARENA, .offset = off};
   rt_step s = {.what = op_name(n), .grain = 1, .layer = n->layer};
   cg_kernel_key key = {.op = n->op};
   int arity = ir_arity(n);
@@ -396,7 +401,7 @@ static int node(lower *l, int id, oc_error *e) {
     if (n->type.dtype != IR_I32 || n->type.shape.rank != 1 || !ir_dim_eq(n->type.shape.dim[0], IR_DIM_T))
       return oc_fail(e, "input \"%s\": the JIT binds one input, the token ids i32[T]", n->name);
     l->tokens = id;
-    l->arg[id] = (rt_arg){RT_ARG_TOKENS, 0, NULL, 0};
+    l->arg[id] = (rt_arg){.kind = RT_ARG_TOKENS};
     return 0;
   case IR_WEIGHT:
     return weight(l, id, e);
@@ -405,11 +410,11 @@ static int node(lower *l, int id, oc_error *e) {
     if (!v)
       return -1;
     *v = (float)n->value;
-    l->arg[id] = (rt_arg){RT_ARG_PTR, 0, v, 0};
+    l->arg[id] = (rt_arg){.kind = RT_ARG_PTR, .ptr = v, .room = sizeof *v};
     return 0;
   }
   case IR_POSITIONS: {
-    l->arg[id] = (rt_arg){RT_ARG_ARENA, l->plan->offset[id], NULL, 0};
+    l->arg[id] = (rt_arg){.kind = RT_ARG_ARENA, .offset = l->plan->offset[id]};
     bool tables_only = true;
     for (int u = id + 1; u < l->g->n; u++)
       for (int i = 0; i < ir_arity(&l->g->nodes[u]); i++)
@@ -436,7 +441,7 @@ static int node(lower *l, int id, oc_error *e) {
                      "the cache (run -O1 or -O2)", n->name);
     if (rt_program_add_cache(l->p, row.c, l->j->kv_bf16, &index, e))
       return -1;
-    l->arg[id] = (rt_arg){RT_ARG_CACHE, index, NULL, 0};
+    l->arg[id] = (rt_arg){.kind = RT_ARG_CACHE, .offset = index};
     return 0;
   }
   case IR_KV_APPEND: {
@@ -486,7 +491,10 @@ static void *q8_buffer(lower *l, int64_t max_tokens, oc_error *e) {
         K = w->dim[1].c;
     }
   }
-  return rt_program_scratch(l->p, (size_t)max_tokens * cg_q8_row_bytes(K), e);
+  size_t bytes = (size_t)max_tokens * cg_q8_row_bytes(K);
+  void *rows = rt_program_scratch(l->p, bytes, e);
+  l->q8_arg = (rt_arg){.kind = RT_ARG_PTR, .ptr = rows, .room = bytes, .writable = true};
+  return rows;
 }
 
 /* Whether the lookup hands over gather n's table in f32 or f16 for a graph reading bf16 (copied rounded). */
@@ -577,7 +585,7 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
     rc = cg_kv_layouts(g, l.head_major, e);
   if (!rc)
     rc = scratch_sink(j, &l, plan, ctx, e);
-  if (!rc && l.q8 && !(l.q8_rows = q8_buffer(&l, max_tokens, e)))
+  if (!rc && l.q8 && !q8_buffer(&l, max_tokens, e))
     rc = -1;
   int64_t matrices = rc ? 0 : mark_matrices(&l);
   oc_step_begin(&l.packing, matrices ? j->progress : NULL, l.q8 ? "quantizing weights" : "packing weights",
@@ -597,6 +605,10 @@ int cg_lower(cg_jit *j, const ir_graph *g, const pass_plan *plan, int64_t ctx, i
   if (!rc) {
     const ir_shape *s = &g->nodes[output].type.shape;
     rt_program_set_output(l.p, l.arg[output], s->dim[1].c, l.vocab);
+    if (rt_program_check(l.p, e))
+      rc = oc_wrap(e, "the lowered program does not keep to its kernels' contracts (a bug in olmoc)");
+  }
+  if (!rc) {
     *out = l.p;
   } else {
     rt_program_free(l.p);

@@ -18,6 +18,7 @@
 typedef struct cg_kernel_entry {
   cg_kernel_key key;     /* normalized: fields the op ignores are zero */
   void *fn;              /* NULL until compiled */
+  rt_kernel_contract *contract; /* what it may touch; its own allocation, so that steps can point at it */
   char symbol[128];      /* its name in the JIT or the object file */
   LLVMModuleRef pending; /* emitted, waiting for cg_kernel_compile_pending; else NULL */
 } cg_kernel_entry;
@@ -106,5 +107,6 @@ void cg_kernel_cache_free(cg_jit *j);
 int cg_kernel_request(cg_jit *j, const cg_kernel_key *key, int *index, oc_error *e);
 int cg_kernel_compile_pending(cg_jit *j, oc_error *e);
 void *cg_kernel_fn(const cg_jit *j, int index);
+const rt_kernel_contract *cg_kernel_contract_at(const cg_jit *j, int index);
 
 #endif

@@ -358,7 +358,7 @@ static void test_kv_append_checks(void **state) {
   s.row_floats = 8, s.kv_heads = 3;
   assert_int_equal(rt_program_add_step(p, &s, &e), -1);
   expect_error(e.msg, "rows of 8 values in 3 heads do not fit");
-  s.kv_heads = 2, s.arg[1] = (rt_arg){RT_ARG_ARENA, 0, NULL, 0};
+  s.kv_heads = 2, s.arg[1] = (rt_arg){.kind = RT_ARG_ARENA};
   assert_int_equal(rt_program_add_step(p, &s, &e), -1);
   expect_error(e.msg, "kv_append writes to a KV cache, its second argument");
   rt_program_free(p);

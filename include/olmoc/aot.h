@@ -18,10 +18,11 @@
 #include "olmoc/tokenizer.h"
 #include "olmoc/weights.h"
 
-/* A kernel by the symbol the compiler gave it. */
+/* A kernel by the symbol the compiler gave it, with what it may touch. */
 typedef struct rt_kernel_symbol {
   const char *name;
   void *fn;
+  rt_kernel_contract contract;
 } rt_kernel_symbol;
 
 /* What `olmoc compile` generates into every model binary, as the C variable
@@ -44,7 +45,10 @@ typedef struct rt_aot_image {
  * kernel by its symbol in `kernels` (matched by address). Unpacking rebuilds
  * it on the loaded pack (which must outlive it) with the binary's kernels
  * (matched by name), with KV caches of ctx positions (0: as compiled; at most
- * as compiled) and its scratch buffers allocated again, of the same sizes. */
+ * as compiled) and its scratch buffers allocated again, of the same sizes,
+ * and checks it against the kernels' contracts (rt_program_check): a file
+ * whose program would make a kernel touch memory outside its buffers is
+ * refused, whatever its checksums say. */
 int rt_program_pack(const rt_program *p, rt_pack_writer *w, const rt_kernel_symbol *kernels,
                     int n_kernels, oc_error *e);
 int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int n_kernels,

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "olmoc/error.h"
+#include "olmoc/kernel_contract.h"
 
 /* How a step calls its kernel (the exact C signature, see olmoc/codegen.h);
  * r0, r1 is the thread's half-open slice of the step's work. */
@@ -41,6 +42,8 @@ typedef struct rt_arg {
   int64_t offset;
   const void *ptr;
   int64_t p_stride; /* bytes added per cached position (rope tables indexed by P), usually 0 */
+  uint64_t room;    /* RT_ARG_PTR: bytes from ptr to the end of its buffer */
+  bool writable;    /* RT_ARG_PTR: a scratch buffer the steps write (else read only) */
 } rt_arg;
 
 /* A count linear in the call's symbols: c + t*T + p*P. */
@@ -48,11 +51,11 @@ typedef struct rt_count {
   int64_t c, t, p;
 } rt_count;
 
-#define RT_MAX_ARGS 5
 
 typedef struct rt_step {
   rt_call call;
   void *fn;                 /* the kernel; NULL for built-in calls */
+  const rt_kernel_contract *contract; /* what the kernel may touch; NULL for built-in calls */
   rt_arg arg[RT_MAX_ARGS];  /* inputs, then the output last */
   int n_args;
   rt_count work;            /* work items split over threads: [0, work) */
@@ -100,12 +103,33 @@ void rt_program_set_output(rt_program *p, rt_arg logits, int64_t cols, int64_t v
 const float *rt_program_run(rt_program *p, const int32_t *tokens, int64_t T, int threads,
                             oc_error *e);
 int64_t rt_program_position(const rt_program *p);
+int64_t rt_program_ctx(const rt_program *p);        /* positions each cache holds */
+int64_t rt_program_max_tokens(const rt_program *p); /* the most tokens a call may have */
 /* Forgets cached positions from P on (P <= the current position). */
 void rt_program_rewind(rt_program *p, int64_t P);
 int64_t rt_program_steps(const rt_program *p);
 const rt_step *rt_program_step(const rt_program *p, int64_t i);
-/* Step i's kernel becomes fn (lowering adds steps before their kernels are compiled). */
-void rt_program_set_kernel(rt_program *p, int64_t i, void *fn);
+/* Step i's kernel becomes fn, bound by contract (lowering adds steps before
+ * their kernels are compiled). */
+void rt_program_set_kernel(rt_program *p, int64_t i, void *fn, const rt_kernel_contract *contract);
+
+/* Whether every step keeps to its kernel's contract (olmoc/kernel_contract.h),
+ * and the built-in steps and the output to theirs, for every call the
+ * program accepts (1 <= T <= max_tokens, P + T <= ctx): each argument's
+ * bytes within its buffer, the work within its limit, the call, argument
+ * count, grain and counts what the kernel expects, all in overflow-checked
+ * arithmetic. The bounds are exact for the programs lowering makes. */
+int rt_program_check(const rt_program *p, oc_error *e);
+/* The bytes argument i of step s may touch from its address in a call of T
+ * tokens at position P (the contract evaluated; tests place buffers by it). */
+int64_t rt_step_extent(const rt_program *p, const rt_step *s, int i, int64_t T, int64_t P);
+/* Where argument a of p's steps points in a call at position P (the token
+ * ids: NULL outside a call). */
+void *rt_program_arg_address(const rt_program *p, const rt_arg *a, int64_t P);
+/* Step s's kernel (not a built-in call) on the addresses a[0..n_args) for
+ * work items [r0, r1) of a call of T tokens at P, with caches of ctx positions. */
+void rt_step_invoke(const rt_step *s, void *const *a, int64_t T, int64_t P, int64_t ctx, int64_t r0,
+                    int64_t r1);
 
 /* Profiling: while on, every run adds each step's wall time, from its start
  * to the barrier after it as thread 0 sees it, to rt_program_step_seconds

@@ -16,8 +16,9 @@
  * ARG_SCRATCH for a pointer into a scratch buffer (rt_program_scratch):
  * memory the steps write, so it is recorded by size only and allocated again
  * by unpacking, as lowering allocated it. Invariant of unpacking: every
- * pointer argument lies inside its buffer section or scratch buffer for every
- * position the caches hold, every kernel is the binary's own. */
+ * kernel is the binary's own, and the program passes rt_program_check
+ * against the contracts the binary carries for them: no step touches memory
+ * outside its buffers for any call the program accepts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,22 +186,23 @@ static int get_arg(unpacker *u, rt_arg *a, const char *what, oc_error *e) {
   case RT_ARG_PTR: {
     ok &= section < (uint32_t)rt_pack_count(u->pack);
     const rt_pack_section *s = ok ? rt_pack_section_at(u->pack, (int)section) : NULL;
-    /* rope tables are indexed by the position: the last one must be inside */
-    ok &= s && s->kind == RT_PACK_BUFFER && (uint64_t)offset <= s->bytes &&
-          (!stride || (uint64_t)(u->ctx - 1) <= (s->bytes - (uint64_t)offset) / (uint64_t)stride);
-    if (ok)
+    ok &= s && s->kind == RT_PACK_BUFFER && (uint64_t)offset <= s->bytes;
+    if (ok) {
       a->ptr = (const unsigned char *)rt_pack_data(u->pack, (int)section) + offset;
+      a->room = s->bytes - (uint64_t)offset;
+    }
     break;
   }
   case ARG_SCRATCH: /* a pointer into a scratch buffer unpacking allocated */
     ok &= !stride && section < (uint64_t)u->p->scratch.n && (uint64_t)offset <= u->p->scratch.bytes[section];
     if (ok)
-      *a = (rt_arg){.kind = RT_ARG_PTR, .ptr = (unsigned char *)u->p->scratch.mem[section] + offset};
+      *a = (rt_arg){.kind = RT_ARG_PTR, .ptr = (unsigned char *)u->p->scratch.mem[section] + offset,
+                    .room = u->p->scratch.bytes[section] - (uint64_t)offset, .writable = true};
     break;
   default: ok = false;
   }
   return ok ? 0 : oc_fail(e, "%s: program step %s: an argument lies outside its memory: the file "
-                          "is damaged or was compiled for a larger context", u->source, what);
+                          "is damaged", u->source, what);
 }
 
 static rt_count get_count(rt_reader *r) {
@@ -209,14 +211,17 @@ static rt_count get_count(rt_reader *r) {
   return c;
 }
 
-static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, oc_error *e) {
+static int get_step(unpacker *u, const rt_kernel_symbol *const *fns, uint32_t n_fns, rt_step *s, oc_error *e) {
   uint32_t call = rt_read_u32(&u->r), kernel = rt_read_u32(&u->r), n_args = rt_read_u32(&u->r);
   *s = (rt_step){.call = (rt_call)call, .n_args = (int)n_args, .what = "?"};
   if (u->r.bad || call > RT_CALL_SHAPED || n_args < 1 || n_args > RT_MAX_ARGS ||
       (kernel != NO_KERNEL && kernel >= n_fns) ||
       ((kernel == NO_KERNEL) != (call == RT_CALL_KV_APPEND || call == RT_CALL_POSITIONS)))
     return oc_fail(e, "%s: a program step is malformed: the file is damaged", u->source);
-  s->fn = kernel == NO_KERNEL ? NULL : fns[kernel];
+  if (kernel != NO_KERNEL) {
+    s->fn = fns[kernel]->fn;
+    s->contract = &fns[kernel]->contract;
+  }
   s->what = rt_read_str(&u->r);
   for (uint32_t a = 0; a < n_args; a++)
     if (get_arg(u, &s->arg[a], s->what, e))
@@ -233,8 +238,8 @@ static int get_step(unpacker *u, void *const *fns, uint32_t n_fns, rt_step *s, o
 }
 
 /* The binary's kernel for each symbol the program names. */
-static int bind_kernels(unpacker *u, const rt_kernel_symbol *kernels, int n_kernels, void ***fns,
-                        uint32_t *n_fns, oc_error *e) {
+static int bind_kernels(unpacker *u, const rt_kernel_symbol *kernels, int n_kernels,
+                        const rt_kernel_symbol ***fns, uint32_t *n_fns, oc_error *e) {
   *n_fns = rt_read_count(&u->r, 5);
   if (!(*fns = oc_calloc((size_t)*n_fns + 1, sizeof **fns)))
     return oc_fail(e, "%s: out of memory", u->source);
@@ -242,7 +247,7 @@ static int bind_kernels(unpacker *u, const rt_kernel_symbol *kernels, int n_kern
     const char *name = rt_read_str(&u->r);
     for (int k = 0; k < n_kernels && !(*fns)[i]; k++)
       if (!strcmp(kernels[k].name, name))
-        (*fns)[i] = kernels[k].fn;
+        (*fns)[i] = &kernels[k];
     if (!(*fns)[i] && !u->r.bad)
       return oc_fail(e, "%s: the program calls kernel %s, which this binary does not have: the "
                      "file was compiled with another binary", u->source, name);
@@ -258,7 +263,7 @@ int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int 
   if (at < 0)
     return oc_fail(e, "%s: no program section", u.source);
   u.r = (rt_reader){rt_pack_data(pack, at), (size_t)rt_pack_section_at(pack, at)->bytes, 0, false};
-  void **fns = NULL;
+  const rt_kernel_symbol **fns = NULL;
   uint32_t n_fns = 0;
   rt_program *p = NULL;
   int rc = bind_kernels(&u, kernels, n_kernels, &fns, &n_fns, e);
@@ -301,6 +306,9 @@ int rt_program_unpack(const rt_pack *pack, const rt_kernel_symbol *kernels, int 
     else
       rt_program_set_output(p, output, cols, vocab);
   }
+  if (!rc && rt_program_check(p, e))
+    rc = oc_wrap(e, "%s: the program does not keep to its kernels' bounds: the file is damaged or was "
+                 "not made by olmoc compile", u.source);
   free(fns);
   if (rc) {
     rt_program_free(p);
