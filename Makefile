@@ -1,6 +1,10 @@
 # A thin layer over CMake: the README's two commands and their variants.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+# No test may wait on the terminal or run away with CI's time: standard input
+# is empty and each test program is stopped after TEST_TIMEOUT seconds.
+TEST_TIMEOUT ?= 900
+CTEST = ctest --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT) </dev/null
 
 FUZZ_SECONDS ?= 60
 
@@ -14,13 +18,13 @@ run: build
 test: deps
 	cmake -S . -B $(BUILD) -DOLMOC_WERROR=ON >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && $(CTEST)
 
 # The test suite under AddressSanitizer and UndefinedBehaviorSanitizer.
 test-asan: deps
 	cmake -S . -B $(BUILD)-asan -DOLMOC_WERROR=ON -DOLMOC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD)-asan && $(CTEST)
 
 # The libFuzzer targets of fuzz/ (clang-19), FUZZ_SECONDS each, one after
 # another; FUZZ_TARGETS="ir chat" runs some only (fuzz/README.md).
