@@ -2,10 +2,14 @@
  * the kernels' object, a generated C file with the kernel table
  * (olmoc_aot_image, the layout of rt_aot_image in olmoc/aot.h) and the
  * archives the caller brings (the runtime, built into olmoc), then one `cc`
- * for the table and one for the link. Invariant: the scratch directory and
- * everything written into it are removed on every path out. */
+ * for the table and one for the link, the result copied into the caller's
+ * output. Invariant: the scratch directory and everything written into it,
+ * cc's own temporaries too ($TMPDIR is the scratch directory for cc), are
+ * removed on every path out, and by the cleanup handler on a signal, which
+ * first kills cc's process group (olmoc/cleanup.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +18,7 @@
 #include <unistd.h>
 
 #include "olmoc/alloc.h"
+#include "olmoc/cleanup.h"
 #include "olmoc/compile.h"
 
 extern char **environ;
@@ -23,11 +28,13 @@ extern char **environ;
 
 typedef struct scratch {
   char dir[256];
-  char *files[MAX_FILES]; /* everything written into dir, removed at the end */
+  int cleanup;            /* dir's slot in the cleanup table */
+  char env[300];          /* TMPDIR=dir, for cc */
+  char *files[MAX_FILES]; /* the paths of what olmoc writes into dir */
   int n_files;
 } scratch;
 
-/* dir/name, noted for removal. */
+/* dir/name, freed with the scratch directory. */
 static const char *scratch_path(scratch *s, const char *name, oc_error *e) {
   if (s->n_files == MAX_FILES)
     return oc_fail(e, "too many scratch files"), NULL;
@@ -40,12 +47,10 @@ static const char *scratch_path(scratch *s, const char *name, oc_error *e) {
 }
 
 static void scratch_remove(scratch *s) {
-  for (int i = 0; i < s->n_files; i++) {
-    unlink(s->files[i]);
+  for (int i = 0; i < s->n_files; i++)
     free(s->files[i]);
-  }
-  if (s->dir[0])
-    rmdir(s->dir);
+  oc_remove_scratch(s->dir);
+  oc_cleanup_drop(s->cleanup);
 }
 
 static int write_file(const char *path, const void *data, size_t n, oc_error *e) {
@@ -68,22 +73,61 @@ static void command_line(char *const *argv, char *buf, size_t n) {
                            i ? " " : "", argv[i]);
 }
 
-/* Runs argv with its output in `log`; a failure shows the command and the output. */
-static int run(char *const *argv, const char *log, oc_error *e) {
+/* This process's environment with TMPDIR=s's directory, in a new array. */
+static char **scratch_environ(scratch *s) {
+  int n = 0;
+  while (environ[n])
+    n++;
+  char **env = oc_malloc((size_t)(n + 2) * sizeof *env);
+  if (!env)
+    return NULL;
+  int k = 0;
+  for (int i = 0; i < n; i++)
+    if (strncmp(environ[i], "TMPDIR=", 7))
+      env[k++] = environ[i];
+  snprintf(s->env, sizeof s->env, "TMPDIR=%s", s->dir);
+  env[k++] = s->env;
+  env[k] = NULL;
+  return env;
+}
+
+/* Runs argv in a process group of its own, registered for the cleanup
+ * handler to kill, its temporaries in s and its output in `log`; a failure
+ * shows the command and the output. */
+static int run(scratch *s, char *const *argv, const char *log, oc_error *e) {
+  char **env = scratch_environ(s);
+  if (!env)
+    return oc_fail(e, "out of memory");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid;
-  int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), status = 0;
+  oc_cleanup_hold(); /* no signal between the child and its registration */
+  int err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env), status = 0;
+  int group = err ? 0 : oc_cleanup_add(OC_CLEANUP_GROUP, NULL, pid, e);
+  if (group < 0) {
+    kill(-pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+  oc_cleanup_release();
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
+  free(env);
   char cmd[4096];
   command_line(argv, cmd, sizeof cmd);
+  if (group < 0)
+    return -1;
   if (err)
     return oc_fail(e, "cannot run the C compiler (%s): %s; olmoc compile links with `cc` or $CC",
                    cmd, strerror(err));
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  oc_cleanup_drop(group);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
     return 0;
   char output[700] = "";
@@ -153,7 +197,8 @@ static int compiler(const cg_link *l, char *buf, size_t n, char **argv, int *arg
 static int link_all(cg_jit *j, const cg_link *l, scratch *s, oc_error *e) {
   const char *object = scratch_path(s, "kernels.o", e), *image_c = scratch_path(s, "image.c", e);
   const char *image_o = scratch_path(s, "image.o", e), *log = scratch_path(s, "cc.log", e);
-  if (!object || !image_c || !image_o || !log || cg_aot_emit_object(j, object, e) ||
+  const char *linked = scratch_path(s, "linked", e);
+  if (!object || !image_c || !image_o || !log || !linked || cg_aot_emit_object(j, object, e) ||
       write_image(j, l, image_c, e))
     return -1;
   char cc_buf[256], *argv[MAX_ARGS];
@@ -165,12 +210,12 @@ static int link_all(cg_jit *j, const cg_link *l, scratch *s, oc_error *e) {
   for (int i = 0; table[i]; i++)
     argv[n++] = (char *)table[i];
   argv[n] = NULL;
-  if (run(argv, log, e))
+  if (run(s, argv, log, e))
     return -1;
   n = base;
   if (l->shared)
     argv[n++] = "-shared";
-  argv[n++] = "-o", argv[n++] = (char *)l->output, argv[n++] = (char *)object, argv[n++] = (char *)image_o;
+  argv[n++] = "-o", argv[n++] = (char *)linked, argv[n++] = (char *)object, argv[n++] = (char *)image_o;
   if (l->shared)
     argv[n++] = "-Wl,-u,olmoc_open"; /* the C API, from the runtime archive */
   char excludes[MAX_FILES][128];
@@ -190,23 +235,26 @@ static int link_all(cg_jit *j, const cg_link *l, scratch *s, oc_error *e) {
       argv[n++] = excludes[i];
   }
   argv[n] = NULL;
-  return run(argv, log, e);
+  return run(s, argv, log, e) || rt_output_copy_into(l->output, linked, e) ? -1 : 0;
 }
 
 int cg_aot_link(cg_jit *j, const cg_link *l, oc_error *e) {
-  if (l->n_archives > MAX_FILES - 4)
+  if (l->n_archives > MAX_FILES - 5)
     return oc_fail(e, "too many archives to link");
   scratch s = {.n_files = 0};
   const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  snprintf(s.dir, sizeof s.dir, "%s/olmoc-compile-XXXXXX", tmp);
-  if (!mkdtemp(s.dir)) {
-    int err = errno;
-    char dir[256];
-    snprintf(dir, sizeof dir, "%s", s.dir);
-    s.dir[0] = '\0';
-    return oc_fail(e, "cannot make a scratch directory %s: %s", dir, strerror(err));
-  }
+  if (snprintf(s.dir, sizeof s.dir, "%s/olmoc-compile-XXXXXX", tmp) >= (int)sizeof s.dir)
+    return oc_fail(e, "$TMPDIR %s: path too long for a scratch directory", tmp);
+  oc_cleanup_hold(); /* no signal between the directory and its registration */
+  int made = mkdtemp(s.dir) != NULL, err = errno;
+  if (made && (s.cleanup = oc_cleanup_add(OC_CLEANUP_SCRATCH, s.dir, 0, e)) < 0)
+    rmdir(s.dir);
+  oc_cleanup_release();
+  if (!made)
+    return oc_fail(e, "cannot make a scratch directory %s: %s", s.dir, strerror(err));
+  if (s.cleanup < 0)
+    return -1;
   int rc = link_all(j, l, &s, e);
   scratch_remove(&s);
-  return rc ? oc_wrap(e, "linking %s", l->output) : 0;
+  return rc ? oc_wrap(e, "linking %s", l->output->path) : 0;
 }

@@ -3,13 +3,16 @@
  * lowered exactly as the JIT lowers it, its kernels into one object for the
  * target CPU, the weights streamed tensor by tensor into a packed file, and a
  * link with the system C compiler against the runtime archives the caller
- * hands over. On failure nothing it was writing is left behind. */
+ * hands over. Invariant: every output (binary, weights, header) is written
+ * to a temporary of its own (olmoc/output.h) and all are put in place
+ * together at the very end, so concurrent compiles to one OUT never see
+ * each other's files, a failure leaves nothing and removes nothing it did
+ * not make, and a signal (with the olmoc command's handler) leaves nothing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include "olmoc/check_weights.h"
 #include "olmoc/driver.h"
@@ -17,7 +20,7 @@
 
 /* The files a compile writes, named from OUT. */
 typedef struct outputs {
-  char binary[4096], header[4096], weights[4096], pack[4104]; /* pack: where the pack is written */
+  char binary[4096], header[4096], weights[4096];
 } outputs;
 
 static int name_outputs(const drv_compile_request *r, outputs *out, oc_error *e) {
@@ -36,7 +39,6 @@ static int name_outputs(const drv_compile_request *r, outputs *out, oc_error *e)
     snprintf(out->binary, sizeof out->binary, "%s", r->output);
   snprintf(out->header, sizeof out->header, "%s.h", r->output);
   snprintf(out->weights, sizeof out->weights, "%s.weights", r->output);
-  snprintf(out->pack, sizeof out->pack, "%s%s", out->weights, r->embed ? ".embed" : "");
   return 0;
 }
 
@@ -70,8 +72,9 @@ typedef struct job {
   cg_target target;
   cg_jit *jit;
   rt_pack_writer *pack;
+  /* complete but not in place until the end; packed: the weights, also ones to embed */
+  rt_output binary, header, packed;
   rt_aot_meta meta;
-  bool packed, linked; /* the pack, the binary are in place (removed if a later step fails) */
   drv_config as_quantized; /* c, for a quantized checkpoint its q4 or q8 */
 } job;
 
@@ -102,15 +105,33 @@ static int open_model(job *j, oc_error *e) {
   return make_meta(j->dir, &j->config, j->ctx, &j->meta, e);
 }
 
-static int write_header(const char *path, const cg_blob *h, oc_error *e) {
-  rt_output out;
-  if (rt_output_open(&out, path, e))
+static int write_header(rt_output *out, const char *path, const cg_blob *h, oc_error *e) {
+  if (rt_output_open(out, path, e))
     return -1;
-  if (fwrite(h->data, 1, h->size, out.f) != h->size) {
-    rt_output_abandon(&out);
+  if (fwrite(h->data, 1, h->size, out->f) != h->size)
     return oc_fail(e, "%s: cannot write: %s", path, strerror(errno));
-  }
-  return rt_output_close(&out, e);
+  return rt_output_ready(out, e);
+}
+
+/* The weights after the binary's code, into the binary's temporary. */
+static int embed(job *j, oc_error *e) {
+  if (fflush(j->binary.f))
+    return oc_fail(e, "%s: cannot write: %s", j->out.binary, strerror(errno));
+  return rt_pack_append(fileno(j->packed.f), "the weights", fileno(j->binary.f), j->out.binary,
+                        j->c->progress, e);
+}
+
+/* Everything in place at once; an embedded pack's temporary goes. */
+static int place(job *j, oc_error *e) {
+  rt_output *placed[3] = {&j->binary};
+  int n = 1;
+  if (j->r->lib)
+    placed[n++] = &j->header;
+  if (j->r->embed)
+    rt_output_abandon(&j->packed);
+  else
+    placed[n++] = &j->packed;
+  return rt_output_commit(placed, n, e);
 }
 
 static int build(job *j, oc_error *e) {
@@ -125,16 +146,16 @@ static int build(job *j, oc_error *e) {
   cg_jit_set_progress(j->jit, j->c->progress);
   rt_pack_dtype dtype = cg_jit_q4(j->jit) ? RT_PACK_Q4 : j->q8 ? RT_PACK_Q8 : j->dtype == IR_BF16 ? RT_PACK_BF16 : RT_PACK_F32;
   rt_pack_target t = {j->target.cpu, j->target.features, build_id, dtype};
-  if (rt_pack_create(j->out.pack, &t, &j->pack, e) ||
+  /* an embedded pack is a temporary beside the binary, never in place */
+  if (rt_pack_create(j->r->embed ? j->out.binary : j->out.weights, &t, &j->pack, e) ||
       cg_lower_packed(j->jit, j->graph, &j->passes.plan, j->ctx, j->weights, j->dtype, j->pack, e) ||
       rt_tokenizer_pack(j->tokenizer, j->pack, e) || rt_aot_meta_pack(&j->meta, j->pack, e))
     return -1;
   rt_pack_writer *w = j->pack;
   j->pack = NULL;
-  if (rt_pack_finish(w, e))
+  if (rt_pack_finish_to(w, &j->packed, e) || rt_output_open_mode(&j->binary, j->out.binary, 0777, e))
     return -1;
-  j->packed = true;
-  cg_link l = {.output = j->out.binary, .shared = j->r->lib, .target = &j->target, .build_id = build_id,
+  cg_link l = {.output = &j->binary, .shared = j->r->lib, .target = &j->target, .build_id = build_id,
                .dtype = dtype, .archives = j->r->archives, .n_archives = j->r->n_archives};
   oc_step linking; /* the object emitted and cc run: one unit, seconds for a big model */
   oc_step_begin(&linking, j->c->progress, "linking", 1, j->r->lib ? "library" : "binary", NULL);
@@ -142,22 +163,17 @@ static int build(job *j, oc_error *e) {
   if (!rc)
     oc_step_add(&linking, 1, 0);
   oc_step_end(&linking);
-  if (rc)
+  if (rc || (j->r->lib && write_header(&j->header, j->out.header, j->r->header, e)) ||
+      (j->r->embed && embed(j, e)) || rt_output_ready(&j->binary, e))
     return -1;
-  j->linked = true;
-  if (j->r->lib && write_header(j->out.header, j->r->header, e))
-    return -1;
-  if (j->r->embed) {
-    if (rt_pack_append(j->out.pack, j->out.binary, j->c->progress, e))
-      return -1;
-    unlink(j->out.pack);
-    j->packed = false;
-  }
-  return 0;
+  return place(j, e);
 }
 
 static void finish(job *j) {
   rt_pack_abandon(j->pack);
+  rt_output_abandon(&j->binary); /* nothing, once in place */
+  rt_output_abandon(&j->header);
+  rt_output_abandon(&j->packed);
   cg_jit_free(j->jit);
   if (j->planned)
     pass_result_free(&j->passes);
@@ -174,13 +190,8 @@ int drv_compile(const char *dir, const drv_config *c, const drv_compile_request 
   int rc = build(&j, e);
   int kernels = j.jit ? cg_jit_compile_count(j.jit) : 0;
   finish(&j);
-  if (rc) { /* leave nothing half made */
-    if (j.packed)
-      unlink(j.out.pack);
-    if (j.linked)
-      unlink(j.out.binary);
+  if (rc)
     return oc_wrap(e, "%s", j.dir);
-  }
   fprintf(stderr, "compiled %s for %s (%s weights, %s compute, %s KV cache, %d kernels, context %lld) in %.1f s: "
           "%s%s%s%s%s\n", j.dir, j.target.cpu, j.q8 ? (j.c->weights == DRV_Q4 ? "q4" : "q8") : ir_dtype_name(j.dtype), c->bf16_compute ? "bf16" : "f32",
           c->kv_bf16 ? "bf16" : "f32", kernels, (long long)j.ctx, rt_seconds() - t0, j.out.binary,

@@ -28,13 +28,14 @@ static inline uint16_t f16_truncated(float x) {
   return (uint16_t)(exp < 113 ? sign : sign | (exp - 112) << 10 | (u & 0x7fffff) >> 13);
 }
 
-static inline int fill_converted(void *ctx, int index, void *data, size_t nbytes, oc_error *e) {
+static inline int fill_converted(void *ctx, int index, size_t at, void *data, size_t nbytes, oc_error *e) {
   (void)e;
   const converted *c = ctx;
   const rt_tensor_spec *s = &c->specs[index];
   const rt_tensor *t = rt_weights_find(c->src, s->name);
+  size_t first = at / ir_dtype_size(s->dtype);
   for (size_t i = 0; i < nbytes / ir_dtype_size(s->dtype); i++) {
-    float x = ir_load_f32(t->dtype, t->data, (int64_t)i);
+    float x = ir_load_f32(t->dtype, t->data, (int64_t)(first + i));
     if (s->dtype == IR_BF16)
       ((uint16_t *)data)[i] = rt_bf16_round(x);
     else if (s->dtype == IR_F16)

@@ -91,6 +91,15 @@ static inline const char *tmp_file(const char *name, const char *data, size_t n)
   return path;
 }
 
+/* Fails unless the file at path holds exactly text. */
+static inline void expect_file(const char *path, const char *text) {
+  size_t n;
+  char *got = slurp(path, &n);
+  if (n != strlen(text) || memcmp(got, text, n))
+    fail_msg("%s holds \"%.200s\", not \"%s\"", path, got, text);
+  free(got);
+}
+
 #define HARNESS_PROGRESS_DELAY "1e9"
 
 static inline int make_tmpdir(void **state) {

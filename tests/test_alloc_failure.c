@@ -297,12 +297,12 @@ typedef struct source {
   const char *path; /* where write_weights writes */
 } source;
 
-static int fill(void *ctx, int index, void *data, size_t nbytes, oc_error *e) {
+static int fill(void *ctx, int index, size_t at, void *data, size_t nbytes, oc_error *e) {
   const source *s = ctx;
   const rt_tensor *t = rt_weights_find(s->w, s->specs[index].name);
-  if (!t || t->nbytes != nbytes)
-    return oc_fail(e, "no tensor '%s' of %zu bytes", s->specs[index].name, nbytes);
-  memcpy(data, t->data, nbytes);
+  if (!t || t->nbytes < at + nbytes)
+    return oc_fail(e, "no tensor '%s' of %zu bytes", s->specs[index].name, at + nbytes);
+  memcpy(data, (const char *)t->data + at, nbytes);
   return 0;
 }
 

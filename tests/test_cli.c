@@ -1,7 +1,9 @@
 /* The olmoc command end to end: run it as a user would and check exit codes,
  * output files and messages. */
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "cli_harness.h"
 #include "olmoc/weights.h"
@@ -152,6 +154,41 @@ static void test_logits_npy(void **state) {
   assert_int_equal(olmoc("logits -m tests/data/tiny --backend interp --ids 1"), 2);
   expect_output("-o FILE.npy is required");
   free(npy);
+}
+
+/* `olmoc checkpoint` streams each tensor: a tied embedding of 256 MiB (2^20
+ * tokens by 64) is written with far less resident memory than the tensor
+ * (it once held the largest tensor whole: 305 MiB here, 57 MiB after). */
+static void test_checkpoint_streams(void **state) {
+  (void)state;
+  char config[300], dir[300], cmd[1200];
+  snprintf(config, sizeof config, "%s/wide", tmpdir);
+  snprintf(dir, sizeof dir, "%s/wide-ckpt", tmpdir);
+  snprintf(cmd, sizeof cmd,
+           "mkdir -p %s && sed -e 's/\"vocab_size\": *[0-9]*/\"vocab_size\": 1048576/' "
+           "-e 's/\"tie_word_embeddings\": *false/\"tie_word_embeddings\": true/' "
+           "tests/data/tiny/config.json >%s/config.json && grep -q '\"vocab_size\": 1048576' %s/config.json",
+           config, config, config);
+  assert_int_equal(system(cmd), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl(OLMOC_BUILD_DIR "/olmoc", "olmoc", "checkpoint", "-q", "-m", config, "-o", dir, "--shards", "1",
+          (char *)NULL);
+    _exit(99);
+  }
+  int status;
+  struct rusage use;
+  assert_int_equal(wait4(pid, &status, 0, &use), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  snprintf(cmd, sizeof cmd, "%s/model.safetensors", dir);
+  struct stat st;
+  assert_int_equal(stat(cmd, &st), 0);
+  assert_true(st.st_size > (256 << 20));
+  if (use.ru_maxrss > 160 * 1024) /* KiB */
+    fail_msg("olmoc checkpoint held %ld MiB to write a 256 MiB tensor", use.ru_maxrss / 1024);
+  snprintf(cmd, sizeof cmd, "rm -r %s %s", config, dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 /* A checkpoint in the published layout (two f32 shards, an index, the dolma2
@@ -316,6 +353,7 @@ int main(void) {
       cmocka_unit_test(test_failed_write),
       cmocka_unit_test(test_logits_npy),
       cmocka_unit_test(test_published_layout),
+      cmocka_unit_test(test_checkpoint_streams),
       cmocka_unit_test(test_interrupt),
       cmocka_unit_test(test_bad_commands),
       cmocka_unit_test(test_everyday_mistakes),

@@ -148,7 +148,8 @@ static void test_unwritable_directory(void **state) {
 }
 
 /* A write cut short (a file size limit, as a full disk would) reports the
- * cause, leaves no temporary, and leaves the file that was there intact. */
+ * cause, leaves no temporary, and leaves the file that was there intact; a
+ * checkpoint leaves no directory, or the one that was there as it was. */
 static void test_write_cut_short(void **state) {
   (void)state;
   static const failure writers[] = {
@@ -158,32 +159,35 @@ static void test_write_cut_short(void **state) {
        "--dump-dir: DIR/03-dce.ir: cannot write: CAUSE", NULL},
       {"checkpoint -m tests/data/tiny --shards 1 -o DIR/ckpt",
        "DIR/ckpt/model.safetensors: write failed: CAUSE", NULL},
+      {"checkpoint -m tests/data/tiny --shards 1 -o DIR/old", "DIR/old/model.safetensors: write failed: CAUSE", NULL},
   };
   static const char old[] = "the previous contents\n";
-  static const char *const kept[] = {"g.ir", "l.npy"}, *const absent[] = {"03-dce.ir", "ckpt/model.safetensors"};
+  static const char *const kept[] = {"cut/g.ir", "cut/l.npy", "cut/old/config.json"},
+                           *const absent[] = {"03-dce.ir", "ckpt"};
   char dir[256], path[512];
   snprintf(dir, sizeof dir, "%s/cut", tmpdir);
   assert_int_equal(mkdir(dir, 0777), 0);
-  for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(old, f);
-    fclose(f);
-  }
+  snprintf(path, sizeof path, "%s/old", dir);
+  assert_int_equal(mkdir(path, 0777), 0);
+  for (int i = 0; i < 3; i++)
+    tmp_file(kept[i], old, strlen(old));
   expect_failures(SMALL_DISK, writers, sizeof writers / sizeof *writers, dir, "File too large");
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, kept[i]);
+    expect_file(path, old);
+  }
   for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
-    size_t n;
-    char *text = slurp(path, &n);
-    assert_string_equal(text, old);
-    free(text);
     snprintf(path, sizeof path, "%s/%s", dir, absent[i]);
     assert_false(exists(path));
   }
+  snprintf(path, sizeof path, "ls -A %s/old | wc -l >%s/count", dir, tmpdir);
+  assert_int_equal(system(path), 0);
+  snprintf(path, sizeof path, "%s/count", tmpdir);
+  size_t n;
+  char *count = slurp(path, &n);
+  assert_int_equal(atoi(count), 1); /* config.json, as it was, alone */
+  free(count);
   assert_int_equal(temporaries(dir), 0);
-  snprintf(path, sizeof path, "%s/ckpt", dir);
-  assert_int_equal(temporaries(path), 0);
   snprintf(path, sizeof path, "rm -r %s", dir);
   assert_int_equal(system(path), 0);
 }

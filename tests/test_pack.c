@@ -9,6 +9,7 @@
  * the trip; and every kind of damage (a flipped byte anywhere, truncation,
  * another version, dtype, target or build) is refused with a message naming
  * the file and the problem. */
+#include <fcntl.h>
 #include <math.h>
 
 #include "cli_harness.h"
@@ -429,7 +430,11 @@ static void test_embedded(void **state) {
   bool found = true;
   check(rt_pack_find_embedded(host, &at, &found, &e), &e);
   assert_false(found);
-  check(rt_pack_append(f->pack, host, NULL, &e), &e);
+  int pack = open(f->pack, O_RDONLY), to = open(host, O_WRONLY);
+  assert_true(pack >= 0 && to >= 0);
+  check(rt_pack_append(pack, f->pack, to, host, NULL, &e), &e);
+  close(pack);
+  close(to);
   check(rt_pack_find_embedded(host, &at, &found, &e), &e);
   assert_true(found);
   assert_int_equal(at, 4096);

@@ -2,7 +2,11 @@
  * Hugging Face layout (config.json, f32 safetensors shards with
  * model.safetensors.index.json, tokenizer.json) for any config, so loading,
  * running and memory can be tested at real sizes without a download. Tensors
- * are generated and written one at a time: memory stays near the largest. */
+ * are generated and written a piece at a time (RT_FILL_PIECE): memory stays
+ * a few MiB whatever the model.
+ * The directory is written beside itself and appears whole at the end
+ * (rt_output_dir): a full disk or a signal leaves nothing, and a directory
+ * that was there is as it was. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -52,9 +56,11 @@ typedef struct filler {
   written *written;
 } filler;
 
-/* splitmix64: a fixed, portable stream per tensor. */
+/* splitmix64: a fixed, portable stream per tensor, whose state moves by
+ * STEP per number, so a piece of a tensor starts where it falls. */
+#define STEP 0x9e3779b97f4a7c15u
 static uint64_t next(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+  uint64_t z = (*s += STEP);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
   return z ^ (z >> 31);
@@ -62,13 +68,15 @@ static uint64_t next(uint64_t *s) {
 
 /* Uniform with the variance the model's initialisation has: norms near 1,
  * matrices with standard deviation 1/sqrt(fan_in), embeddings 1. */
-static int fill_random(void *ctx, int index, void *data, size_t nbytes, oc_error *e) {
+static int fill_random(void *ctx, int index, size_t at, void *data, size_t nbytes, oc_error *e) {
   (void)e;
   const filler *f = ctx;
   const rt_tensor_spec *t = &f->specs[index];
-  written_flush(f->written);
-  f->written->pending = nbytes;
-  uint64_t state = f->seed ^ (0x100000001b3u * (uint64_t)(index + 1));
+  if (at == 0) {
+    written_flush(f->written);
+    f->written->pending = rt_tensor_spec_bytes(t);
+  }
+  uint64_t state = (f->seed ^ (0x100000001b3u * (uint64_t)(index + 1))) + STEP * (at / sizeof(float));
   bool norm = t->rank == 1, embed = strstr(t->name, "embed_tokens") != NULL;
   float scale = norm ? 0.1f : embed ? 1.0f : 1.0f / sqrtf((float)t->dims[1]);
   float *x = data;
@@ -157,16 +165,18 @@ static int write_shards(const char *dir, const rt_tensor_spec *specs, int n, int
   return rc;
 }
 
-static int checkpoint(const char *model, const char *dir, long shards, const char *tokenizer,
+static int checkpoint(const char *model, const char *asked, long shards, const char *tokenizer,
                       uint64_t seed, bool quiet, oc_error *e) {
   olmo2_config c;
   ir_graph *g = NULL;
+  rt_output_dir out;
   if (olmo2_config_load(model, &c, e) || olmo2_build_graph(&c, IR_F32, &g, e))
     return -1;
-  if (rt_output_make_dir(dir, e)) {
+  if (rt_output_dir_open(&out, asked, e)) {
     ir_graph_free(g);
     return -1;
   }
+  const char *dir = out.tmp;
   rt_tensor_spec *specs = malloc((size_t)g->n * sizeof *specs);
   int n = 0;
   for (int i = 0; specs && i < g->n; i++) {
@@ -196,7 +206,11 @@ static int checkpoint(const char *model, const char *dir, long shards, const cha
     rc = write_shards(dir, specs, n, (int)(shards < n ? shards : n), seed, oc_progress_stderr(&bar, quiet), e);
   free(specs);
   ir_graph_free(g);
-  return rc;
+  if (rc) {
+    rt_output_dir_abandon(&out, e);
+    return -1;
+  }
+  return rt_output_dir_commit(&out, e);
 }
 
 int cmd_checkpoint(int argc, char **argv) {

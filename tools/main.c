@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "olmoc/cleanup.h"
 #include "olmoc/codegen.h"
 
 static int print_version(void) {
@@ -58,6 +59,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  oc_cleanup_on_signals(); /* what a command is writing goes with it when a signal ends it */
   if (argc < 2) {
     usage(stderr);
     return 2;

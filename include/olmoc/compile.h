@@ -12,6 +12,7 @@
 
 #include "olmoc/aot.h"
 #include "olmoc/codegen.h"
+#include "olmoc/output.h"
 
 /* A target by name: "native" (this CPU as LLVM names it, with all its
  * features) or "avx2" (haswell: AVX2 and FMA, 8-float vectors). */
@@ -52,7 +53,7 @@ typedef struct cg_blob {
 } cg_blob;
 
 typedef struct cg_link {
-  const char *output;    /* the executable, or the shared library's path */
+  rt_output *output;     /* where the executable or shared library goes (open, not yet ready) */
   bool shared;           /* a shared library exporting the C API instead of an executable */
   const cg_target *target;
   uint64_t build_id;
@@ -63,8 +64,9 @@ typedef struct cg_link {
 } cg_link;
 
 /* Emits j's kernels, generates the kernel table (olmoc_aot_image), and runs
- * the C compiler to link them with the archives into l->output, in a scratch
- * directory removed on every path. A failing command is reported with its
+ * the C compiler to link them with the archives in a scratch directory in
+ * $TMPDIR (removed on every path, and on a signal: olmoc/cleanup.h), then
+ * copies the result into l->output. A failing command is reported with its
  * command line and its output. */
 int cg_aot_link(cg_jit *j, const cg_link *l, oc_error *e);
 

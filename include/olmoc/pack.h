@@ -22,6 +22,7 @@
 #include "olmoc/checksum.h"
 #include "olmoc/error.h"
 #include "olmoc/machine.h"
+#include "olmoc/output.h"
 #include "olmoc/progress.h"
 
 #define RT_PACK_MAGIC "OLMOCPAK" /* 8 bytes, no NUL */
@@ -128,6 +129,10 @@ void rt_pack_release(const rt_pack_writer *w, const void *p, size_t n);
 void rt_release_pages(const void *p, size_t n);
 /* Writes the table and the header, syncs, renames into place, frees w. */
 int rt_pack_finish(rt_pack_writer *w, oc_error *e);
+/* The same but for the last step: the file, complete and synced, goes to
+ * *out, to be put in place with others (rt_output_commit) or abandoned;
+ * on failure *out is zero and nothing is left. */
+int rt_pack_finish_to(rt_pack_writer *w, rt_output *out, oc_error *e);
 /* Removes the temporary and frees w (NULL is fine). */
 void rt_pack_abandon(rt_pack_writer *w);
 
@@ -140,11 +145,13 @@ void rt_pack_abandon(rt_pack_writer *w);
  * could not be evicted without swap). */
 int rt_pack_create_scratch(const char *dir, uint64_t bytes, rt_pack_writer **out, oc_error *e);
 
-/* Appends the pack at pack_path to the file at path (an executable or a
- * shared library), starting at a 4096-byte boundary, followed by a trailer
- * that rt_pack_find_embedded finds; the MiB copied report to progress
- * (NULL: silent). */
-int rt_pack_append(const char *pack_path, const char *path, const oc_progress *progress, oc_error *e);
+/* Appends the pack in file descriptor pack (named pack_path in messages) to
+ * the file open for writing in fd (an executable or a shared library, named
+ * path), starting at a 4096-byte boundary, followed by a trailer that
+ * rt_pack_find_embedded finds; the MiB copied report to progress (NULL:
+ * silent). Neither descriptor's offset is used or moved; fd is not synced. */
+int rt_pack_append(int pack, const char *pack_path, int fd, const char *path, const oc_progress *progress,
+                   oc_error *e);
 
 /* ---- reading ---- */
 

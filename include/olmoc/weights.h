@@ -65,7 +65,11 @@ typedef struct rt_tensor_spec {
   int64_t dims[IR_MAX_DIMS];
 } rt_tensor_spec;
 
-typedef int (*rt_fill_fn)(void *ctx, int index, void *data, size_t nbytes, oc_error *e);
+/* Fills data with bytes [at, at + nbytes) of tensor `index`; a tensor is
+ * asked for in order, in pieces of at most RT_FILL_PIECE bytes, each a whole
+ * number of elements, so no tensor is ever whole in memory. */
+typedef int (*rt_fill_fn)(void *ctx, int index, size_t at, void *data, size_t nbytes, oc_error *e);
+#define RT_FILL_PIECE ((size_t)8 << 20)
 
 /* Writes tensors[0..n) to path (atomically: see olmoc/output.h). */
 int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n, rt_fill_fn fill,

@@ -1,7 +1,8 @@
 /* Writing a packed file (olmoc/pack.h) front to back with plain writes on one
  * descriptor: sections are appended as they come (a weight streamed in
  * pieces, never whole in memory), the table after the last, the header last
- * of all at byte 0, then the temporary is synced and renamed into place.
+ * of all at byte 0, then the temporary (olmoc/output.h) is synced and put
+ * in place, or handed to the caller to put in place with other outputs.
  * Memory the program may point at is known as regions: noted ones are
  * sections already, offered ones (checkpoint tensors, staged conversions in
  * a deleted scratch file) become sections when a pointer into them is first
@@ -9,7 +10,7 @@
  * memory) is written the same way into an unnamed file and never finished.
  * Invariant: `at` is the file's length so far and the start of the next
  * write; every section starts at a multiple of RT_PACK_ALIGN. */
-#define _GNU_SOURCE /* copy_file_range, O_TMPFILE */
+#define _GNU_SOURCE /* copy_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,7 +108,7 @@ int rt_pack_create(const char *path, const rt_pack_target *t, rt_pack_writer **o
     free(w);
     return -1;
   }
-  if (!w->out.tmp) { /* stdout, a device or a link: no offsets to seek to, nothing to map */
+  if (!rt_output_replaces(&w->out)) { /* stdout, a device or a link: no offsets to seek to, nothing to map */
     rt_output_abandon(&w->out);
     free(w);
     return oc_fail(e, "%s: a packed file must be a regular file", path);
@@ -138,8 +139,8 @@ static int check_scratch_dir(const char *dir, uint64_t bytes, oc_error *e) {
 /* A file in dir that no name points to: O_TMPFILE where the file system has
  * it, else a fresh name unlinked at once. -1 with errno set on failure. */
 static int unnamed_file(const char *dir) {
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+  int fd = rt_unnamed_file(dir, 0600);
+  if (fd >= 0 || errno != EOPNOTSUPP)
     return fd;
   size_t len = strlen(dir) + sizeof "/olmoc-pack.XXXXXX";
   char *path = oc_malloc(len);
@@ -326,21 +327,12 @@ const void *rt_pack_map(rt_pack_writer *w, int index, oc_error *e) {
 
 const void *rt_pack_stage(rt_pack_writer *w, const char *name, uint64_t n, rt_pack_fill_fn fill,
                           void *ctx, oc_error *e) {
-  if (w->scratch < 0) {
-    size_t len = strlen(w->out.path) + sizeof ".scratch.XXXXXX";
-    char *path = oc_malloc(len);
-    if (!path) {
-      oc_fail(e, "%s: out of memory", w->out.path);
-      return NULL;
-    }
-    snprintf(path, len, "%s.scratch.XXXXXX", w->out.path);
-    w->scratch = mkstemp(path);
-    int err = errno;
-    if (w->scratch >= 0)
-      unlink(path); /* gone when closed, whatever happens */
-    free(path);
-    if (w->scratch < 0) {
-      oc_fail(e, "%s: cannot make a scratch file beside it: %s", w->out.path, strerror(err));
+  if (w->scratch < 0) { /* beside the pack: gone when closed, whatever happens */
+    const char *slash = strrchr(w->out.path, '/');
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - w->out.path) + 1 : 1, slash ? w->out.path : ".");
+    if ((w->scratch = unnamed_file(dir)) < 0) {
+      oc_fail(e, "%s: cannot make a scratch file beside it: %s", w->out.path, strerror(errno));
       return NULL;
     }
   }
@@ -377,7 +369,7 @@ static void free_writer(rt_pack_writer *w) {
   free(w);
 }
 
-int rt_pack_finish(rt_pack_writer *w, oc_error *e) {
+int rt_pack_finish_to(rt_pack_writer *w, rt_output *out, oc_error *e) {
   rt_pack_header *h = &w->header;
   size_t table_bytes = (size_t)w->n * sizeof *w->table;
   int rc = w->in_section ? oc_fail(e, "%s: a section was left open", w->out.path) : 0;
@@ -399,9 +391,16 @@ int rt_pack_finish(rt_pack_writer *w, oc_error *e) {
     rt_pack_abandon(w);
     return -1;
   }
-  rc = rt_output_close(&w->out, e);
+  rc = rt_output_ready(&w->out, e);
+  *out = w->out; /* ready abandons it on failure: a zero output then */
   free_writer(w);
   return rc;
+}
+
+int rt_pack_finish(rt_pack_writer *w, oc_error *e) {
+  rt_output out;
+  rt_output *placed = &out;
+  return rt_pack_finish_to(w, &out, e) || rt_output_commit(&placed, 1, e) ? -1 : 0;
 }
 
 void rt_pack_abandon(rt_pack_writer *w) {
@@ -425,27 +424,19 @@ typedef struct trailer {
 #define MIB ((off_t)1 << 20)
 #define APPEND_PIECE (64 * MIB) /* copied between progress reports */
 
-int rt_pack_append(const char *pack_path, const char *path, const oc_progress *progress, oc_error *e) {
-  int in = open(pack_path, O_RDONLY | O_CLOEXEC);
-  if (in < 0)
-    return oc_fail(e, "%s: cannot open: %s", pack_path, strerror(errno));
-  int fd = open(path, O_WRONLY | O_CLOEXEC); /* not O_APPEND: copy_file_range refuses it */
+int rt_pack_append(int in, const char *pack_path, int fd, const char *path, const oc_progress *progress,
+                   oc_error *e) {
   struct stat s_in, s_out;
-  if (fd < 0 || fstat(in, &s_in) || fstat(fd, &s_out)) {
-    oc_fail(e, "%s: cannot open for appending: %s", path, strerror(errno));
-    close(in);
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
+  if (fstat(in, &s_in) || fstat(fd, &s_out))
+    return oc_fail(e, "%s: cannot append %s: %s", path, pack_path, strerror(errno));
   uint64_t at = ((uint64_t)s_out.st_size + PAGE - 1) / PAGE * PAGE;
-  off_t to = (off_t)at;
+  off_t from = 0, to = (off_t)at; /* explicit offsets: the descriptors' own are the callers' */
   int rc = ftruncate(fd, to) ? oc_fail(e, "%s: cannot write: %s", path, strerror(errno)) : 0;
   oc_step copied;
   oc_step_begin(&copied, progress, "embedding weights", (s_in.st_size + MIB - 1) / MIB, "MiB", "B");
   /* in the kernel, no copy in this process */
   for (off_t left = s_in.st_size, reported = 0; !rc && left > 0;) {
-    ssize_t k = copy_file_range(in, NULL, fd, &to, (size_t)(left < APPEND_PIECE ? left : APPEND_PIECE), 0);
+    ssize_t k = copy_file_range(in, &from, fd, &to, (size_t)(left < APPEND_PIECE ? left : APPEND_PIECE), 0);
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0) {
@@ -463,10 +454,6 @@ int rt_pack_append(const char *pack_path, const char *path, const oc_progress *p
   trailer t = {TRAILER_MAGIC, at, (uint64_t)s_in.st_size};
   if (!rc && pwrite(fd, &t, sizeof t, to) != (ssize_t)sizeof t)
     rc = oc_fail(e, "%s: cannot write: %s", path, strerror(errno));
-  if (!rc && fsync(fd))
-    rc = oc_fail(e, "%s: cannot sync: %s", path, strerror(errno));
-  close(in);
-  close(fd);
   return rc;
 }
 

@@ -1,6 +1,8 @@
 /* rt_safetensors_write: the header (JSON, space-padded to a multiple of 8
  * bytes as the reference writer does), then each tensor's bytes in header
- * order, contiguous, so the file passes our own strict reader. */
+ * order, contiguous, so the file passes our own strict reader. Tensors are
+ * filled and written a piece at a time through one buffer of RT_FILL_PIECE
+ * bytes, whatever their size. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +33,10 @@ static bool add_number(cJSON *array, double v) {
 
 /* The header JSON for the tensors, in order, or NULL. Every node is checked:
  * a header missing one under memory pressure would describe another file. */
-static char *header_json(const rt_tensor_spec *t, int n, size_t *largest, oc_error *e) {
+static char *header_json(const rt_tensor_spec *t, int n, oc_error *e) {
   cJSON *root = cJSON_CreateObject(), *meta = cJSON_AddObjectToObject(root, "__metadata__");
   bool ok = cJSON_AddStringToObject(meta, "format", "pt") != NULL;
   size_t offset = 0;
-  *largest = 0;
   for (int i = 0; ok && i < n; i++) {
     size_t bytes = rt_tensor_spec_bytes(&t[i]);
     if (bytes == 0 && t[i].rank > 0) {
@@ -52,7 +53,6 @@ static char *header_json(const rt_tensor_spec *t, int n, size_t *largest, oc_err
     cJSON *offsets = cJSON_AddArrayToObject(entry, "data_offsets");
     ok = ok && add_number(offsets, (double)offset) && add_number(offsets, (double)(offset + bytes));
     offset += bytes;
-    *largest = bytes > *largest ? bytes : *largest;
   }
   char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
   cJSON_Delete(root);
@@ -63,19 +63,18 @@ static char *header_json(const rt_tensor_spec *t, int n, size_t *largest, oc_err
 
 int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n, rt_fill_fn fill,
                          void *ctx, oc_error *e) {
-  size_t largest;
-  char *json = header_json(tensors, n, &largest, e);
+  char *json = header_json(tensors, n, e);
   if (!json)
     return oc_wrap(e, "%s", path);
   size_t len = strlen(json), padded = (len + 7) / 8 * 8;
   unsigned char size_le[8];
   for (int i = 0; i < 8; i++)
     size_le[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-  void *buf = oc_malloc(largest ? largest : 1);
+  void *buf = oc_malloc(RT_FILL_PIECE);
   rt_output out;
   int rc = 0;
   if (!buf)
-    rc = oc_fail(e, "%s: out of memory for a %zu-byte tensor", path, largest);
+    rc = oc_fail(e, "%s: out of memory for a %zu-byte buffer", path, RT_FILL_PIECE);
   else if (rt_output_open(&out, path, e))
     rc = -1;
   else {
@@ -84,11 +83,15 @@ int rt_safetensors_write(const char *path, const rt_tensor_spec *tensors, int n,
     for (size_t i = len; i < padded; i++)
       fputc(' ', out.f);
     for (int i = 0; i < n && !rc; i++) {
-      size_t bytes = rt_tensor_spec_bytes(&tensors[i]);
-      if (fill(ctx, i, buf, bytes, e))
-        rc = oc_wrap(e, "%s: tensor '%s'", path, tensors[i].name);
-      else if (fwrite(buf, 1, bytes, out.f) != bytes)
-        rc = oc_fail(e, "%s: write failed: %s", path, strerror(errno));
+      size_t bytes = rt_tensor_spec_bytes(&tensors[i]), element = ir_dtype_size(tensors[i].dtype);
+      size_t piece = RT_FILL_PIECE / element * element;
+      for (size_t at = 0; at < bytes && !rc; at += piece) {
+        size_t k = bytes - at < piece ? bytes - at : piece;
+        if (fill(ctx, i, at, buf, k, e))
+          rc = oc_wrap(e, "%s: tensor '%s'", path, tensors[i].name);
+        else if (fwrite(buf, 1, k, out.f) != k)
+          rc = oc_fail(e, "%s: write failed: %s", path, strerror(errno));
+      }
     }
     if (rc)
       rt_output_abandon(&out);
