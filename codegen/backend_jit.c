@@ -102,9 +102,8 @@ static int compile(const cg_jit *j, LLVMTargetMachineRef tm, LLVMModuleRef m, LL
 
 /* Compiles m[0..n) to objs[0..n) with a target machine per thread; errs[i]
  * says why objs[i] is NULL. Each one compiled adds to `compiled`. */
-static void compile_all(const cg_jit *j, LLVMModuleRef *m, int n, LLVMMemoryBufferRef *objs, oc_error *errs,
-                        oc_step *compiled) {
-  int threads = n < omp_get_max_threads() ? n : omp_get_max_threads();
+static void compile_all(const cg_jit *j, LLVMModuleRef *m, int n, int threads, LLVMMemoryBufferRef *objs,
+                        oc_error *errs, oc_step *compiled) {
 #pragma omp parallel num_threads(threads)
   {
     int t = omp_get_thread_num();
@@ -130,9 +129,12 @@ static int jit_add_all(cg_jit *j, LLVMModuleRef *m, int n, oc_step *compiled, oc
   LLVMOrcLLJITRef lljit = state(j)->lljit;
   LLVMMemoryBufferRef *objs = oc_calloc((size_t)n, sizeof *objs);
   oc_error *errs = oc_calloc((size_t)n, sizeof *errs);
-  int rc = !objs || !errs ? oc_fail(e, "out of memory compiling %d kernels", n) : 0;
+  char what[64];
+  snprintf(what, sizeof what, "compiling %d kernels", n);
+  int threads = cg_llvm_threads(n < omp_get_max_threads() ? n : omp_get_max_threads(), what, e);
+  int rc = threads < 0 ? -1 : !objs || !errs ? oc_fail(e, "out of memory compiling %d kernels", n) : 0;
   if (!rc)
-    compile_all(j, m, n, objs, errs, compiled);
+    compile_all(j, m, n, threads, objs, errs, compiled);
   LLVMOrcJITDylibRef lib = LLVMOrcLLJITGetMainJITDylib(lljit);
   for (int i = 0; i < n; i++) {
     char name[256];

@@ -176,6 +176,8 @@ int cg_aot_new(const cg_target *t, cg_jit **out, oc_error *e) {
 int cg_aot_emit_object(cg_jit *j, const char *path, oc_error *e) {
   if (j->backend != &object_backend || !state(j)->mod)
     return oc_fail(e, "no kernels to write to %s", path);
+  if (cg_llvm_threads(1, "writing the kernels' object", e) < 0)
+    return oc_wrap(e, "%s", path);
   char *msg = NULL;
   if (LLVMTargetMachineEmitToFile(j->tm, state(j)->mod, (char *)path, LLVMObjectFile, &msg)) {
     oc_fail(e, "%s: LLVM cannot write the kernels' object: %s", path, msg ? msg : "unknown error");

@@ -16,6 +16,7 @@
 
 #include "session.h"
 #include "olmoc/alloc.h"
+#include "olmoc/machine.h"
 #include "olmoc/output.h"
 
 int cg_fail_llvm(oc_error *e, LLVMErrorRef err, const char *what) {
@@ -43,8 +44,19 @@ int cg_make_tm(const char *cpu, const char *features, LLVMCodeModel model, LLVMT
   return rc;
 }
 
+int cg_llvm_threads(int wanted, const char *what, oc_error *e) {
+  uint64_t room = rt_address_space_room(), fit = room / CG_LLVM_ROOM;
+  if (fit >= 1)
+    return fit < (uint64_t)wanted ? (int)fit : wanted;
+  return oc_fail(e, "%s needs about %llu MiB more address space for LLVM, and the process's limits "
+                 "(ulimit -v, ulimit -d) leave %llu MiB: raise them (LLVM would abort the process)",
+                 what, (unsigned long long)(CG_LLVM_ROOM >> 20), (unsigned long long)(room >> 20));
+}
+
 int cg_session_new(const char *cpu, const char *features, const cg_backend *b, cg_jit **out, oc_error *e) {
   *out = NULL;
+  if (cg_llvm_threads(1, b->session, e) < 0)
+    return -1;
   if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
     return oc_fail(e, "LLVM has no native target for this machine");
   cg_jit *j = oc_calloc(1, sizeof *j);

@@ -70,6 +70,13 @@ struct cg_jit {
 
 /* A session for cpu and features with backend b (its constructor checked them). */
 int cg_session_new(const char *cpu, const char *features, const cg_backend *b, cg_jit **out, oc_error *e);
+/* LLVM aborts the process when an allocation fails (it cannot be hooked),
+ * so it is called only with room for it under the process's address-space
+ * and data limits: CG_LLVM_ROOM per thread compiling, about 2.5 times the
+ * most measured. cg_llvm_threads returns how many of `wanted` threads fit
+ * (at least 1), or fails saying what is needed; `what` names the work. */
+#define CG_LLVM_ROOM ((uint64_t)32 << 20)
+int cg_llvm_threads(int wanted, const char *what, oc_error *e);
 /* A target machine for cpu and features, PIC, with the given code model. */
 int cg_make_tm(const char *cpu, const char *features, LLVMCodeModel model, LLVMTargetMachineRef *out,
                oc_error *e);

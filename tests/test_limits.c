@@ -358,9 +358,36 @@ static void test_context_too_large(void **state) {
   assert_int_equal(olmoc_after("timeout 60", args), 0);
 }
 
+/* LLVM aborts the process when an allocation fails (std::bad_alloc under
+ * `ulimit -v 250000` once), so olmoc calls it only with room for it: under
+ * address-space limits from where the program cannot even load to where it
+ * runs, every run ends in a message (exit 1) or in text (exit 0), never in
+ * a signal, and some limit in between is refused for LLVM's sake by name.
+ * AddressSanitizer maps terabytes of shadow: no limit fits it. */
+static void test_address_space_limits(void **state) {
+  (void)state;
+#ifdef __SANITIZE_ADDRESS__
+  print_message("skipped: AddressSanitizer's shadow memory exceeds any address-space limit\n");
+  skip();
+#endif
+  bool refused_for_llvm = false, ran = false;
+  for (int mib = 200; mib <= 400; mib += 6) {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "ulimit -v %d;", mib * 1024);
+    int rc = olmoc_after(prefix, "run -m models/olmo2-tiny -p Hi -n 2 -t 1");
+    if (rc != 0 && rc != 1)
+      fail_msg("under ulimit -v %d MiB olmoc ended with status %d:\n%s", mib, rc, out);
+    refused_for_llvm |= rc == 1 && strstr(out, "more address space for LLVM") && strstr(out, "ulimit -v");
+    ran |= rc == 0;
+  }
+  assert_true(refused_for_llvm);
+  assert_true(ran);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_context_too_large),
+      cmocka_unit_test(test_address_space_limits),
       cmocka_unit_test(test_fifo_inputs),
       cmocka_unit_test(test_endless_stdin),
       cmocka_unit_test(test_json_nesting),

@@ -4,6 +4,7 @@
 #ifndef OLMOC_MACHINE_H
 #define OLMOC_MACHINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "olmoc/error.h"
@@ -15,6 +16,10 @@
  * real ones; tests give a directory of fake ones). */
 uint64_t rt_memory_available(void);
 uint64_t rt_memory_available_under(const char *root);
+
+/* Bytes this process may still map under RLIMIT_AS and allocate under
+ * RLIMIT_DATA (the smaller), UINT64_MAX when neither is limited. */
+uint64_t rt_address_space_room(void);
 
 /* Fails, naming the first missing one, unless this CPU (and the OS, for AVX
  * state) has every feature that `features` ("+avx2,+fma,-sse4a,...", LLVM's
