@@ -22,6 +22,7 @@ int fuzz_tokenizer_dolma2(const uint8_t *data, size_t size);
 int fuzz_ir(const uint8_t *data, size_t size);
 int fuzz_chat(const uint8_t *data, size_t size);
 int fuzz_ir_passes(const uint8_t *data, size_t size);
+int fuzz_program(const uint8_t *data, size_t size);
 
 #ifdef OLMOC_FUZZ_MAIN
 #define FUZZ_MAIN(fn)                                                   \

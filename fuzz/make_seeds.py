@@ -169,6 +169,23 @@ def seeds_chat():
     write(d, "template-list", json.dumps(listed).encode() + b"\0\x00system\0Be brief.\0user\0?\0")
 
 
+# ---- program: a context byte, then edits of the harness's own program section ----
+
+def seeds_program():
+    d = target_dir("program")
+    write(d, "as-compiled", b"")
+    write(d, "context-16", b"\x10")
+
+    def edit(pos, op, value):
+        return struct.pack("<HB", pos, op) + value
+
+    # an i64 set to -1, to 2^62, and nudged by +1 and -1 at spread positions
+    write(d, "i64-minus-one", b"\x00" + edit(200, 2, struct.pack("<q", -1)))
+    write(d, "i64-huge", b"\x00" + edit(400, 2, struct.pack("<q", 1 << 62)))
+    write(d, "nudges", b"\x00" + b"".join(edit(p, 3, bytes([1 if p % 2 else 255])) for p in range(40, 1200, 97)))
+    write(d, "u32-set", b"\x08" + edit(600, 1, struct.pack("<I", 3)))
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_config()
@@ -176,3 +193,4 @@ if __name__ == "__main__":
     seeds_tokenizer_dolma2()
     seeds_ir()
     seeds_chat()
+    seeds_program()

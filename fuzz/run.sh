@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 build=$1
 seconds=$2
 shift 2
-targets=${*:-safetensors quantized config tokenizer tokenizer_dolma2 ir ir_passes chat}
+targets=${*:-safetensors quantized program config tokenizer tokenizer_dolma2 ir ir_passes chat}
 
 # Largest input per target, in bytes: room for the seeds and some growth,
 # small enough that an execution stays cheap.

@@ -74,6 +74,11 @@ static void test_quantized(void **state) {
   replay("quantized", "quantized", fuzz_quantized, 2);
 }
 
+static void test_program(void **state) {
+  (void)state;
+  replay("program", "program", fuzz_program, 2);
+}
+
 static void test_config(void **state) {
   (void)state;
   replay("config", "config", fuzz_config, 1);
@@ -106,7 +111,8 @@ static void test_chat(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_safetensors), cmocka_unit_test(test_quantized), cmocka_unit_test(test_config),
+      cmocka_unit_test(test_safetensors), cmocka_unit_test(test_quantized), cmocka_unit_test(test_program),
+      cmocka_unit_test(test_config),
       cmocka_unit_test(test_tokenizer),   cmocka_unit_test(test_tokenizer_dolma2),
       cmocka_unit_test(test_ir),          cmocka_unit_test(test_ir_passes),
       cmocka_unit_test(test_chat),
