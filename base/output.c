@@ -50,15 +50,26 @@ int rt_output_make_dir(const char *dir, oc_error *e) {
   return err ? oc_fail(e, "%s: cannot create the directory: %s", dir, strerror(err)) : 0;
 }
 
+const char *rt_output_dir_of(const char *path, char *dir, size_t n) {
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, n, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+  return dir;
+}
+
+/* mode as a new file gets it: less the process's umask. */
+static mode_t less_umask(mode_t mode) {
+  mode_t mask = umask(0);
+  umask(mask);
+  return mode & ~mask;
+}
+
 /* The file descriptor of o's temporary, O_TMPFILE in path's directory, else
  * a fresh name from o->tmp's template, registered while the signals are
  * held so that none comes between the file and its registration. -1 with
  * errno set on failure. */
 static int open_temporary(rt_output *o, mode_t mode, oc_error *e) {
-  const char *slash = strrchr(o->path, '/');
   char dir[4096];
-  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - o->path) + 1 : 1, slash ? o->path : ".");
-  int fd = rt_unnamed_file(dir, mode);
+  int fd = rt_unnamed_file(rt_output_dir_of(o->path, dir, sizeof dir), mode);
   if (fd >= 0 || errno != EOPNOTSUPP) {
     o->unnamed = fd >= 0;
     return fd;
@@ -73,10 +84,8 @@ static int open_temporary(rt_output *o, mode_t mode, oc_error *e) {
     fd = -1, err = ENAMETOOLONG;
   }
   oc_cleanup_release();
-  mode_t mask = umask(0); /* mkstemp makes the file private; it should have the usual mode */
-  umask(mask);
-  if (fd >= 0)
-    fchmod(fd, mode & ~mask);
+  if (fd >= 0) /* mkstemp makes the file private; it should have the usual mode */
+    fchmod(fd, less_umask(mode));
   errno = err;
   return fd;
 }
@@ -275,9 +284,7 @@ int rt_output_dir_open(rt_output_dir *d, const char *path, oc_error *e) {
     rt_output_dir_abandon(d, NULL);
     return -1;
   }
-  mode_t mask = umask(0); /* mkdtemp makes it private; the result should have the usual mode */
-  umask(mask);
-  chmod(d->tmp, 0777 & ~mask);
+  chmod(d->tmp, less_umask(0777)); /* mkdtemp makes it private; the result should have the usual mode */
   return 0;
 }
 

@@ -46,6 +46,8 @@ void rt_output_abandon(rt_output *o);
 int rt_output_copy_into(rt_output *o, const char *from, oc_error *e);
 /* Copies the file `from` to `to` as rt_output_open and close write it. */
 int rt_output_copy(const char *from, const char *to, oc_error *e);
+/* The directory path's file is in ("dir/", or "."), into dir[n]; returns dir. */
+const char *rt_output_dir_of(const char *path, char *dir, size_t n);
 /* Makes dir and every directory above it that is missing. */
 int rt_output_make_dir(const char *dir, oc_error *e);
 

@@ -328,10 +328,8 @@ const void *rt_pack_map(rt_pack_writer *w, int index, oc_error *e) {
 const void *rt_pack_stage(rt_pack_writer *w, const char *name, uint64_t n, rt_pack_fill_fn fill,
                           void *ctx, oc_error *e) {
   if (w->scratch < 0) { /* beside the pack: gone when closed, whatever happens */
-    const char *slash = strrchr(w->out.path, '/');
     char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - w->out.path) + 1 : 1, slash ? w->out.path : ".");
-    if ((w->scratch = unnamed_file(dir)) < 0) {
+    if ((w->scratch = unnamed_file(rt_output_dir_of(w->out.path, dir, sizeof dir))) < 0) {
       oc_fail(e, "%s: cannot make a scratch file beside it: %s", w->out.path, strerror(errno));
       return NULL;
     }
